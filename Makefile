@@ -1,0 +1,112 @@
+# FluentAI developer entry points.  CI runs `make test` (see .ci/run) on a clean checkout.
+#
+#   make setup        venv + editable install + Boehm GC + prebuilt C runtime (idempotent)
+#   make demo         run examples/tour.fl, then show how an uncaught error is reported
+#   make test         the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
+#   make bench        benchmarks against C and installed peers (QUICK=1: about a minute)
+#   make bench-peers  apt-get install the peer implementations (Chez, Racket, Guile, PyPy)
+#   make clean        remove build products (keeps .venv; `make distclean` removes it too)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+CC ?= cc
+VENV := .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip --disable-pip-version-check
+FLUENTAI := $(VENV)/bin/fluentai
+
+# Keyed on pyproject.toml's content rather than its mtime: a fresh clone or a branch switch
+# touches every file, and only a real change to the dependency list should reinstall.
+PYPROJECT_KEY := $(shell cksum pyproject.toml | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.installed-test-$(PYPROJECT_KEY)
+BENCH_STAMP := $(VENV)/.installed-bench-$(PYPROJECT_KEY)
+
+QUICK ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo test bench bench-peers clean distclean
+
+# $(call apt_install,PACKAGES,WHAT): install Debian packages as root, through sudo, or explain.
+# The package lists of a fresh container are empty, so `apt-get update` runs first whenever
+# apt does not know a package, and once more if the install fails on stale lists.
+define apt_install
+if [ "$$(id -u)" = 0 ]; then sudo=""; \
+elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+else echo "error: $(2) is missing: install the Debian/Ubuntu package(s) '$(1)' as root" \
+          "(apt-get install $(1)), then run make again" >&2; exit 1; fi; \
+if ! command -v apt-get >/dev/null 2>&1; then \
+  echo "error: $(2) is missing and this system has no apt-get: install the equivalent of" \
+       "the Debian package(s) '$(1)' with your package manager, then run make again" >&2; exit 1; fi; \
+export DEBIAN_FRONTEND=noninteractive; \
+known=1; for p in $(1); do apt-cache show "$$p" >/dev/null 2>&1 || known=0; done; \
+if [ $$known = 0 ]; then $$sudo apt-get update -q; fi; \
+$$sudo apt-get install -y -q $(1) || { $$sudo apt-get update -q && $$sudo apt-get install -y -q $(1); }
+endef
+
+setup: system-deps $(TEST_STAMP)
+	$(VPY) -m fluentai.backend.rt_build
+
+# What building the C runtime (a cffi extension) needs: a C compiler, Python's headers, and
+# Boehm GC: gc.h for the runtime, the static libgc.a so AOT executables need nothing installed.
+system-deps:
+	@command -v $(CC) >/dev/null 2>&1 || { \
+	  echo "no C compiler ($(CC)) found: installing gcc"; \
+	  $(call apt_install,gcc,a C compiler); }
+	@if [ ! -f /usr/include/gc.h ] || [ "$$($(CC) -print-file-name=libgc.a)" = libgc.a ]; then \
+	  echo "Boehm GC headers or static library missing: installing libgc-dev"; \
+	  $(call apt_install,libgc-dev,Boehm GC (gc.h and the static libgc.a)); \
+	  if [ ! -f /usr/include/gc.h ] || [ "$$($(CC) -print-file-name=libgc.a)" = libgc.a ]; then \
+	    echo "error: libgc-dev is installed but gc.h or libgc.a is still not found" >&2; exit 1; fi; \
+	fi
+	@$(PYTHON) -c "import sys, sysconfig, os; \
+	  sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
+	  echo "Python.h not found (needed to build the runtime extension): installing python3-dev"; \
+	  $(call apt_install,python3-dev,Python's C headers); }
+
+# Debian's python3 lacks ensurepip until python3-venv is installed; a failed `venv` leaves a
+# half-made directory behind, so it is removed before the retry.
+$(VPY):
+	@$(PYTHON) -m venv $(VENV) || { \
+	  rm -rf $(VENV); \
+	  echo "python3 -m venv failed: installing python3-venv"; \
+	  $(call apt_install,python3-venv,Python's venv module); \
+	  $(PYTHON) -m venv $(VENV); }
+
+# --no-build-isolation: the build backend comes from the venv itself, so a reinstall with every
+# dependency already present needs no network.
+$(TEST_STAMP): | $(VPY)
+	rm -f $(VENV)/.installed-test-*
+	$(PIP) install -q 'setuptools>=64' wheel
+	$(PIP) install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+$(BENCH_STAMP): | $(VPY)
+	rm -f $(VENV)/.installed-bench-*
+	$(PIP) install -q 'setuptools>=64' wheel
+	$(PIP) install -q --no-build-isolation -e '.[test,bench]'
+	touch $@
+
+# The tour ends normally; the uncaught error is a separate one-liner whose exit status 1 is
+# the expected outcome, so the demo checks that status instead of ignoring it.
+demo: setup
+	$(FLUENTAI) jit examples/tour.fl
+	@echo
+	@echo '$$ fluentai jit -e "(head [])"    # an uncaught runtime error: report on stderr, exit status 1'
+	@$(FLUENTAI) jit -e '(head [])'; status=$$?; \
+	  if [ $$status -ne 1 ]; then echo "demo: expected exit status 1, got $$status" >&2; exit 1; fi
+
+test: setup
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup $(BENCH_STAMP)
+	$(VPY) bench/run.py $(if $(filter-out 0,$(QUICK)),--quick)
+
+bench-peers:
+	@$(call apt_install,chezscheme racket guile-3.0 pypy3,the peer implementations)
+
+clean:
+	rm -rf build dist bench/build .pytest_cache
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,65 @@
+"""FluentAI: a Lisp-family language compiled to native code (LANGUAGE.md section 9).
+
+    import fluentai
+    fluentai.run("(+ 1 2)")                 # -> 3
+    fluentai.run_file("prog.fl")
+    mod = fluentai.load(source)             # compile and run the top level once
+    mod["make-adder"](5)(1)                 # FluentAI functions are Python callables
+
+Errors raise ``CompileError`` or ``FluentAIError`` and never end the interpreter.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .diagnostics import CompileError
+from .errors import FluentAIError, InternalCompilerError, ProgramExit
+from .runner import Data, Keyword, Symbol
+
+__all__ = ["run", "run_file", "load", "CompileError", "FluentAIError", "InternalCompilerError",
+           "ProgramExit", "Keyword", "Symbol", "Data", "Module"]
+__version__ = "0.1.0"
+
+
+class Module:
+    """A loaded program: its top level has run; globals are readable by name."""
+
+    def __init__(self, loaded, value):
+        self._loaded = loaded
+        self.value = value
+
+    def __getitem__(self, name: str) -> Any:
+        return self._loaded.global_value(name)
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            self[name]
+            return True
+        except KeyError:
+            return False
+
+
+def _load(source, filename: str, opt: int, handlers) -> Module:
+    from .driver import compile_source
+    from .runner import LoadedProgram
+    if handlers:
+        raise NotImplementedError("Python effect handlers come with the effects work (issue 6)")
+    compiled = compile_source(source, filename)
+    loaded = LoadedProgram(compiled, opt)
+    return Module(loaded, loaded.run())
+
+
+def run(source, *, filename: str = "<string>", opt: int = 2, handlers=None) -> Any:
+    """Compile and run ``source``; returns the value of its last form."""
+    return _load(source, filename, opt, handlers).value
+
+
+def run_file(path, *, opt: int = 2, handlers=None, filename: str | None = None) -> Any:
+    with open(path, "rb") as f:
+        data = f.read()
+    return _load(data, filename or str(path), opt, handlers).value
+
+
+def load(source, *, filename: str = "<string>", opt: int = 2, handlers=None) -> Module:
+    """Compile ``source`` once and run its top level; index the result by name."""
+    return _load(source, filename, opt, handlers)

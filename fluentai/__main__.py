@@ -1,0 +1,4 @@
+"""``python -m fluentai`` is the ``fluentai`` command."""
+from .cli import entry
+
+entry()

@@ -1,0 +1,69 @@
+"""Ahead-of-time output: LLVM IR -> object file, assembly, or standalone executable.
+
+In:  LLVM IR text from ``codegen``. Out: files. Objects are position independent
+with the small code model (PROTOTYPES.md section 2) so they link into the
+system's default PIE executables. Executables link the runtime archive and
+Boehm's ``libgc.a`` statically: they need nothing installed to run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import llvm_passes
+
+LIBGC_CANDIDATES = ["/usr/lib/x86_64-linux-gnu/libgc.a", "/usr/lib/aarch64-linux-gnu/libgc.a",
+                    "/usr/lib64/libgc.a", "/usr/lib/libgc.a", "/usr/local/lib/libgc.a"]
+
+
+class LinkError(Exception):
+    pass
+
+
+def emit_object(llvm_ir: str, opt: int) -> bytes:
+    mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
+    return llvm_passes.target_machine(opt, False).emit_object(mod)
+
+
+def emit_assembly(llvm_ir: str, opt: int) -> str:
+    mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
+    return llvm_passes.target_machine(opt, False).emit_assembly(mod)
+
+
+def find_c_compiler() -> str:
+    cc = os.environ.get("CC") or "cc"
+    path = shutil.which(cc)
+    if path is None:
+        raise LinkError(f"no C compiler found (looked for `{cc}`; set $CC): "
+                        "`fluentai compile -c` still writes an object file")
+    return path
+
+
+def find_libgc() -> str:
+    for p in LIBGC_CANDIDATES:
+        if os.path.exists(p):
+            return p
+    raise LinkError("Boehm GC's static library libgc.a was not found: install `libgc-dev` "
+                    "(Debian/Ubuntu: apt-get install libgc-dev)")
+
+
+def link_executable(obj: bytes, out_path: str, opt: int) -> None:
+    from .rt_build import static_runtime_archive
+    cc = find_c_compiler()
+    libgc = find_libgc()
+    archive = static_runtime_archive()
+    with tempfile.TemporaryDirectory(prefix="fluentai-link-") as tmp:
+        obj_path = Path(tmp) / "program.o"
+        obj_path.write_bytes(obj)
+        tmp_out = Path(tmp) / "a.out"
+        cmd = [cc, str(obj_path), str(archive), libgc, "-lpthread", "-lm", "-o", str(tmp_out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LinkError(f"linking failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")
+        try:
+            shutil.move(str(tmp_out), out_path)
+        except OSError as e:
+            raise LinkError(f"cannot write {out_path}: {e.strerror}") from None

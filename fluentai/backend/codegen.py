@@ -1,0 +1,726 @@
+"""Code generation: SSA IR module -> LLVM IR module (llvmlite.ir).
+
+In:  a verified ``ir.nodes.Module``.
+Out: an ``llvmlite.ir.Module`` defining ``fl_program_entry`` (the top level,
+     ``i64 ()``), one function per closure with the uniform signature
+     ``i64 (i64 self, i64 argc, i64 a0, i64 a1, i64 a2, ptr rest)``, the
+     location table and the module info the runtime formats errors with.
+
+Fast paths are inlined (fixnum arithmetic with overflow checks, comparisons,
+pair access, truthiness, closure calls); everything rare is a call into the
+runtime, which keeps the emitted IR small. Tail calls are ``musttail``. No
+heap pointer is ever stored in a module global: constants live in the
+runtime's uncollectable tables (DESIGN.md "Memory").
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from llvmlite import ir
+
+from ..frontend.ast import Keyword, Span, Symbol
+from ..ir import nodes as N
+from ..ir.nodes import Rep
+from . import abi
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+F64 = ir.DoubleType()
+PTR = ir.PointerType()
+VOID = ir.VoidType()
+
+UNIFORM = ir.FunctionType(I64, [I64, I64, I64, I64, I64, PTR])
+LOC_T = ir.LiteralStructType([I32, I32, I32, I32])
+MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64])
+
+# Runtime functions the generated code calls, with their LLVM types.
+RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
+    "fl_module_register": ir.FunctionType(VOID, [PTR]),
+    "fl_globals_new": ir.FunctionType(PTR, [I64]),
+    "fl_constants_new": ir.FunctionType(PTR, [I64]),
+    "fl_rest_array": ir.FunctionType(PTR, [I64]),
+    "fl_make_float": ir.FunctionType(I64, [F64]),
+    "fl_make_int": ir.FunctionType(I64, [I64]),
+    "fl_make_string": ir.FunctionType(I64, [PTR, I64]),
+    "fl_intern_keyword": ir.FunctionType(I64, [PTR, I64]),
+    "fl_intern_symbol": ir.FunctionType(I64, [PTR, I64]),
+    "fl_make_closure": ir.FunctionType(I64, [PTR, I32, I32, I64, I64]),
+    "fl_make_cell": ir.FunctionType(I64, [I64]),
+    "fl_cons": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_not_callable": ir.FunctionType(I64, [I64, I64]),
+    "fl_arity_fail": ir.FunctionType(I64, [I64, I64]),
+    "fl_undefined_global": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_unbound_local": ir.FunctionType(I64, [I64, I64]),
+    "fl_collect_rest": ir.FunctionType(I64, [I64, I64, I64, I64, I64, PTR]),
+    "fl_add": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_sub": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_mul": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_lt": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_le": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_gt": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_ge": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_equal": ir.FunctionType(I32, [I64, I64]),
+    "fl_effect_op": ir.FunctionType(I64, [PTR]),
+    "fl_perform": UNIFORM,
+    "fl_builtin_value": ir.FunctionType(I64, [PTR]),
+    "fl_map_empty": ir.FunctionType(I64, []),
+    "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
+    "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_with_handlers": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_match_fail": ir.FunctionType(I64, [I64, I64]),
+}
+
+NORETURN = {"fl_not_callable", "fl_arity_fail", "fl_undefined_global", "fl_unbound_local",
+            "fl_match_fail"}
+# Runtime helpers whose last argument is the location id of the IR node's span.
+TAKES_LOC = {"fl_match_fail", "fl_with_handlers"}
+
+PRIM_SLOW = {"add": "fl_add", "sub": "fl_sub", "mul": "fl_mul",
+             "lt": "fl_lt", "le": "fl_le", "gt": "fl_gt", "ge": "fl_ge"}
+ICMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+FCMP = {"flt": "<", "fle": "<=", "fgt": ">", "fge": ">=", "feq": "=="}
+
+
+def _c(v: int) -> ir.Constant:
+    return ir.Constant(I64, v)
+
+
+class LocationTable:
+    """Source spans -> small ids (0 = unknown), emitted as ``fl_loc[]``."""
+
+    def __init__(self):
+        self.spans: list[Optional[Span]] = [None]
+        self.index: dict[tuple, int] = {}
+
+    def id_of(self, span: Optional[Span]) -> int:
+        if span is None:
+            return 0
+        key = (span.line, span.col, span.end_line, span.end_col)
+        if key not in self.index:
+            self.index[key] = len(self.spans)
+            self.spans.append(span)
+        return self.index[key]
+
+
+class ModuleCodegen:
+    def __init__(self, module: N.Module, triple: str = "", print_value: bool = False):
+        self.ir_module = module
+        self.llmod = ir.Module(name=module.filename)
+        if triple:
+            self.llmod.triple = triple
+        self.print_value = print_value
+        self.locs = LocationTable()
+        self.declared: dict[str, ir.Function] = {}
+        self.functions: dict[N.Function, ir.Function] = {}
+        self.strings: dict[bytes, ir.GlobalVariable] = {}
+        self.constants = list(module.constants)     # may grow (names for errors)
+        self.effect_slots: dict[str, int] = {}
+        self.g_globals = self._global_ptr("fl_globals")
+        self.g_consts = self._global_ptr("fl_consts")
+
+    # ---- module-level helpers ----
+
+    def _global_ptr(self, name: str) -> ir.GlobalVariable:
+        g = ir.GlobalVariable(self.llmod, PTR, name)
+        g.linkage = "internal"
+        g.initializer = ir.Constant(PTR, None)
+        return g
+
+    def runtime(self, name: str, fnty: Optional[ir.FunctionType] = None) -> ir.Function:
+        fn = self.declared.get(name)
+        if fn is None:
+            fn = ir.Function(self.llmod, fnty or RUNTIME_HELPERS[name], name)
+            if name in NORETURN:
+                fn.attributes.add("noreturn")
+            self.declared[name] = fn
+        return fn
+
+    def cstring(self, data: bytes) -> ir.GlobalVariable:
+        g = self.strings.get(data)
+        if g is None:
+            arr = ir.ArrayType(I8, len(data) + 1)
+            g = ir.GlobalVariable(self.llmod, arr, f".str{len(self.strings)}")
+            g.linkage = "private"
+            g.global_constant = True
+            g.initializer = ir.Constant(arr, bytearray(data + b"\0"))
+            self.strings[data] = g
+        return g
+
+    def constant_slot(self, payload) -> int:
+        key = N._const_key(payload)
+        for i, v in enumerate(self.constants):
+            if N._const_key(v) == key:
+                return i
+        self.constants.append(payload)
+        return len(self.constants) - 1
+
+    def effect_slot(self, op: str) -> int:
+        return self.constant_slot(N.Special("effect-op", op))
+
+    # ---- the whole module ----
+
+    def generate(self) -> ir.Module:
+        for fn in self.ir_module.functions:
+            if fn.kind == "closure":
+                llfn = ir.Function(self.llmod, UNIFORM, fn.name)
+                llfn.linkage = "internal"
+                self.functions[fn] = llfn
+        entry_fn = ir.Function(self.llmod, ir.FunctionType(I64, []), "fl_program_entry")
+        self.functions[self.ir_module.entry] = entry_fn
+        for fn in self.ir_module.functions:
+            FunctionCodegen(self, fn, self.functions[fn]).generate()
+        self._emit_module_init()
+        if self.print_value:
+            flag = ir.GlobalVariable(self.llmod, I32, "fl_program_print_value")
+            flag.global_constant = True
+            flag.initializer = ir.Constant(I32, 1)
+        return self.llmod
+
+    def _emit_module_init(self) -> None:
+        """Fill in fl_program_entry's prologue: register the module, allocate the
+        global and constant tables, build every constant."""
+        entry = self.functions[self.ir_module.entry]
+        init_block = entry.insert_basic_block(0, "module_init")
+        b = ir.IRBuilder(init_block)
+        b.call(self.runtime("fl_module_register"), [self._module_info()])
+        nglobals = max(1, len(self.ir_module.global_names))
+        b.store(b.call(self.runtime("fl_globals_new"), [_c(nglobals)]), self.g_globals)
+        consts = b.call(self.runtime("fl_constants_new"), [_c(max(1, len(self.constants)))])
+        b.store(consts, self.g_consts)
+        for index, payload in enumerate(self.constants):
+            value = self._build_constant(b, payload)
+            b.store(value, b.gep(consts, [_c(index)], source_etype=I64))
+        b.branch(entry.blocks[1])
+
+    def _build_constant(self, b: ir.IRBuilder, payload) -> ir.Value:
+        if isinstance(payload, N.Special):
+            data = payload.text.encode("utf-8")
+            if payload.kind == "builtin":
+                return b.call(self.runtime("fl_builtin_value"), [self.cstring(data)])
+            if payload.kind == "effect-op":
+                return b.call(self.runtime("fl_effect_op"), [self.cstring(data)])
+            return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
+        return self._build_datum(b, payload)
+
+    def _build_datum(self, b: ir.IRBuilder, v) -> ir.Value:
+        if v is None:
+            return _c(abi.NIL)
+        if v is True:
+            return _c(abi.TRUE)
+        if v is False:
+            return _c(abi.FALSE)
+        if isinstance(v, int):
+            if abi.FIXNUM_MIN <= v <= abi.FIXNUM_MAX:
+                return _c(abi.fixnum(v))
+            return b.call(self.runtime("fl_make_int"), [ir.Constant(I64, v)])
+        if isinstance(v, float):
+            return b.call(self.runtime("fl_make_float"), [ir.Constant(F64, v)])
+        if isinstance(v, str):
+            data = v.encode("utf-8")
+            return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
+        if isinstance(v, Keyword):
+            data = v.name.encode("utf-8")
+            return b.call(self.runtime("fl_intern_keyword"), [self.cstring(data), _c(len(data))])
+        if isinstance(v, Symbol):
+            data = v.name.encode("utf-8")
+            return b.call(self.runtime("fl_intern_symbol"), [self.cstring(data), _c(len(data))])
+        if isinstance(v, tuple):
+            items = [v[i] for i in range(len(v))]
+            acc: ir.Value = _c(abi.EMPTY)
+            for item in reversed(items):
+                acc = b.call(self.runtime("fl_cons"), [self._build_datum(b, item), acc, _c(0)])
+            return acc
+        if isinstance(v, dict):
+            m = b.call(self.runtime("fl_map_empty"), [])
+            for k, x in v.items():
+                m = b.call(self.runtime("fl_map_set"), [m, self._build_datum(b, k), self._build_datum(b, x)])
+            return m
+        raise TypeError(f"no constant form for {v!r}")
+
+    def _module_info(self) -> ir.GlobalVariable:
+        m = self.ir_module
+        locs = [ir.Constant(LOC_T, [ir.Constant(I32, 0)] * 4)]
+        for s in self.locs.spans[1:]:
+            locs.append(ir.Constant(LOC_T, [ir.Constant(I32, x) for x in
+                                            (s.line, s.col, s.end_line, s.end_col)]))
+        arr_t = ir.ArrayType(LOC_T, len(locs))
+        g_locs = ir.GlobalVariable(self.llmod, arr_t, "fl_locs")
+        g_locs.linkage = "private"
+        g_locs.global_constant = True
+        g_locs.initializer = ir.Constant(arr_t, locs)
+        source = m.source.encode("utf-8", "surrogateescape")
+        info = ir.GlobalVariable(self.llmod, MODULE_INFO_T, "fl_module_info")
+        info.linkage = "internal"
+        info.global_constant = True
+        info.initializer = ir.Constant(MODULE_INFO_T, [
+            self.cstring(m.filename.encode("utf-8", "surrogateescape")),
+            self.cstring(source), _c(len(source)), g_locs, _c(len(locs))])
+        return info
+
+
+class FunctionCodegen:
+    def __init__(self, mc: ModuleCodegen, fn: N.Function, llfn: ir.Function):
+        self.mc = mc
+        self.fn = fn
+        self.llfn = llfn
+        self.values: dict[int, ir.Value] = {}
+        self.blocks: dict[N.Block, ir.Block] = {}
+        self.end_blocks: dict[N.Block, ir.Block] = {}
+        self.phis: list[tuple[N.Phi, ir.Instruction]] = []
+        self.b: Optional[ir.IRBuilder] = None
+
+    # ---- driver ----
+
+    def generate(self) -> None:
+        if self.fn.kind == "closure":
+            self.self_arg, self.argc_arg, a0, a1, a2, self.rest_arg = self.llfn.args
+            self.reg_args = [a0, a1, a2]
+        pro = self.llfn.append_basic_block("prologue")
+        order = _reverse_postorder(self.fn)
+        for blk in order:
+            self.blocks[blk] = self.llfn.append_basic_block(blk.label)
+        self.b = ir.IRBuilder(pro)
+        if self.fn.kind == "closure":
+            self._emit_prologue()
+        self.b.branch(self.blocks[self.fn.blocks[0]])
+        for blk in order:
+            self.b.position_at_end(self.blocks[blk])
+            for instr in blk.instrs:
+                self.emit(instr)
+            self.end_blocks[blk] = self.b.block
+        for phi, llphi in self.phis:
+            for pred, value in phi.incoming:
+                if pred in self.end_blocks:
+                    llphi.add_incoming(self.get(value), self.end_blocks[pred])
+
+    def _emit_prologue(self) -> None:
+        fn, b = self.fn, self.b
+        nargs = b.and_(self.argc_arg, _c(0xFFFF))
+        if fn.rest_param is None:
+            ok = b.icmp_unsigned("==", nargs, _c(fn.arity))
+        else:
+            ok = b.icmp_unsigned(">=", nargs, _c(fn.arity))
+        good = self.llfn.append_basic_block("args_ok")
+        bad = self.llfn.append_basic_block("arity_fail")
+        b.cbranch(ok, good, bad).set_weights([1000, 1])
+        b.position_at_end(bad)
+        b.call(self.mc.runtime("fl_arity_fail"), [self.self_arg, self.argc_arg])
+        b.unreachable()
+        b.position_at_end(good)
+        for p in fn.params:
+            self.values[id(p)] = self._arg(p.index)
+        if fn.rest_param is not None:
+            self.values[id(fn.rest_param)] = b.call(
+                self.mc.runtime("fl_collect_rest"),
+                [_c(fn.arity), self.argc_arg] + self.reg_args + [self.rest_arg])
+
+    def _arg(self, i: int) -> ir.Value:
+        if i < abi.REG_ARGS:
+            return self.reg_args[i]
+        slot = self.b.gep(self.rest_arg, [_c(i - abi.REG_ARGS)], source_etype=I64)
+        return self.b.load(slot, typ=I64)
+
+    def get(self, v: N.Value) -> ir.Value:
+        return self.values[id(v)]
+
+    def emit(self, instr: N.Instr) -> None:
+        method = getattr(self, "emit_" + type(instr).__name__)
+        result = method(instr)
+        if result is not None:
+            self.values[id(instr)] = result
+
+    def loc(self, instr) -> int:
+        return self.mc.locs.id_of(getattr(instr, "span", None))
+
+    # ---- small helpers ----
+
+    def split(self, name: str) -> ir.Block:
+        return self.llfn.append_basic_block(name)
+
+    def untag(self, v: ir.Value, offset: int, typ=I64) -> ir.Value:
+        """Load the field at ``offset`` bytes of the heap object ``v``."""
+        addr = self.b.inttoptr(self.b.add(v, _c(offset - 1)), PTR)
+        return self.b.load(addr, typ=typ)
+
+    def field_ptr(self, v: ir.Value, offset: int) -> ir.Value:
+        return self.b.inttoptr(self.b.add(v, _c(offset - 1)), PTR)
+
+    def is_heap_kind(self, v: ir.Value, kind: int) -> tuple[ir.Block, ir.Block]:
+        """Branch on 'v is a heap object of kind'; returns (yes, no) blocks with
+        the builder left in neither."""
+        b = self.b
+        yes, no, check = self.split("kind_yes"), self.split("kind_no"), self.split("kind_check")
+        odd = b.trunc(v, I1)
+        big = b.icmp_unsigned(">=", v, _c(abi.IMMEDIATE_LIMIT))
+        b.cbranch(b.and_(odd, big), check, no)
+        b.position_at_end(check)
+        k = self.untag(v, abi.HEADER_KIND, I32)
+        b.cbranch(b.icmp_unsigned("==", k, ir.Constant(I32, kind)), yes, no)
+        return yes, no
+
+    def both_fixnums(self, a, bv) -> ir.Value:
+        return self.b.icmp_unsigned("==", self.b.and_(self.b.or_(a, bv), _c(1)), _c(0))
+
+    def call_args(self, args: list[ir.Value]) -> list[ir.Value]:
+        """The a0, a1, a2, rest operands of a uniform call."""
+        b = self.b
+        regs = list(args[:abi.REG_ARGS]) + [_c(0)] * (abi.REG_ARGS - min(len(args), abi.REG_ARGS))
+        if len(args) > abi.REG_ARGS:
+            extra = args[abi.REG_ARGS:]
+            rest = b.call(self.mc.runtime("fl_rest_array"), [_c(len(extra))])
+            for i, a in enumerate(extra):
+                b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
+        else:
+            rest = ir.Constant(PTR, None)
+        return regs + [rest]
+
+    def argc(self, instr, n: int) -> ir.Constant:
+        if n > abi.MAX_ARGS:
+            raise ValueError("too many arguments in one call")
+        return _c(abi.argc(n, self.loc(instr)))
+
+    # ---- constants and conversions ----
+
+    def emit_Const(self, i: N.Const):
+        if i.rep is Rep.VALUE:
+            v = i.value
+            if v is None:
+                return _c(abi.NIL)
+            if v is True:
+                return _c(abi.TRUE)
+            if v is False:
+                return _c(abi.FALSE)
+            if v == N.EMPTY_LIST:
+                return _c(abi.EMPTY)
+            if v == N.UNBOUND:
+                return _c(abi.UNBOUND)
+            return _c(abi.fixnum(v))
+        if i.rep is Rep.BOOL:
+            return ir.Constant(I1, 1 if i.value else 0)
+        if i.rep is Rep.F64:
+            return ir.Constant(F64, float(i.value))
+        return _c(int(i.value))
+
+    def load_constant_slot(self, index: int) -> ir.Value:
+        table = self.b.load(self.mc.g_consts, typ=PTR)
+        return self.b.load(self.b.gep(table, [_c(index)], source_etype=I64), typ=I64)
+
+    def emit_LoadConst(self, i: N.LoadConst):
+        return self.load_constant_slot(self.mc.constant_slot(i.value))
+
+    def emit_Box(self, i: N.Box):
+        a = self.get(i.a)
+        if i.a.rep is Rep.BOOL:
+            return self.b.select(a, _c(abi.TRUE), _c(abi.FALSE))
+        return self.b.call(self.mc.runtime("fl_make_float"), [a])
+
+    def emit_Unbox(self, i: N.Unbox):
+        b = self.b
+        v = self.get(i.a)
+        fix, boxed, done = self.split("unbox_fix"), self.split("unbox_float"), self.split("unbox_done")
+        b.cbranch(b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0)), fix, boxed)
+        b.position_at_end(fix)
+        r1 = b.sitofp(b.ashr(v, _c(1)), F64)
+        b.branch(done)
+        b.position_at_end(boxed)
+        r2 = self.untag(v, abi.FLOAT_VALUE, F64)
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(F64)
+        phi.add_incoming(r1, fix)
+        phi.add_incoming(r2, boxed)
+        return phi
+
+    def emit_Not(self, i: N.Not):
+        return self.b.xor(self.get(i.a), ir.Constant(I1, 1))
+
+    def emit_FloatOp(self, i: N.FloatOp):
+        a, c = self.get(i.a), self.get(i.b)
+        b = self.b
+        if i.op in FCMP:
+            return b.fcmp_ordered(FCMP[i.op], a, c)
+        return {"fadd": b.fadd, "fsub": b.fsub, "fmul": b.fmul, "fdiv": b.fdiv}[i.op](a, c)
+
+    # ---- primitives ----
+
+    def emit_Prim(self, i: N.Prim):
+        return getattr(self, "prim_" + i.op)(i, [self.get(a) for a in i.args])
+
+    def _arith(self, i, a, c, intrinsic, prepare=None):
+        b = self.b
+        fast, slow, done = self.split("fix"), self.split("slow"), self.split("arith_done")
+        b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
+        b.position_at_end(fast)
+        lhs = prepare(a) if prepare else a
+        pair = intrinsic(lhs, c)
+        result = b.extract_value(pair, 0)
+        b.cbranch(b.extract_value(pair, 1), slow, done).set_weights([1, 1000])
+        fast_end = b.block
+        b.position_at_end(slow)
+        slow_result = b.call(self.mc.runtime(PRIM_SLOW[i.op]), [a, c, _c(self.loc(i))])
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I64)
+        phi.add_incoming(result, fast_end)
+        phi.add_incoming(slow_result, slow)
+        return phi
+
+    def prim_add(self, i, args):
+        return self._arith(i, *args, self.b.sadd_with_overflow)
+
+    def prim_sub(self, i, args):
+        return self._arith(i, *args, self.b.ssub_with_overflow)
+
+    def prim_mul(self, i, args):
+        return self._arith(i, *args, self.b.smul_with_overflow,
+                           prepare=lambda a: self.b.ashr(a, _c(1)))
+
+    def _compare(self, i, a, c):
+        b = self.b
+        fast, slow, done = self.split("cmp_fix"), self.split("cmp_slow"), self.split("cmp_done")
+        b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
+        b.position_at_end(fast)
+        r1 = b.icmp_signed(ICMP[i.op], a, c)
+        b.branch(done)
+        b.position_at_end(slow)
+        r2 = b.icmp_unsigned("!=", b.call(self.mc.runtime(PRIM_SLOW[i.op]), [a, c, _c(self.loc(i))]),
+                             ir.Constant(I32, 0))
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I1)
+        phi.add_incoming(r1, fast)
+        phi.add_incoming(r2, slow)
+        return phi
+
+    prim_lt = prim_le = prim_gt = prim_ge = lambda self, i, args: self._compare(i, *args)
+
+    def prim_equal(self, i, args):
+        a, c = args
+        b = self.b
+        check, slow, done = self.split("eq_check"), self.split("eq_slow"), self.split("eq_done")
+        start = b.block
+        b.cbranch(b.icmp_unsigned("==", a, c), done, check)
+        b.position_at_end(check)
+        b.cbranch(self.both_fixnums(a, c), done, slow)
+        b.position_at_end(slow)
+        r = b.icmp_unsigned("!=", b.call(self.mc.runtime("fl_equal"), [a, c]), ir.Constant(I32, 0))
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I1)
+        phi.add_incoming(ir.Constant(I1, 1), start)
+        phi.add_incoming(ir.Constant(I1, 0), check)
+        phi.add_incoming(r, slow)
+        return phi
+
+    def prim_truthy(self, i, args):
+        return self.b.icmp_unsigned("!=", self.b.or_(args[0], _c(4)), _c(7))
+
+    def prim_is_null(self, i, args):
+        v = args[0]
+        return self.b.or_(self.b.icmp_unsigned("==", v, _c(abi.NIL)),
+                          self.b.icmp_unsigned("==", v, _c(abi.EMPTY)))
+
+    def prim_is_empty(self, i, args):
+        return self.b.icmp_unsigned("==", args[0], _c(abi.EMPTY))
+
+    def prim_is_pair(self, i, args):
+        b = self.b
+        yes, no = self.is_heap_kind(args[0], abi.K_PAIR)
+        done = self.split("pair_done")
+        b.position_at_end(yes)
+        b.branch(done)
+        b.position_at_end(no)
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I1)
+        phi.add_incoming(ir.Constant(I1, 1), yes)
+        phi.add_incoming(ir.Constant(I1, 0), no)
+        return phi
+
+    def _pair_field(self, i, v, offset, builtin):
+        b = self.b
+        yes, no = self.is_heap_kind(v, abi.K_PAIR)
+        done = self.split("field_done")
+        b.position_at_end(yes)
+        r1 = self.untag(v, offset)
+        b.branch(done)
+        b.position_at_end(no)
+        fn = self.mc.runtime(builtin, UNIFORM)
+        r2 = b.call(fn, [_c(0), self.argc(i, 1), v, _c(0), _c(0), ir.Constant(PTR, None)])
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I64)
+        phi.add_incoming(r1, yes)
+        phi.add_incoming(r2, no)
+        return phi
+
+    def prim_head(self, i, args):
+        return self._pair_field(i, args[0], abi.PAIR_HEAD, "fl_bi_head")
+
+    def prim_tail(self, i, args):
+        return self._pair_field(i, args[0], abi.PAIR_TAIL, "fl_bi_tail")
+
+    def prim_unsafe_head(self, i, args):
+        return self.untag(args[0], abi.PAIR_HEAD)
+
+    def prim_unsafe_tail(self, i, args):
+        return self.untag(args[0], abi.PAIR_TAIL)
+
+    def prim_cons(self, i, args):
+        return self.b.call(self.mc.runtime("fl_cons"), [args[0], args[1], _c(self.loc(i))])
+
+    # ---- variables and closures ----
+
+    def emit_SelfClosure(self, i):
+        return self.self_arg
+
+    def emit_LoadFree(self, i: N.LoadFree):
+        return self.untag(self.self_arg, abi.CLOSURE_FREE + 8 * i.index)
+
+    def emit_MakeClosure(self, i: N.MakeClosure):
+        fn = i.function
+        name = (self.load_constant_slot(self.mc.constant_slot(N.Special("name", fn.display_name)))
+                if fn.display_name else _c(abi.NIL))
+        flags = abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
+        clo = self.b.call(self.mc.runtime("fl_make_closure"),
+                          [self.mc.functions[fn], ir.Constant(I32, fn.arity),
+                           ir.Constant(I32, flags), name, _c(fn.nfree)])
+        for k, cap in enumerate(i.captures):
+            self.b.store(self.get(cap), self.field_ptr(clo, abi.CLOSURE_FREE + 8 * k))
+        return clo
+
+    def emit_SetFree(self, i: N.SetFree):
+        self.b.store(self.get(i.value), self.field_ptr(self.get(i.closure), abi.CLOSURE_FREE + 8 * i.index))
+
+    def _global_slot(self, slot: int) -> ir.Value:
+        table = self.b.load(self.mc.g_globals, typ=PTR)
+        return self.b.gep(table, [_c(slot)], source_etype=I64)
+
+    def emit_GlobalGet(self, i: N.GlobalGet):
+        b = self.b
+        v = b.load(self._global_slot(i.slot), typ=I64)
+        if not i.checked:
+            return v
+        bad, ok = self.split("unbound"), self.split("bound")
+        b.cbranch(b.icmp_unsigned("==", v, _c(abi.UNBOUND)), bad, ok).set_weights([1, 1000])
+        b.position_at_end(bad)
+        name = self.load_constant_slot(self.mc.constant_slot(N.Special("name", i.label)))
+        b.call(self.mc.runtime("fl_undefined_global"), [_c(0), name, _c(self.loc(i))])
+        b.unreachable()
+        b.position_at_end(ok)
+        return v
+
+    def emit_GlobalSet(self, i: N.GlobalSet):
+        self.b.store(self.get(i.value), self._global_slot(i.slot))
+
+    def emit_MakeCell(self, i):
+        return self.b.call(self.mc.runtime("fl_make_cell"), [_c(abi.UNBOUND)])
+
+    def emit_CellGet(self, i: N.CellGet):
+        b = self.b
+        v = self.untag(self.get(i.cell), abi.CELL_VALUE)
+        bad, ok = self.split("cell_unbound"), self.split("cell_ok")
+        b.cbranch(b.icmp_unsigned("==", v, _c(abi.UNBOUND)), bad, ok).set_weights([1, 1000])
+        b.position_at_end(bad)
+        name = self.load_constant_slot(self.mc.constant_slot(N.Special("name", i.label)))
+        b.call(self.mc.runtime("fl_unbound_local"), [name, _c(self.loc(i))])
+        b.unreachable()
+        b.position_at_end(ok)
+        return v
+
+    def emit_CellSet(self, i: N.CellSet):
+        self.b.store(self.get(i.value), self.field_ptr(self.get(i.cell), abi.CELL_VALUE))
+
+    # ---- calls ----
+
+    def emit_Call(self, i: N.Call):
+        b = self.b
+        f = self.get(i.fn)
+        args = [self.get(a) for a in i.args]
+        argc = self.argc(i, len(args))
+        yes, no = self.is_heap_kind(f, abi.K_CLOSURE)
+        b.position_at_end(no)
+        b.call(self.mc.runtime("fl_not_callable"), [f, argc])
+        b.unreachable()
+        b.position_at_end(yes)
+        code = b.inttoptr(self.untag(f, abi.CLOSURE_CODE), UNIFORM.as_pointer())
+        operands = [f, argc] + self.call_args(args)
+        return self.b.call(code, operands, tail="musttail" if i.tail else False)
+
+    def emit_CallKnown(self, i: N.CallKnown):
+        args = [self.get(a) for a in i.args]
+        operands = [self.get(i.closure), self.argc(i, len(args))] + self.call_args(args)
+        return self.b.call(self.mc.functions[i.function], operands,
+                           tail="musttail" if i.tail else False)
+
+    def emit_CallBuiltin(self, i: N.CallBuiltin):
+        args = [self.get(a) for a in i.args]
+        operands = [_c(0), self.argc(i, len(args))] + self.call_args(args)
+        return self.b.call(self.mc.runtime(i.symbol, UNIFORM), operands,
+                           tail="musttail" if i.tail and self.fn.kind == "closure" else False)
+
+    def emit_Perform(self, i: N.Perform):
+        args = [self.get(a) for a in i.args]
+        op = self.load_constant_slot(self.mc.effect_slot(i.op))
+        operands = [op, self.argc(i, len(args))] + self.call_args(args)
+        return self.b.call(self.mc.runtime("fl_perform"), operands)
+
+    def emit_RuntimeCall(self, i: N.RuntimeCall):
+        args = [self.get(a) for a in i.args]
+        if i.symbol in TAKES_LOC:
+            args.append(_c(self.loc(i)))
+        result = self.b.call(self.mc.runtime(i.symbol), args)
+        if i.rep is Rep.BOOL:
+            return self.b.icmp_unsigned("!=", result, ir.Constant(I32, 0))
+        return result
+
+    def emit_DataField(self, i: N.DataField):
+        return self.untag(self.get(i.value), abi.DATA_FIELDS + 8 * i.index)
+
+    # ---- control flow ----
+
+    def emit_Phi(self, i: N.Phi):
+        typ = {Rep.VALUE: I64, Rep.F64: F64, Rep.BOOL: I1, Rep.I64: I64}[i.rep]
+        phi = self.b.phi(typ)
+        self.phis.append((i, phi))
+        return phi
+
+    def emit_Jump(self, i: N.Jump):
+        self.b.branch(self.blocks[i.target])
+
+    def emit_Branch(self, i: N.Branch):
+        br = self.b.cbranch(self.get(i.cond), self.blocks[i.then], self.blocks[i.orelse])
+        if i.likely is not None:
+            br.set_weights([1000, 1] if i.likely else [1, 1000])
+
+    def emit_Return(self, i: N.Return):
+        self.b.ret(self.get(i.value))
+
+    def emit_Unreachable(self, i):
+        self.b.unreachable()
+
+
+def _reverse_postorder(fn: N.Function) -> list[N.Block]:
+    """Blocks in an order where every definition is emitted before its uses."""
+    order, seen = [], set()
+    stack = [(fn.blocks[0], iter(fn.blocks[0].successors()))]
+    seen.add(fn.blocks[0])
+    while stack:
+        block, succs = stack[-1]
+        for s in succs:
+            if s not in seen:
+                seen.add(s)
+                stack.append((s, iter(s.successors())))
+                break
+        else:
+            stack.pop()
+            order.append(block)
+    order.reverse()
+    return order
+
+
+def generate_module(module: N.Module, print_value: bool = False) -> ir.Module:
+    return ModuleCodegen(module, print_value=print_value).generate()

@@ -1,0 +1,268 @@
+"""Build and load the C runtime (fluentai/runtime_c/) for the JIT and for AOT linking.
+
+In: the runtime sources (``*.c``, ``*.S`` and the header ``fluentai.h``).
+Out:
+- ``load_runtime() -> (ffi, lib)``: the runtime as a cffi API-mode extension,
+  compiled on first use into ``$XDG_CACHE_HOME/fluentai/rt-<hash>/`` (default
+  ``~/.cache``), keyed by a hash of the sources and the build flags, and
+  imported from there afterwards. The cdef is the header's CDEF block.
+- ``exported_symbols() -> list[str]``: the function names of that cdef, for
+  ``llvm.add_symbol``; ``symbol_addresses(ffi, lib)`` gives them with their
+  addresses, builtins' C symbols included.
+- ``static_runtime_archive(opt) -> Path``: the runtime (with ``main.c``)
+  compiled into ``libfluentai.a`` in the same cache, for linking executables.
+- ``runtime_c_dir() -> Path``.
+
+``python -m fluentai.backend.rt_build`` builds both. The fast path (already
+built) imports nothing but hashlib and importlib: it runs at every start-up.
+Builds are safe against concurrent processes: each builds in a private
+temporary directory, then renames it into place; the loser discards its copy.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+MODULE_NAME = "_fluentai_rt"
+EXTENSION_FLAGS = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"]
+LIBRARIES = ["gc"]
+ARCHIVE_NAME = "libfluentai.a"
+SYSTEM_LIBGC = Path("/usr/lib/x86_64-linux-gnu/libgc.a")
+# Sources that only make sense inside an executable, never in the extension.
+AOT_ONLY_SOURCES = {"main.c"}
+_BUILD_FORMAT_VERSION = "1"   # bump when this file changes how things are built
+
+
+class RuntimeBuildError(Exception):
+    """The C runtime could not be compiled (no C compiler, no libgc, a C error)."""
+
+
+def runtime_c_dir() -> Path:
+    """The runtime sources: inside the installed package, else the source tree."""
+    return Path(__file__).resolve().parent.parent / "runtime_c"
+
+
+def _sources(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in (".c", ".S", ".h"))
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fluentai"
+
+
+def _sources_hash(extra: str) -> str:
+    digest = hashlib.sha256()
+    for path in _sources(runtime_c_dir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(extra.encode())
+    return digest.hexdigest()[:16]
+
+
+def _extension_key() -> str:
+    flags = " ".join(EXTENSION_FLAGS + LIBRARIES)
+    abi = importlib.machinery.EXTENSION_SUFFIXES[0]
+    return _sources_hash(f"ext|{flags}|{abi}|{sys.version_info[:2]}|{_BUILD_FORMAT_VERSION}")
+
+
+def cdef_text() -> str:
+    """The declarations between the CDEF-BEGIN and CDEF-END markers of fluentai.h."""
+    header = (runtime_c_dir() / "fluentai.h").read_text()
+    match = re.search(r"/\* ---- CDEF-BEGIN ---- \*/(.*?)/\* ---- CDEF-END ---- \*/", header, re.S)
+    if not match:
+        raise RuntimeBuildError("fluentai.h has no CDEF-BEGIN/CDEF-END block")
+    return match.group(1)
+
+
+def exported_symbols() -> list[str]:
+    """Names of the functions the cdef declares (what generated code may call)."""
+    text = re.sub(r"/\*.*?\*/", "", cdef_text(), flags=re.S)
+    names = []
+    for declaration in text.split(";"):
+        declaration = " ".join(declaration.split())
+        if declaration.startswith(("typedef", "enum", "struct")) or "(" not in declaration:
+            continue
+        match = re.match(r"[\w\s\*]*?\**\s*(\w+)\s*\(", declaration)
+        if match:
+            names.append(match.group(1))
+    return names
+
+
+def symbol_addresses(ffi, lib) -> dict[str, int]:
+    """Every runtime function generated code may reference, with its address:
+    the cdef's functions and each builtin's C symbol (fluentai/builtins.py)."""
+    from fluentai.builtins import BUILTINS
+
+    addresses = {name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+                 for name in exported_symbols()}
+    for i in range(lib.fl_builtin_count()):
+        definition = lib.fl_builtin_at(i)
+        builtin = BUILTINS.get(ffi.string(definition.name).decode())
+        if builtin is not None:
+            addresses[builtin.c_symbol] = int(ffi.cast("uintptr_t", definition.code))
+    return addresses
+
+
+# ---- the cffi extension ----
+
+def _import_extension(directory: Path):
+    candidates = sorted(directory.glob(MODULE_NAME + ".*.so")) + sorted(directory.glob(MODULE_NAME + ".so"))
+    if not candidates:
+        return None
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, candidates[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _publish(build_dir: Path, final_dir: Path) -> None:
+    """Move a finished build into place; another process may have won the race."""
+    try:
+        os.rename(build_dir, final_dir)
+    except OSError:
+        if not final_dir.exists():
+            raise
+        shutil.rmtree(build_dir, ignore_errors=True)
+
+
+def _compile_extension(build_dir: Path) -> None:
+    import cffi  # only when building: cffi's compiler machinery is slow to import
+
+    source_dir = build_dir / "src"
+    source_dir.mkdir()
+    sources = []
+    for path in _sources(runtime_c_dir()):
+        shutil.copy(path, source_dir / path.name)
+        if path.suffix != ".h" and path.name not in AOT_ONLY_SOURCES:
+            sources.append(os.path.join("src", path.name))
+    ffi = cffi.FFI()
+    ffi.cdef(cdef_text())
+    ffi.set_source(MODULE_NAME, '#include "fluentai.h"', sources=sources,
+                   include_dirs=[str(source_dir)], libraries=LIBRARIES,
+                   extra_compile_args=EXTENSION_FLAGS)
+    try:
+        ffi.compile(tmpdir=str(build_dir), verbose=False)
+    except Exception as error:  # distutils raises several unrelated types
+        raise RuntimeBuildError(f"cannot compile the FluentAI runtime: {error}") from error
+    for leftover in build_dir.iterdir():   # keep only the extension in the cache
+        if leftover.suffix != ".so":
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+
+
+def runtime_extension_path() -> Path:
+    """The file of the loaded runtime extension (tests dlopen it RTLD_GLOBAL)."""
+    load_runtime()
+    return _loaded_path[0]
+
+
+_loaded_path: list[Path] = []
+
+
+@lru_cache(maxsize=1)
+def load_runtime():
+    """Return (ffi, lib) of the runtime extension, building it first if needed."""
+    final_dir = _cache_root() / f"rt-{_extension_key()}"
+    module = _import_extension(final_dir) if final_dir.is_dir() else None
+    if module is None:
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+        build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=final_dir.parent))
+        try:
+            _compile_extension(build_dir)
+            _publish(build_dir, final_dir)
+        finally:
+            shutil.rmtree(build_dir, ignore_errors=True)
+        module = _import_extension(final_dir)
+        if module is None:
+            raise RuntimeBuildError(f"the runtime build left no extension in {final_dir}")
+    module.lib.fl_init()
+    _loaded_path.append(Path(module.__file__))
+    return module.ffi, module.lib
+
+
+# ---- the static archive for AOT executables ----
+
+def c_compiler() -> str:
+    """$CC, else cc; RuntimeBuildError when there is none."""
+    compiler = os.environ.get("CC") or "cc"
+    if shutil.which(compiler.split()[0]) is None:
+        raise RuntimeBuildError(f"no C compiler found (tried `{compiler}`); install gcc or set $CC")
+    return compiler
+
+
+def _archive_flags(opt: int) -> list[str]:
+    return [f"-O{opt}", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"]
+
+
+def _compile_archive(build_dir: Path, opt: int) -> None:
+    compiler = c_compiler().split()
+    source_dir = runtime_c_dir()
+    jobs = []
+    for path in _sources(source_dir):
+        if path.suffix == ".h":
+            continue
+        obj = build_dir / (path.stem + ".o")
+        command = compiler + _archive_flags(opt) + ["-I", str(source_dir), "-c", str(path), "-o", str(obj)]
+        jobs.append((path, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
+    failures = []
+    for path, job in jobs:
+        output, _ = job.communicate()
+        if job.returncode != 0:
+            failures.append(f"{path.name}:\n{output.decode(errors='replace')}")
+    if failures:
+        raise RuntimeBuildError("cannot compile the FluentAI runtime:\n" + "\n".join(failures))
+    objects = sorted(str(p) for p in build_dir.glob("*.o"))
+    result = subprocess.run(["ar", "rcs", str(build_dir / ARCHIVE_NAME)] + objects,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeBuildError("cannot archive the FluentAI runtime: " + result.stdout.decode(errors="replace"))
+    for obj in objects:
+        os.unlink(obj)
+
+
+def static_runtime_archive(opt: int = 2) -> Path:
+    """libfluentai.a (runtime + main.c) for `cc prog.o libfluentai.a libgc.a -lpthread -lm`."""
+    compiler = os.environ.get("CC") or "cc"
+    key = _sources_hash(f"aot|{' '.join(_archive_flags(opt))}|{compiler}|{_BUILD_FORMAT_VERSION}")
+    final_dir = _cache_root() / f"rt-aot-{key}"
+    archive = final_dir / ARCHIVE_NAME
+    if archive.is_file():
+        return archive
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=final_dir.parent))
+    try:
+        _compile_archive(build_dir, opt)
+        _publish(build_dir, final_dir)
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+    return archive
+
+
+def link_libraries() -> list[str]:
+    """What an executable links after its object and libfluentai.a (libgc statically when present)."""
+    gc = [str(SYSTEM_LIBGC)] if SYSTEM_LIBGC.is_file() else ["-lgc"]
+    return gc + ["-lpthread", "-lm"]
+
+
+def main() -> int:
+    try:
+        ffi, lib = load_runtime()
+        archive = static_runtime_archive(2)
+    except RuntimeBuildError as error:
+        print(f"fluentai: {error}", file=sys.stderr)
+        return 1
+    print(f"runtime extension: {lib.fl_builtin_count()} builtins, {len(exported_symbols())} exported functions")
+    print(f"runtime archive:   {archive}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

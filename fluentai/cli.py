@@ -1,0 +1,214 @@
+"""The ``fluentai`` command line (LANGUAGE.md section 11).
+
+In: argv. Out: an exit status (0 success, 1 run-time error or deadlock, 2 compile
+error or bad command line, 70 internal compiler error) and the program's own
+output. No Python traceback ever reaches the user.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", help="the program (.fl)")
+    for level in range(4):
+        p.add_argument(f"-O{level}", dest="opt", action="store_const", const=level,
+                       help=argparse.SUPPRESS if level != 2 else "optimisation level -O0..-O3 (default -O2)")
+    p.add_argument("--print-value", action="store_true",
+                   help="print the written form of the program's value after its output")
+    p.add_argument("--emit-ir", action="store_true", help="print FluentAI's SSA IR instead of running")
+    p.add_argument("--emit-llvm", action="store_true", help="print the LLVM IR instead of running")
+    p.add_argument("--dump-after", metavar="PASS",
+                   help="print the SSA IR after PASS (lower, dce, unbox-floats, ...)")
+    p.add_argument("--verify-ir", action="store_true", help="run the IR verifier after every pass")
+    p.set_defaults(opt=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fluentai",
+        description="FluentAI: a Lisp-family language compiled to native code through LLVM.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    jit = sub.add_parser("jit", help="compile in memory and run now",
+                         description="Compile a program in memory and run it.")
+    _add_common(jit)
+    jit.add_argument("-e", dest="expr", metavar="EXPR", help="run this source text instead of a file")
+    jit.add_argument("--no-cache", action="store_true", help="do not use the compile cache")
+    comp = sub.add_parser("compile", help="write a standalone executable or an object file",
+                          description="Compile a program ahead of time to a standalone executable "
+                                      "(or, with -c, an object file).")
+    _add_common(comp)
+    comp.add_argument("-o", dest="output", metavar="OUT", help="output path (default: the file name "
+                      "without .fl, or .o with -c; stdout for --emit-*)")
+    comp.add_argument("-c", dest="object_only", action="store_true", help="write an object file only")
+    comp.add_argument("--emit-asm", action="store_true", help="write assembly instead")
+    return parser
+
+
+def split_program_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, program_args = split_program_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(own)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "jit":
+            return cmd_jit(args, program_args)
+        if args.command == "compile":
+            return cmd_compile(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def read_program(args) -> tuple[Optional[bytes], str]:
+    if getattr(args, "expr", None) is not None:
+        return args.expr.encode("utf-8"), "<expr>"
+    if not args.file:
+        sys.stderr.write("fluentai: error: no program file given (or use -e EXPR)\n")
+        return None, ""
+    try:
+        with open(args.file, "rb") as f:
+            return f.read(), args.file
+    except OSError as e:
+        sys.stderr.write(f"fluentai: error: cannot read {args.file}: {e.strerror}\n")
+        return None, args.file
+
+
+def compile_for_cli(args, data: bytes, filename: str):
+    """Compile, printing diagnostics; returns (compiled, None) or (None, status)."""
+    from .diagnostics import CompileError, format_diagnostic
+    from .driver import compile_source, print_warnings
+    from .errors import InternalCompilerError
+    dump_after = args.dump_after or ("final" if args.emit_ir else None)
+    try:
+        compiled = compile_source(data, filename, print_value=args.print_value,
+                                  verify=args.verify_ir, dump_after=dump_after)
+    except CompileError as err:
+        source = data.decode("utf-8", "replace")
+        for d in err.diagnostics:
+            sys.stderr.write(format_diagnostic(d, source) + "\n")
+        return None, EXIT_USAGE
+    except InternalCompilerError as err:
+        sys.stderr.write(f"{err}\n")
+        return None, EXIT_INTERNAL
+    print_warnings(compiled)
+    return compiled, None
+
+
+def cmd_jit(args, program_args: list[str]) -> int:
+    data, filename = read_program(args)
+    if data is None:
+        return EXIT_USAGE
+    compiled, status = compile_for_cli(args, data, filename)
+    if compiled is None:
+        return status
+    if args.emit_ir or args.dump_after:
+        sys.stdout.write(compiled.ir_text or "")
+        return EXIT_OK
+    if args.emit_llvm:
+        sys.stdout.write(compiled.llvm_ir)
+        return EXIT_OK
+    return run_compiled(compiled, args.opt, [filename] + program_args, args.print_value)
+
+
+def _write_output(text_or_bytes, path: Optional[str]) -> int:
+    if path is None or path == "-":
+        if isinstance(text_or_bytes, bytes):
+            sys.stdout.buffer.write(text_or_bytes)
+        else:
+            sys.stdout.write(text_or_bytes)
+        return EXIT_OK
+    try:
+        mode = "wb" if isinstance(text_or_bytes, bytes) else "w"
+        with open(path, mode) as f:
+            f.write(text_or_bytes)
+    except OSError as e:
+        sys.stderr.write(f"fluentai: error: cannot write {path}: {e.strerror}\n")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    data, filename = read_program(args)
+    if data is None:
+        return EXIT_USAGE
+    compiled, status = compile_for_cli(args, data, filename)
+    if compiled is None:
+        return status
+    if args.emit_ir or args.dump_after:
+        return _write_output(compiled.ir_text or "", args.output)
+    if args.emit_llvm:
+        return _write_output(compiled.llvm_ir, args.output)
+    from .backend import aot
+    from .errors import InternalCompilerError
+    try:
+        if args.emit_asm:
+            return _write_output(aot.emit_assembly(compiled.llvm_ir, args.opt), args.output)
+        obj = aot.emit_object(compiled.llvm_ir, args.opt)
+    except Exception as exc:
+        sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
+        return EXIT_INTERNAL
+    stem = filename[:-3] if filename.endswith(".fl") else filename + ".out"
+    if args.object_only:
+        return _write_output(obj, args.output or stem + ".o")
+    try:
+        aot.link_executable(obj, args.output or stem, args.opt)
+    except aot.LinkError as e:
+        sys.stderr.write(f"fluentai: error: {e}\n")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def run_compiled(compiled, opt: int, argv: list[str], print_value: bool) -> int:
+    from .errors import InternalCompilerError
+    from .runner import FL_DEADLOCK, FL_ERROR, FL_EXIT, FL_OK, LoadedProgram
+    try:
+        loaded = LoadedProgram(compiled, opt)
+    except Exception as exc:  # LLVM rejected what we generated: a compiler bug
+        sys.stderr.write(f"{InternalCompilerError(compiled.filename, None, str(exc))}\n")
+        return EXIT_INTERNAL
+    ffi, lib = loaded.conv.ffi, loaded.conv.lib
+    c_argv = [ffi.new("char[]", a.encode("utf-8", "surrogateescape")) for a in argv]
+    lib.fl_set_command_line(len(c_argv), ffi.new("const char *[]", c_argv))
+    out = loaded.run_raw()
+    if out.status == FL_OK:
+        if print_value:
+            sys.stdout.write(loaded.conv.written(out.value) + "\n")
+            sys.stdout.flush()
+        return EXIT_OK
+    if out.status == FL_EXIT:
+        return out.exit_code
+    report = ffi.string(out.report).decode("utf-8", "replace") if out.report else "error\n"
+    sys.stderr.write(report if report.endswith("\n") else report + "\n")
+    sys.stderr.flush()
+    return EXIT_RUNTIME if out.status in (FL_ERROR, FL_DEADLOCK) else EXIT_RUNTIME
+
+
+def entry() -> None:
+    try:
+        code = main()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # the last line of defence: never a traceback
+        sys.stderr.write(f"fluentai: internal compiler error: {type(exc).__name__}: {exc}\n"
+                         "  = note: this is a bug in FluentAI\n")
+        code = EXIT_INTERNAL
+    sys.stdout.flush()
+    os._exit(code) if os.environ.get("FLUENTAI_FAST_EXIT") else sys.exit(code)

@@ -1,0 +1,50 @@
+"""Compile-time check of effect operations (LANGUAGE.md section 7).
+
+In:  a resolved ``Program``. Out: nothing, or ``CompileError`` listing every
+``Perform`` of an operation that nothing can handle: not a built-in operation,
+and no ``handler`` clause anywhere in the program names it or its effect.
+(Handlers act through dynamic extent, so any clause in the program might be
+active at the perform site; only a program with none is certainly wrong.)
+"""
+from __future__ import annotations
+
+from ..diagnostics import CompileError, Diagnostic
+from ..effects import is_builtin_op, split_op
+from . import ast as A
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        for value in vars(n).values():
+            if isinstance(value, (A.Expr, A.HandlerClause, A.MatchClause)):
+                stack.append(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, (A.Expr, A.HandlerClause, A.MatchClause)):
+                        stack.append(item)
+                    elif isinstance(item, tuple):
+                        stack.extend(x for x in item if isinstance(x, A.Expr))
+
+
+def check_effects(program: A.Program) -> None:
+    performs: list[A.Perform] = []
+    handled: set[str] = set()
+    for form in program.forms:
+        for node in _walk(form):
+            if isinstance(node, A.Perform):
+                performs.append(node)
+            elif isinstance(node, A.HandlerClause):
+                handled.add(node.name)
+    errors = []
+    for p in performs:
+        effect, _ = split_op(p.op)
+        if is_builtin_op(p.op) or p.op in handled or effect in handled:
+            continue
+        errors.append(Diagnostic("unhandled-effect", f"unhandled effect `{p.op}`: no handler in "
+                                 "the program can handle it", p.span))
+    if errors:
+        errors.sort(key=lambda d: d.sort_key())
+        raise CompileError(errors)

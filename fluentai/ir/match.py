@@ -1,0 +1,227 @@
+"""Pattern matching -> a decision tree in the IR (used by ``lower.py``).
+
+In:  a ``Match`` node's subject value and clauses (frontend patterns).
+Out: IR blocks that test the subject and its parts, binding pattern variables
+     and lowering each reached clause body in the match's continuation.
+
+The clause matrix is compiled column by column (after Maranget, "Compiling
+pattern matching to good decision trees"): list patterns are first rewritten to
+cons/empty shapes, then the first column where the first row is not a wildcard
+is switched on; each head constructor gets a specialised matrix and the rows
+with a wildcard there form the default. A value is therefore tested at most
+once per path. Clauses that no leaf reaches are reported as unreachable;
+a switch over the constructors of a known ``data`` type with no default
+reports the constructors left uncovered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..diagnostics import Diagnostic
+from ..frontend import ast as A
+from . import nodes as N
+from .nodes import Rep
+
+
+# ---- normalised patterns ----------------------------------------------------
+
+@dataclass
+class Wild:
+    binding: Optional[A.Binding] = None
+
+
+@dataclass
+class Lit:
+    value: object
+
+
+@dataclass
+class Empty:
+    pass
+
+
+@dataclass
+class Cons:
+    head: object
+    tail: object
+
+
+@dataclass
+class Ctor:
+    name: str
+    args: list
+
+
+def normalise(p: A.Pattern):
+    if isinstance(p, A.PWild):
+        return Wild()
+    if isinstance(p, A.PVar):
+        return Wild(p.binding)
+    if isinstance(p, A.PLit):
+        return Lit(p.value)
+    if isinstance(p, A.PCtor):
+        return Ctor(p.name, [normalise(x) for x in p.args])
+    if isinstance(p, A.PList):
+        acc = normalise(p.rest) if p.rest is not None else Empty()
+        for item in reversed(p.items):
+            acc = Cons(normalise(item), acc)
+        return acc
+    raise AssertionError(p)
+
+
+def _lit_key(v):
+    """Literals equal under == share a key (0 and 0.0); other kinds never mix."""
+    if isinstance(v, bool) or v is None:
+        return ("atom", repr(v))
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and v.is_integer():
+            return ("num", int(v))
+        return ("num", v)
+    return (type(v).__name__, v)
+
+
+def head_key(p):
+    if isinstance(p, Lit):
+        return ("lit",) + _lit_key(p.value)
+    if isinstance(p, Empty):
+        return ("empty",)
+    if isinstance(p, Cons):
+        return ("cons",)
+    if isinstance(p, Ctor):
+        return ("ctor", p.name, len(p.args))
+    return None
+
+
+def sub_patterns(p) -> list:
+    if isinstance(p, Cons):
+        return [p.head, p.tail]
+    if isinstance(p, Ctor):
+        return list(p.args)
+    return []
+
+
+def arity_of(p) -> int:
+    return len(sub_patterns(p))
+
+
+@dataclass
+class Row:
+    pats: list
+    clause: int
+    binds: list = field(default_factory=list)
+
+
+class MatchCompiler:
+    def __init__(self, lowerer, match: A.Match, subject: N.Value, ctx, data_types: dict):
+        self.lw = lowerer
+        self.match = match
+        self.ctx = ctx
+        self.data_types = data_types          # ctor name -> (type name, [all ctor names])
+        self.reached: set[int] = set()
+        self.subject = subject
+        self.warned_missing: set = set()
+
+    def compile(self) -> None:
+        rows = [Row([normalise(c.pattern)], i) for i, c in enumerate(self.match.clauses)]
+        self._compile(rows, [self.subject])
+        for i, clause in enumerate(self.match.clauses):
+            if i not in self.reached:
+                self.lw.warn(Diagnostic("unreachable-clause", "this clause can never match: an "
+                                        "earlier clause matches everything it matches",
+                                        clause.span, severity="warning"))
+
+    # ---- the tree ----
+
+    def _compile(self, rows: list[Row], occs: list[N.Value]) -> None:
+        lw = self.lw
+        if not rows:
+            lw.emit(N.RuntimeCall("fl_match_fail", [self.subject], self.match.span))
+            lw.emit(N.Unreachable())
+            return
+        first = rows[0]
+        col = next((j for j, p in enumerate(first.pats) if not isinstance(p, Wild)), None)
+        if col is None:
+            self._leaf(first, occs)
+            return
+        occ = occs[col]
+        heads: list = []
+        seen = set()
+        for r in rows:
+            key = head_key(r.pats[col])
+            if key is not None and key not in seen:
+                seen.add(key)
+                heads.append(r.pats[col])
+        for h in heads:
+            key = head_key(h)
+            yes, no = lw.new_block("m_yes"), lw.new_block("m_no")
+            lw.emit(N.Branch(self._test(occ, h), yes, no))
+            lw.set_block(yes)
+            subs = self._extract(occ, h)
+            specialised = []
+            for r in rows:
+                p = r.pats[col]
+                if isinstance(p, Wild):
+                    binds = r.binds + ([(p.binding, occ)] if p.binding else [])
+                    specialised.append(Row(r.pats[:col] + [Wild()] * len(subs) + r.pats[col + 1:],
+                                           r.clause, binds))
+                elif head_key(p) == key:
+                    specialised.append(Row(r.pats[:col] + sub_patterns(p) + r.pats[col + 1:],
+                                           r.clause, r.binds))
+            self._compile(specialised, occs[:col] + subs + occs[col + 1:])
+            lw.set_block(no)
+        default = []
+        for r in rows:
+            p = r.pats[col]
+            if isinstance(p, Wild):
+                binds = r.binds + ([(p.binding, occ)] if p.binding else [])
+                default.append(Row(r.pats[:col] + r.pats[col + 1:], r.clause, binds))
+        if not default:
+            self._check_coverage(heads)
+        self._compile(default, occs[:col] + occs[col + 1:])
+
+    def _leaf(self, row: Row, occs: list[N.Value]) -> None:
+        for p, occ in zip(row.pats, occs):
+            if p.binding is not None:
+                row.binds.append((p.binding, occ))
+        from .lower import Ssa
+        for b, v in row.binds:
+            self.lw.state.env[b] = Ssa(v)
+        self.reached.add(row.clause)
+        self.lw.lower(self.match.clauses[row.clause].body, self.ctx)
+
+    def _test(self, occ: N.Value, h) -> N.Value:
+        lw = self.lw
+        if isinstance(h, Lit):
+            lit = lw.constant(h.value)
+            return lw.emit(N.Prim("equal", [occ, lit], None))
+        if isinstance(h, Empty):
+            return lw.emit(N.Prim("is_empty", [occ], None))
+        if isinstance(h, Cons):
+            return lw.emit(N.Prim("is_pair", [occ], None))
+        tag = lw.load_const(N.Special("name", h.name))
+        return lw.emit(N.RuntimeCall("fl_data_is", [occ, tag, lw.const(Rep.I64, len(h.args))],
+                                     None, rep=Rep.BOOL))
+
+    def _extract(self, occ: N.Value, h) -> list[N.Value]:
+        lw = self.lw
+        if isinstance(h, Cons):
+            return [lw.emit(N.Prim("unsafe_head", [occ], None)),
+                    lw.emit(N.Prim("unsafe_tail", [occ], None))]
+        if isinstance(h, Ctor):
+            return [lw.emit(N.DataField(occ, i)) for i in range(len(h.args))]
+        return []
+
+    def _check_coverage(self, heads: list) -> None:
+        names = [h.name for h in heads if isinstance(h, Ctor)]
+        if not names or len(names) != len(heads) or names[0] not in self.data_types:
+            return
+        type_name, all_ctors = self.data_types[names[0]]
+        missing = [c for c in all_ctors if c not in names]
+        key = (type_name, tuple(missing))
+        if missing and key not in self.warned_missing:
+            self.warned_missing.add(key)
+            listed = ", ".join(f"`{c}`" for c in missing)
+            self.lw.warn(Diagnostic("non-exhaustive-match",
+                                    f"match on `{type_name}` does not cover {listed}",
+                                    self.match.span, severity="warning"))

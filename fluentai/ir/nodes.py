@@ -1,0 +1,495 @@
+"""The SSA IR: modules of functions of basic blocks of typed instructions.
+
+Every instruction that produces a value is itself the SSA value and carries a
+representation (``Rep``): a tagged ``VALUE`` word, a raw ``I64``, an unboxed
+``F64`` or an ``BOOL`` (i1). Blocks start with ``Phi`` nodes and end with exactly
+one terminator (``Jump``, ``Branch``, ``Return``, ``Unreachable``). A call with
+``tail=True`` must be immediately followed by a ``Return`` of its own value; the
+backend emits it with ``musttail``.
+
+Functions are closed: a lambda's captured variables arrive through ``LoadFree``
+from its own closure object (flat closures, built by ``MakeClosure``), globals
+through ``GlobalGet`` from the runtime-owned slot table. Classes are final (never
+subclass a concrete instruction), so ``isinstance`` dispatch stays sound.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional
+
+from ..frontend.ast import Span
+
+
+class Rep(enum.Enum):
+    VALUE = "value"     # tagged 64-bit word (runtime_c/fluentai.h)
+    I64 = "i64"         # raw integer (argc, effect op ids)
+    F64 = "f64"         # unboxed double
+    BOOL = "bool"       # i1
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Value:
+    """Anything an instruction can use as an operand."""
+    rep: Rep = Rep.VALUE
+    name: str = "?"
+
+    def operands(self) -> list["Value"]:
+        return []
+
+
+class Param(Value):
+    """A declared parameter of a function (index counts the formal parameters)."""
+
+    def __init__(self, index: int, label: str):
+        self.index = index
+        self.label = label
+        self.rep = Rep.VALUE
+
+
+class Instr(Value):
+    """Base of all instructions. ``span`` is the source form it comes from."""
+    span: Optional[Span] = None
+    block: Optional["Block"] = None
+    is_terminator = False
+
+    def replace_operand(self, old: Value, new: Value) -> None:
+        for attr, val in list(vars(self).items()):
+            if val is old:
+                setattr(self, attr, new)
+            elif isinstance(val, list):
+                setattr(self, attr, [new if x is old else x for x in val])
+
+
+# ---- constants -------------------------------------------------------------
+
+class Const(Instr):
+    """An immediate constant: VALUE (int fitting a fixnum, True/False, None=nil,
+    EMPTY), I64, F64 or BOOL."""
+
+    def __init__(self, rep: Rep, value):
+        self.rep = rep
+        self.value = value
+
+
+EMPTY_LIST = "EMPTY"        # Const(Rep.VALUE, EMPTY_LIST) is the empty list
+UNBOUND = "UNBOUND"         # the marker of a not-yet-defined variable
+
+
+class LoadConst(Instr):
+    """A heap constant (string, float, keyword, symbol, big int, quoted list),
+    built once at module start and kept in the runtime-owned constant table."""
+
+    def __init__(self, index: int, value):
+        self.index = index
+        self.value = value
+
+
+# ---- arithmetic and primitives ---------------------------------------------
+
+class Prim(Instr):
+    """A primitive operation with an inline fast path in the backend.
+
+    VALUE results: add sub mul (fixnum fast path, runtime slow path), cons,
+    head, tail. BOOL results: lt le gt ge numeq equal (structural ==),
+    is_null (nil or []), is_empty ([] only), truthy, not_truthy.
+    """
+    VALUE_OPS = {"add", "sub", "mul", "cons", "head", "tail",
+                 "unsafe_head", "unsafe_tail"}      # unsafe_*: after an is_pair test
+    BOOL_OPS = {"lt", "le", "gt", "ge", "numeq", "equal", "truthy", "is_null", "is_empty",
+                "is_pair", "is_data"}
+
+    def __init__(self, op: str, args: list[Value], span: Optional[Span]):
+        assert op in self.VALUE_OPS or op in self.BOOL_OPS, op
+        self.op = op
+        self.args = args
+        self.span = span
+        self.rep = Rep.BOOL if op in self.BOOL_OPS else Rep.VALUE
+
+    def operands(self):
+        return list(self.args)
+
+
+class FloatOp(Instr):
+    """Unboxed float arithmetic (fadd fsub fmul fdiv -> F64) or comparison
+    (flt fle fgt fge feq -> BOOL), introduced by representation inference."""
+    ARITH = {"fadd", "fsub", "fmul", "fdiv"}
+    COMPARE = {"flt", "fle", "fgt", "fge", "feq"}
+
+    def __init__(self, op: str, a: Value, b: Value):
+        assert op in self.ARITH or op in self.COMPARE, op
+        self.op = op
+        self.a = a
+        self.b = b
+        self.rep = Rep.F64 if op in self.ARITH else Rep.BOOL
+
+    def operands(self):
+        return [self.a, self.b]
+
+
+class Not(Instr):
+    """Boolean negation of a BOOL."""
+
+    def __init__(self, a: Value):
+        self.a = a
+        self.rep = Rep.BOOL
+
+    def operands(self):
+        return [self.a]
+
+
+class Box(Instr):
+    """Convert a raw representation to a tagged VALUE (BOOL -> true/false,
+    F64 -> a heap float)."""
+
+    def __init__(self, a: Value):
+        assert a.rep in (Rep.BOOL, Rep.F64), a.rep
+        self.a = a
+        self.rep = Rep.VALUE
+
+    def operands(self):
+        return [self.a]
+
+
+class Unbox(Instr):
+    """Tagged VALUE -> F64, for a value proven to be a float or an int."""
+
+    def __init__(self, a: Value):
+        self.a = a
+        self.rep = Rep.F64
+
+    def operands(self):
+        return [self.a]
+
+
+class DataField(Instr):
+    """Field ``index`` of a data value already tested by ``fl_data_is``."""
+
+    def __init__(self, value: Value, index: int):
+        self.value = value
+        self.index = index
+
+    def operands(self):
+        return [self.value]
+
+
+# ---- variables and closures ------------------------------------------------
+
+class LoadFree(Instr):
+    """Captured value number ``index`` of the current function's closure."""
+
+    def __init__(self, index: int, label: str):
+        self.index = index
+        self.label = label
+
+    def operands(self):
+        return []
+
+
+class SelfClosure(Instr):
+    """The closure object the current function was called through."""
+
+
+class MakeClosure(Instr):
+    """Allocate a flat closure of ``function`` capturing ``captures``."""
+
+    def __init__(self, function: "Function", captures: list[Value]):
+        self.function = function
+        self.captures = captures
+
+    def operands(self):
+        return list(self.captures)
+
+
+class SetFree(Instr):
+    """Patch captured slot ``index`` of a closure just built (letrec knots)."""
+    rep = None
+
+    def __init__(self, closure: Value, index: int, value: Value):
+        self.closure = closure
+        self.index = index
+        self.value = value
+
+    def operands(self):
+        return [self.closure, self.value]
+
+
+class GlobalGet(Instr):
+    """Read top-level slot ``slot``; ``checked`` raises undefined-variable when
+    the define has not run yet."""
+
+    def __init__(self, slot: int, label: str, checked: bool, span: Optional[Span]):
+        self.slot = slot
+        self.label = label
+        self.checked = checked
+        self.span = span
+
+
+class GlobalSet(Instr):
+    rep = None
+
+    def __init__(self, slot: int, label: str, value: Value):
+        self.slot = slot
+        self.label = label
+        self.value = value
+
+    def operands(self):
+        return [self.value]
+
+
+class MakeCell(Instr):
+    """A mutable box for a letrec binding captured before its init has run."""
+
+    def __init__(self):
+        pass
+
+
+class CellGet(Instr):
+    def __init__(self, cell: Value, label: str, span: Optional[Span]):
+        self.cell = cell
+        self.label = label
+        self.span = span
+
+    def operands(self):
+        return [self.cell]
+
+
+class CellSet(Instr):
+    rep = None
+
+    def __init__(self, cell: Value, value: Value):
+        self.cell = cell
+        self.value = value
+
+    def operands(self):
+        return [self.cell, self.value]
+
+
+# ---- calls -----------------------------------------------------------------
+
+class Call(Instr):
+    """Call an unknown function value through its closure's code pointer."""
+
+    def __init__(self, fn: Value, args: list[Value], span: Optional[Span], tail: bool = False):
+        self.fn = fn
+        self.args = args
+        self.span = span
+        self.tail = tail
+
+    def operands(self):
+        return [self.fn] + list(self.args)
+
+
+class CallKnown(Instr):
+    """Direct call of a known IR function; ``closure`` is passed as its self."""
+
+    def __init__(self, function: "Function", closure: Value, args: list[Value],
+                 span: Optional[Span], tail: bool = False):
+        self.function = function
+        self.closure = closure
+        self.args = args
+        self.span = span
+        self.tail = tail
+
+    def operands(self):
+        return [self.closure] + list(self.args)
+
+
+class CallBuiltin(Instr):
+    """Direct call of a runtime builtin (uniform signature) by its C symbol."""
+
+    def __init__(self, name: str, symbol: str, args: list[Value], span: Optional[Span],
+                 tail: bool = False):
+        self.name = name
+        self.symbol = symbol
+        self.args = args
+        self.span = span
+        self.tail = tail
+
+    def operands(self):
+        return list(self.args)
+
+
+class Perform(Instr):
+    """Perform effect operation ``op`` ("io:print") through the handler stack."""
+
+    def __init__(self, op: str, args: list[Value], span: Optional[Span]):
+        self.op = op
+        self.args = args
+        self.span = span
+
+    def operands(self):
+        return list(self.args)
+
+
+class RuntimeCall(Instr):
+    """A call of a runtime helper that is not a builtin (map literals, data
+    values, match failures...). ``symbol`` names a function of fluentai.h
+    listed in ``backend.codegen.RUNTIME_HELPERS`` with its LLVM type."""
+
+    def __init__(self, symbol: str, args: list[Value], span: Optional[Span], rep: Rep = Rep.VALUE):
+        self.symbol = symbol
+        self.args = args
+        self.span = span
+        self.rep = rep
+
+    def operands(self):
+        return list(self.args)
+
+
+# ---- control flow ----------------------------------------------------------
+
+class Phi(Instr):
+    def __init__(self, rep: Rep, label: str = ""):
+        self.rep = rep
+        self.label = label
+        self.incoming: list[tuple["Block", Value]] = []
+
+    def add_incoming(self, block: "Block", value: Value) -> None:
+        self.incoming.append((block, value))
+
+    def operands(self):
+        return [v for _, v in self.incoming]
+
+    def replace_operand(self, old, new):
+        self.incoming = [(b, new if v is old else v) for b, v in self.incoming]
+
+
+class Jump(Instr):
+    is_terminator = True
+    rep = None
+
+    def __init__(self, target: "Block"):
+        self.target = target
+
+    def successors(self):
+        return [self.target]
+
+
+class Branch(Instr):
+    is_terminator = True
+    rep = None
+
+    def __init__(self, cond: Value, then: "Block", orelse: "Block", likely: Optional[bool] = None):
+        self.cond = cond
+        self.then = then
+        self.orelse = orelse
+        self.likely = likely
+
+    def operands(self):
+        return [self.cond]
+
+    def successors(self):
+        return [self.then, self.orelse]
+
+
+class Return(Instr):
+    is_terminator = True
+    rep = None
+
+    def __init__(self, value: Value):
+        self.value = value
+
+    def operands(self):
+        return [self.value]
+
+    def successors(self):
+        return []
+
+
+class Unreachable(Instr):
+    is_terminator = True
+    rep = None
+
+    def successors(self):
+        return []
+
+
+class Block:
+    def __init__(self, label: str):
+        self.label = label
+        self.instrs: list[Instr] = []
+
+    @property
+    def terminator(self) -> Optional[Instr]:
+        if self.instrs and self.instrs[-1].is_terminator:
+            return self.instrs[-1]
+        return None
+
+    @property
+    def phis(self) -> list[Phi]:
+        return [i for i in self.instrs if isinstance(i, Phi)]
+
+    def successors(self) -> list["Block"]:
+        t = self.terminator
+        return t.successors() if t is not None else []
+
+    def __repr__(self) -> str:
+        return f"Block({self.label})"
+
+
+class Function:
+    """One IR function. Closure functions (``kind == "closure"``) have the
+    uniform calling convention; the module's ``entry`` runs the top level."""
+
+    def __init__(self, name: str, display_name: Optional[str], nparams: int,
+                 has_rest: bool, kind: str = "closure", span: Optional[Span] = None):
+        self.name = name                    # unique symbol-safe name
+        self.display_name = display_name    # the FluentAI name, for #<function f> and errors
+        self.kind = kind                    # "closure" or "entry"
+        self.span = span
+        self.params = [Param(i, f"p{i}") for i in range(nparams)]
+        self.rest_param: Optional[Param] = Param(nparams, "rest") if has_rest else None
+        self.nfree = 0
+        self.free_labels: list[str] = []
+        self.blocks: list[Block] = []
+
+    @property
+    def arity(self) -> int:
+        return len(self.params)
+
+    def new_block(self, hint: str = "b") -> Block:
+        block = Block(f"{hint}{len(self.blocks)}")
+        self.blocks.append(block)
+        return block
+
+    def instructions(self):
+        for b in self.blocks:
+            yield from b.instrs
+
+
+class Module:
+    def __init__(self, filename: str, source: str):
+        self.filename = filename
+        self.source = source
+        self.functions: list[Function] = []
+        self.entry: Optional[Function] = None
+        self.constants: list[object] = []       # payloads of LoadConst, by index
+        self.global_names: list[str] = []       # by slot
+        self.effect_ops: list[str] = []         # effect operations performed
+
+    def constant_index(self, value) -> int:
+        key = _const_key(value)
+        for i, v in enumerate(self.constants):
+            if _const_key(v) == key:
+                return i
+        self.constants.append(value)
+        return len(self.constants) - 1
+
+
+@dataclass(frozen=True)
+class Special:
+    """A constant-table payload that is not a datum: ``builtin`` (the closure
+    of a builtin), ``effect-op`` (an interned effect operation id, raw i64) or
+    ``name`` (a string naming a function, variable or constructor)."""
+    kind: str
+    text: str
+
+
+def _const_key(value):
+    # 1 and 1.0 and True must stay different constants.
+    if isinstance(value, tuple):
+        return ("tuple",) + tuple(_const_key(v) for v in value)
+    return (type(value).__name__, repr(value))

@@ -1,0 +1,57 @@
+"""The compilation pipeline: every pass, in order, in one visible list.
+
+  frontend.parse_program     source text -> resolved core AST   (frontend/)
+  ir.lower.lower_program     core AST -> SSA IR with flat closures
+  PASSES below               SSA IR -> SSA IR
+  backend.codegen            SSA IR -> LLVM IR                  (backend/)
+  backend.llvm_passes        LLVM's own -O0..-O3 pipeline
+  backend.jit / backend.aot  machine code in memory / object file + cc
+
+With ``verify=True`` (the tests) the IR verifier runs after lowering and after
+every pass, and a failure names the pass.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from ..frontend import ast as A
+from . import nodes as N
+from .lower import lower_program
+from .passes.dce import eliminate_dead_code
+from .passes.unbox_floats import unbox_floats
+from .printer import format_module
+from .verify import IRVerifyError, verify_module
+
+PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
+    ("dce", eliminate_dead_code),
+    ("unbox-floats", unbox_floats),
+    ("dce-after-unbox", eliminate_dead_code),
+]
+
+PASS_NAMES = ["lower"] + [name for name, _ in PASSES]
+
+
+def build_ir(program: A.Program, *, verify: bool = False, dump_after: Optional[str] = None,
+             timings: Optional[dict] = None) -> tuple[N.Module, Optional[str]]:
+    """Lower and optimise; returns the module and the dump asked for, if any."""
+    dump = None
+    start = time.perf_counter()
+    module = lower_program(program)
+    steps = [("lower", None)] + PASSES
+    for name, run in steps:
+        if run is not None:
+            t0 = time.perf_counter()
+            run(module)
+            if timings is not None:
+                timings[name] = time.perf_counter() - t0
+        elif timings is not None:
+            timings[name] = time.perf_counter() - start
+        if verify:
+            try:
+                verify_module(module)
+            except IRVerifyError as e:
+                raise IRVerifyError(f"after pass {name}: {e}") from None
+        if dump_after == name:
+            dump = format_module(module)
+    return module, dump

@@ -1,0 +1,270 @@
+"""Running compiled programs in this process, and converting values both ways.
+
+In:  a ``CompiledProgram`` (driver.py). Out: the program's value as a Python
+     object, or a ``FluentAIError`` / ``ProgramExit``; or, for the CLI, the
+     outcome as text and an exit status.
+
+Values cross the boundary only through runtime calls; a FluentAI heap value
+kept by Python (a function returned to Python) is pinned in runtime-owned
+uncollectable memory, because Boehm does not scan Python objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .backend import abi
+from .errors import FluentAIError, ProgramExit
+
+FL_OK, FL_ERROR, FL_DEADLOCK, FL_EXIT = 0, 1, 2, 3
+
+
+class Keyword(str):
+    """A FluentAI keyword (``:name``) seen from Python; ``Keyword("year")``."""
+
+    def __repr__(self) -> str:
+        return f"Keyword({str(self)!r})"
+
+
+class Symbol(str):
+    """A FluentAI symbol (from ``quote``) seen from Python."""
+
+    def __repr__(self) -> str:
+        return f"Symbol({str(self)!r})"
+
+
+@dataclass(frozen=True)
+class Data:
+    """A data value ``(Some 5)`` seen from Python: ``Data("Some", (5,))``."""
+    tag: str
+    fields: tuple = ()
+
+
+def _rt():
+    from .backend.rt_build import load_runtime
+    return load_runtime()
+
+
+class Roots:
+    """A stack of GC roots in uncollectable memory for values under construction."""
+
+    def __init__(self, lib, size: int = 1024):
+        self.lib = lib
+        self.slots = lib.fl_constants_new(size)
+        self.size = size
+        self.top = 0
+
+    def push(self, v: int) -> int:
+        if self.top == self.size:
+            raise MemoryError("too many values converted in one call")
+        self.slots[self.top] = v
+        self.top += 1
+        return v
+
+
+class Converter:
+    def __init__(self):
+        self.ffi, self.lib = _rt()
+
+    # ---- FluentAI -> Python ----
+
+    def string_of(self, v: int) -> str:
+        s = self.ffi.cast("fl_string *", v - 1)
+        return bytes(self.ffi.buffer(s.bytes, s.nbytes)).decode("utf-8", "surrogateescape")
+
+    def to_python(self, v: int, program=None) -> Any:
+        lib = self.lib
+        if v & 1 == 0:
+            return v >> 1
+        if v == abi.NIL:
+            return None
+        if v == abi.TRUE:
+            return True
+        if v == abi.FALSE:
+            return False
+        if v == abi.EMPTY:
+            return []
+        kind = lib.fl_kind_of(v)
+        if kind == 1:
+            return lib.fl_int_value(v)
+        if kind == 2:
+            return lib.fl_float_value(v)
+        if kind == 3:
+            return self.string_of(v)
+        if kind == 4:
+            out = []
+            while v != abi.EMPTY:
+                pair = self.ffi.cast("fl_pair *", v - 1)
+                out.append(self.to_python(pair.head, program))
+                v = pair.tail
+            return out
+        if kind in (6, 7):
+            name = self.string_of(self.ffi.cast("fl_value *", v - 1)[1])
+            return Keyword(name) if kind == 6 else Symbol(name)
+        if kind == 8:
+            return {_hashable(self.to_python(lib.fl_map_key_at(v, i), program)):
+                    self.to_python(lib.fl_map_value_at(v, i), program)
+                    for i in range(lib.fl_map_size(v))}
+        if kind == 9:
+            words = self.ffi.cast("fl_value *", v - 1)
+            n = self.ffi.cast("fl_header *", v - 1).aux
+            return Data(self.string_of(words[1]),
+                        tuple(self.to_python(words[2 + i], program) for i in range(n)))
+        if kind == 5:
+            return FluentAIFunction(self, v, program)
+        return _Opaque(self.written(v))
+
+    def written(self, v: int) -> str:
+        return self.string_of(self.lib.fl_show(v))
+
+    # ---- Python -> FluentAI ----
+
+    def from_python(self, x: Any, roots: Roots) -> int:
+        lib = self.lib
+        if x is None:
+            return abi.NIL
+        if x is True:
+            return abi.TRUE
+        if x is False:
+            return abi.FALSE
+        if isinstance(x, FluentAIFunction):
+            return roots.push(x.value)
+        if isinstance(x, int):
+            if not -(1 << 63) <= x < (1 << 63):
+                raise OverflowError(f"{x} does not fit a FluentAI int (64 bits)")
+            return roots.push(lib.fl_make_int(x))
+        if isinstance(x, float):
+            return roots.push(lib.fl_make_float(x))
+        if isinstance(x, (Keyword, Symbol)):
+            data = str(x).encode()
+            maker = lib.fl_intern_keyword if isinstance(x, Keyword) else lib.fl_intern_symbol
+            return roots.push(maker(data, len(data)))
+        if isinstance(x, str):
+            data = x.encode("utf-8", "surrogateescape")
+            return roots.push(lib.fl_make_string(data, len(data)))
+        if isinstance(x, (list, tuple)):
+            items = [self.from_python(i, roots) for i in x]
+            acc = abi.EMPTY
+            for item in reversed(items):
+                acc = roots.push(lib.fl_cons(item, acc, 0))
+            return acc
+        if isinstance(x, dict):
+            m = roots.push(lib.fl_map_empty())
+            for k, val in x.items():
+                kv, vv = self.from_python(k, roots), self.from_python(val, roots)
+                m = roots.push(lib.fl_map_set(m, kv, vv))
+            return m
+        if isinstance(x, Data):
+            tag = self.from_python(x.tag, roots)
+            fields = [self.from_python(f, roots) for f in x.fields]
+            arr = self.ffi.new("fl_value[]", max(1, len(fields)))
+            for i, f in enumerate(fields):
+                arr[i] = f
+            return roots.push(lib.fl_make_data(tag, len(fields), arr))
+        raise TypeError(f"cannot pass a Python {type(x).__name__} to FluentAI")
+
+    # ---- outcomes ----
+
+    def error_from_outcome(self, out, program=None) -> FluentAIError:
+        lib = self.lib
+        err = out.error
+        fields = {}
+        for key in ("type", "message", "data"):
+            data = key.encode()
+            k = lib.fl_make_string(data, len(data))
+            fields[key] = lib.fl_map_get(err, k, abi.NIL) if err else abi.NIL
+        etype = self.to_python(fields["type"])
+        message = self.to_python(fields["message"])
+        data = self.to_python(fields["data"])
+        report = self.ffi.string(out.report).decode("utf-8", "replace") if out.report else ""
+        location = report.split(": error[", 1)[0] if ": error[" in report else None
+        if out.status == FL_DEADLOCK:
+            etype, message = "deadlock", report
+        return FluentAIError(str(etype) if etype is not None else "error",
+                             message if isinstance(message, str) else str(message), data,
+                             location, report)
+
+    def check(self, out, program=None) -> int:
+        if out.status == FL_OK:
+            return out.value
+        if out.status == FL_EXIT:
+            raise ProgramExit(out.exit_code)
+        raise self.error_from_outcome(out, program)
+
+
+def _hashable(x):
+    if isinstance(x, list):
+        return tuple(_hashable(i) for i in x)
+    if isinstance(x, dict):
+        return tuple((k, _hashable(v)) for k, v in x.items())
+    return x
+
+
+class _Opaque:
+    """A value with no Python counterpart (promise, channel): its written form."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class FluentAIFunction:
+    """A FluentAI function callable from Python (pinned while Python holds it)."""
+
+    def __init__(self, conv: Converter, value: int, program=None):
+        self.conv = conv
+        self.pin = conv.lib.fl_constants_new(1)
+        self.pin[0] = value
+        self.program = program      # keeps the machine code alive
+
+    @property
+    def value(self) -> int:
+        return self.pin[0]
+
+    def __call__(self, *args):
+        conv = self.conv
+        roots = Roots(conv.lib, 64 + 8 * len(args))
+        values = [conv.from_python(a, roots) for a in args]
+        argv = conv.ffi.new("fl_value[]", max(1, len(values)))
+        for i, v in enumerate(values):
+            argv[i] = v
+        out = conv.ffi.new("fl_outcome *")
+        conv.lib.fl_run_call(self.value, len(values), argv, out)
+        return conv.to_python(conv.check(out, self.program), self.program)
+
+    def __repr__(self) -> str:
+        return self.conv.written(self.value)
+
+
+class LoadedProgram:
+    """A program compiled into this process; ``run()`` executes its top level."""
+
+    def __init__(self, compiled, opt: int = 2, jit=None):
+        from .backend.jit import jit_compile
+        self.compiled = compiled
+        self.jit = jit if jit is not None else jit_compile(compiled.llvm_ir, opt)
+        self.conv = Converter()
+
+    def run_raw(self):
+        ffi, lib = self.conv.ffi, self.conv.lib
+        out = ffi.new("fl_outcome *")
+        entry = ffi.cast("fl_value(*)(void)", self.jit.entry_address)
+        lib.fl_run(entry, out)
+        return out
+
+    def run(self) -> Any:
+        out = self.run_raw()
+        return self.conv.to_python(self.conv.check(out, self), self)
+
+    def global_value(self, name: str) -> Any:
+        slot = self.compiled.global_slots.get(name)
+        if slot is None:
+            raise KeyError(name)
+        ffi = self.conv.ffi
+        table_addr = ffi.cast("fl_value **", self.jit.global_address("fl_globals"))[0]
+        v = table_addr[slot]
+        if v == abi.UNBOUND:
+            raise KeyError(name)
+        return self.conv.to_python(v, self)

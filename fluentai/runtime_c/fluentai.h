@@ -1,0 +1,352 @@
+/* fluentai.h -- the one public header of the FluentAI runtime.
+ *
+ * Everything generated code, the Python driver (through cffi) and the AOT
+ * `main` may call is declared here; each subsystem lives in its own .c file.
+ *
+ * Naming convention:
+ *   fl_<verb>/<noun>      runtime entry points called by generated code or Python
+ *   fl_bi_<name>          builtin functions; every one has the uniform closure
+ *                         signature (fl_code) so it is also a first-class value
+ *   FL_<NAME>             constants and the few macros that encode the tag scheme
+ *
+ * The tag scheme is mirrored in fluentai/backend/abi.py: change both together.
+ *
+ * cffi note: the block between the CDEF-BEGIN and CDEF-END markers is fed to
+ * ffi.cdef() by fluentai/backend/rt_build.py, so it may only contain plain
+ * declarations (no macros with arguments, no inline code).
+ */
+#ifndef FLUENTAI_H
+#define FLUENTAI_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* ---- values ----------------------------------------------------------
+ * A value is one 64-bit word.
+ *   fixnum      n << 1                      (low bit 0), 63-bit range
+ *   heap object address | 1                 (addresses are 16-byte aligned, >= 4096)
+ *   immediate   the small odd codes below   (never a valid heap address)
+ * Integers outside the fixnum range but inside int64 are boxed (FL_K_INT). */
+#define FL_FALSE     ((fl_value)0x03)
+#define FL_NIL       ((fl_value)0x07)
+#define FL_TRUE      ((fl_value)0x0B)
+#define FL_EMPTY     ((fl_value)0x0F)   /* the empty list: () and [] */
+#define FL_UNBOUND   ((fl_value)0x13)   /* a global slot whose define has not run */
+#define FL_IMMEDIATE_LIMIT 0x1000
+
+#define FL_FIXNUM_MIN (-(INT64_C(1) << 62))
+#define FL_FIXNUM_MAX ((INT64_C(1) << 62) - 1)
+
+#define FL_IS_FIXNUM(v)  (((v) & 1) == 0)
+#define FL_FIXNUM(n)     ((fl_value)((uint64_t)(int64_t)(n) << 1))
+#define FL_FIXNUM_VAL(v) ((int64_t)(v) >> 1)
+#define FL_IS_HEAP(v)    (((v) & 1) && (uint64_t)(v) >= FL_IMMEDIATE_LIMIT)
+#define FL_PTR(v)        ((void *)((v) - 1))
+#define FL_HEAP(p)       ((fl_value)(uintptr_t)(p) + 1)
+#define FL_BOOL(c)       ((c) ? FL_TRUE : FL_FALSE)
+#define FL_TRUTHY(v)     (((v) | 4) != 7)   /* only false (3) and nil (7) are falsy */
+#define FL_KIND(v)       (((fl_header *)FL_PTR(v))->kind)
+
+/* Call-site encoding of argc: the low 16 bits are the argument count, the
+ * upper bits the location id of the call site in the current module's
+ * location table (0 = unknown). Callees use it to report errors at the
+ * caller's source position at no cost on the fast path. */
+#define FL_ARGC_BITS 16
+#define FL_NARGS(argc)  ((argc) & 0xFFFF)
+#define FL_LOCOF(argc)  ((argc) >> FL_ARGC_BITS)
+#define FL_ARGC(n, loc) ((int64_t)(n) | ((int64_t)(loc) << FL_ARGC_BITS))
+#define FL_REG_ARGS 3   /* arguments passed in registers; the rest go in `rest` */
+
+#define FL_CLOSURE_HAS_REST 1
+#define FL_CLOSURE_BUILTIN  2   /* a builtin's first-class closure: written `#<builtin name>` */
+
+/* ---- CDEF-BEGIN ---- */
+typedef int64_t fl_value;
+
+/* The uniform entry signature of every closure and builtin. Arguments past
+ * the first FL_REG_ARGS (3) are in `rest` (a heap array, never the stack:
+ * the caller's frame is gone after a musttail call). */
+typedef fl_value (*fl_code)(fl_value self, int64_t argc, fl_value a0,
+                            fl_value a1, fl_value a2, fl_value *rest);
+
+enum fl_kind {
+    FL_K_INT = 1,      /* boxed int64 outside the fixnum range: {hdr, int64 value} */
+    FL_K_FLOAT = 2,    /* {hdr, double value} */
+    FL_K_STRING = 3,   /* {hdr(aux = 1 if all ASCII), int64 nbytes, int64 ncodepoints, char bytes[nbytes+1]} */
+    FL_K_PAIR = 4,     /* {hdr, fl_value head, fl_value tail}; tail is a list */
+    FL_K_CLOSURE = 5,  /* fl_closure */
+    FL_K_KEYWORD = 6,  /* {hdr, fl_value name (string, without ':')}, interned */
+    FL_K_SYMBOL = 7,   /* {hdr, fl_value name (string)}, interned */
+    FL_K_MAP = 8,
+    FL_K_DATA = 9,     /* {hdr(aux = field count), fl_value tag (string), fl_value fields[]} */
+    FL_K_CELL = 10,    /* {hdr, fl_value value}: a letrec binding captured before it is set */
+    FL_K_PROMISE = 11,
+    FL_K_CHANNEL = 12
+};
+
+typedef struct fl_header {
+    uint32_t kind;
+    uint32_t aux;
+} fl_header;
+
+typedef struct fl_float { fl_header hdr; double value; } fl_float;
+typedef struct fl_boxint { fl_header hdr; int64_t value; } fl_boxint;
+typedef struct fl_pair { fl_header hdr; fl_value head; fl_value tail; } fl_pair;
+typedef struct fl_cell { fl_header hdr; fl_value value; } fl_cell;
+typedef struct fl_string {
+    fl_header hdr;
+    int64_t nbytes;
+    int64_t ncodepoints;
+    char bytes[];
+} fl_string;
+
+/* Closure layout, mirrored by the code generator (offsets in bytes):
+ *   0 header (aux = number of captured values)   8 code   16 arity (min args)
+ *  20 flags (FL_CLOSURE_HAS_REST)   24 name (string value or FL_NIL)   32 free[] */
+typedef struct fl_closure {
+    fl_header hdr;
+    fl_code code;
+    int32_t arity;
+    int32_t flags;
+    fl_value name;
+    fl_value free[];
+} fl_closure;
+
+/* A source location; location ids index the current module's table. */
+typedef struct fl_loc {
+    int32_t line, col, end_line, end_col;
+} fl_loc;
+
+/* What a compiled program tells the runtime about itself (registered by the
+ * generated entry before any user code runs; used to format errors). */
+typedef struct fl_module_info {
+    const char *filename;
+    const char *source;        /* the whole source text, for carets */
+    int64_t source_len;
+    const fl_loc *locs;        /* locs[0] is the "unknown" location */
+    int64_t nlocs;
+} fl_module_info;
+
+/* The result of running a program or a call through fl_run. */
+enum fl_status { FL_OK = 0, FL_ERROR = 1, FL_DEADLOCK = 2, FL_EXIT = 3 };
+typedef struct fl_outcome {
+    int32_t status;            /* enum fl_status */
+    int32_t exit_code;         /* for FL_EXIT: the code given to (exit n) */
+    fl_value value;            /* FL_OK: the result (also rooted in the runtime until the next run) */
+    fl_value error;            /* FL_ERROR: the error value (a map {"type" "message" "data"}) */
+    int64_t loc;               /* FL_ERROR: location id of the failing form */
+    const char *report;        /* FL_ERROR/FL_DEADLOCK: the full text printed for the user, NUL-terminated */
+} fl_outcome;
+
+/* ---- runtime lifecycle (runtime.c / error.c) ---- */
+void fl_init(void);                                      /* idempotent: GC_INIT, builtins, interning */
+void fl_set_gc_stress(int on);                           /* collect very often (tests) */
+int64_t fl_gc_count(void);
+void fl_gc_collect(void);                                 /* a full collection now (tests) */
+/* Run entry() on the program stack (guard page, sigaltstack SIGSEGV handler).
+ * Any fl_raise that nothing handles unwinds back here. Never returns into Python
+ * with a signal handler or GC stack bottom changed. */
+void fl_run(fl_value (*entry)(void), fl_outcome *out);
+/* Call a closure with n arguments from outside (Python), protected like fl_run. */
+void fl_run_call(fl_value fn, int64_t n, fl_value *args, fl_outcome *out);
+void fl_set_command_line(int64_t argc, const char **argv);
+void fl_flush(void);
+
+/* ---- module support, called by generated code (module.c) ---- */
+void fl_module_register(const fl_module_info *info);  /* makes it the current module for errors */
+fl_value *fl_globals_new(int64_t n);                  /* uncollectable slots, all FL_UNBOUND */
+fl_value *fl_constants_new(int64_t n);                /* uncollectable slots, all FL_NIL */
+void *fl_alloc(int64_t nbytes);                       /* GC memory, 16-byte aligned, zeroed */
+fl_value *fl_rest_array(int64_t n);                   /* heap array for call arguments past 3 */
+
+/* ---- values (value.c) ---- */
+fl_value fl_make_int(int64_t n);         /* fixnum or boxed */
+int64_t  fl_int_value(fl_value v);       /* v must be an int */
+fl_value fl_make_float(double d);
+double   fl_float_value(fl_value v);     /* v must be a float */
+fl_value fl_make_string(const char *bytes, int64_t nbytes);  /* copies; bytes are valid UTF-8 */
+fl_value fl_intern_keyword(const char *name, int64_t nbytes);
+fl_value fl_intern_symbol(const char *name, int64_t nbytes);
+fl_value fl_make_closure(fl_code code, int32_t arity, int32_t flags, fl_value name, int64_t nfree);
+fl_value fl_make_cell(fl_value v);
+fl_value fl_cons(fl_value head, fl_value tail, int64_t loc);  /* type-error unless tail is a list */
+fl_value fl_make_data(fl_value tag, int64_t n, fl_value *fields);
+int32_t  fl_kind_of(fl_value v);         /* 0 for fixnums and immediates; enum fl_kind otherwise */
+
+/* ---- calls (call.c) ---- */
+/* Slow paths the generated code jumps to; they never return. */
+fl_value fl_not_callable(fl_value f, int64_t argc);
+fl_value fl_arity_fail(fl_value self, int64_t argc);
+fl_value fl_undefined_global(int64_t name_const_index_unused, fl_value name, int64_t loc);
+fl_value fl_unbound_local(fl_value name, int64_t loc);
+/* The list of arguments past the first `nfixed`, for closures with a rest parameter. */
+fl_value fl_collect_rest(int64_t nfixed, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+/* Call any value as a function with n arguments (used by the runtime: map, apply, handlers). */
+fl_value fl_call(fl_value f, int64_t argc, int64_t n, fl_value *args);
+fl_value fl_call1(fl_value f, int64_t argc, fl_value a);
+fl_value fl_call2(fl_value f, int64_t argc, fl_value a, fl_value b);
+
+/* ---- numbers (number.c): slow paths of the inlined fixnum fast paths ---- */
+fl_value fl_add(fl_value a, fl_value b, int64_t loc);
+fl_value fl_sub(fl_value a, fl_value b, int64_t loc);
+fl_value fl_mul(fl_value a, fl_value b, int64_t loc);
+fl_value fl_div(fl_value a, fl_value b, int64_t loc);
+fl_value fl_neg(fl_value a, int64_t loc);
+int32_t  fl_lt(fl_value a, fl_value b, int64_t loc);   /* type-errors unless two numbers or two strings */
+int32_t  fl_le(fl_value a, fl_value b, int64_t loc);
+int32_t  fl_gt(fl_value a, fl_value b, int64_t loc);
+int32_t  fl_ge(fl_value a, fl_value b, int64_t loc);
+int32_t  fl_num_eq(fl_value a, fl_value b, int64_t loc);  /* = on numbers for the fast path's miss */
+int32_t  fl_equal(fl_value a, fl_value b);               /* structural ==, never fails */
+
+/* ---- errors (error.c) ---- */
+/* Raise an error of `type` (e.g. "type-error") with a printf-style message.
+ * loc is a location id (0 = unknown). Does not return. */
+void fl_raise(const char *type, int64_t loc, const char *fmt, ...);
+void fl_raise_value(fl_value error_map, int64_t loc);    /* raise an existing error value */
+fl_value fl_make_error(fl_value type, fl_value message, fl_value data);
+
+/* ---- printing (print.c) ---- */
+fl_value fl_show(fl_value v);            /* written form, as a string value */
+fl_value fl_to_display(fl_value v);      /* display form, as a string value */
+void fl_write_display(fl_value v);       /* to stdout, display form */
+
+/* ---- effects (effect.c) ---- */
+/* Effect operations are interned to small ids at module init; perform passes
+ * the id, then the uniform argument convention. The built-in operations with
+ * no user handler installed dispatch straight to their default. */
+int64_t fl_effect_op(const char *qualified_name);   /* "io:print" -> id; user ops get new ids */
+fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+
+
+/* ---- lists, strings, maps (list.c, string.c, map.c) ---- */
+fl_value fl_list_from_array(int64_t n, fl_value *items);
+int64_t  fl_list_length(fl_value list);
+fl_value fl_map_empty(void);
+fl_value fl_map_set(fl_value m, fl_value k, fl_value v);    /* a new map; an existing key keeps its place */
+fl_value fl_map_remove(fl_value m, fl_value k);             /* a new map without k (m itself if k is absent) */
+fl_value fl_map_get(fl_value m, fl_value k, fl_value dflt);
+int32_t  fl_map_has(fl_value m, fl_value k);
+int64_t  fl_map_size(fl_value m);
+fl_value fl_map_key_at(fl_value m, int64_t i);              /* insertion order, 0 <= i < size */
+fl_value fl_map_value_at(fl_value m, int64_t i);
+uint64_t fl_hash(fl_value v);                               /* structural, consistent with fl_equal */
+
+/* ---- builtins (builtins.c and the library files) ---- */
+typedef struct fl_builtin_def {
+    const char *name;          /* the FluentAI name, e.g. "string-append" */
+    fl_code code;
+    int32_t min_args;
+    int32_t max_args;          /* -1: variadic */
+} fl_builtin_def;
+int64_t fl_builtin_count(void);
+const fl_builtin_def *fl_builtin_at(int64_t i);
+fl_value fl_builtin_value(const char *name);   /* the first-class closure for a builtin, or 0 */
+/* ---- CDEF-END ---- */
+
+
+/* Each library file contributes one NULL-terminated table; builtins.c joins them. */
+extern const fl_builtin_def fl_number_builtins[];   /* number.c: Numbers, comparisons, equality */
+extern const fl_builtin_def fl_predicate_builtins[];/* value.c: Predicates */
+extern const fl_builtin_def fl_list_builtins[];     /* list.c */
+extern const fl_builtin_def fl_string_builtins[];   /* string.c (+ to-string, show, print-line) */
+extern const fl_builtin_def fl_map_builtins[];      /* map.c (+ tuple) */
+extern const fl_builtin_def fl_program_builtins[];  /* runtime.c: command-line-args, exit */
+
+/* Helpers shared by the library files (list.c). */
+/* The inline half of fl_arity_check: a correct argument count costs one compare. */
+#define FL_CHECK_ARITY(fname, argc, min, max)                                        \
+    do {                                                                             \
+        int64_t n_args_ = FL_NARGS(argc);                                            \
+        if (n_args_ < (min) || ((max) >= 0 && n_args_ > (max)))                      \
+            fl_arity_check((fname), (argc), (min), (max));                           \
+    } while (0)
+/* Builds a list front to back without recursion: the cells are mutated only
+ * until the list is handed out. */
+typedef struct fl_list_builder { fl_value head; fl_pair *last; } fl_list_builder;
+void fl_list_builder_init(fl_list_builder *b);
+void fl_list_builder_push(fl_list_builder *b, fl_value item);
+/* Argument `v` of builtin `fname` as an int64 (fixnum or boxed), else a type-error. */
+int64_t fl_int_arg(const char *fname, fl_value v, int64_t loc);
+
+/* A growable byte buffer for printing and string building (print.c). */
+typedef struct fl_buf { char *data; int64_t len, cap; } fl_buf;
+void fl_buf_init(fl_buf *b);
+void fl_buf_put(fl_buf *b, const char *s, int64_t n);
+void fl_buf_puts(fl_buf *b, const char *s);
+void fl_buf_write_value(fl_buf *b, fl_value v, int display);
+fl_value fl_buf_to_string(fl_buf *b);
+
+/* Stack headroom check for runtime code that allocates or recurses: raises
+ * stack-overflow when fewer than 256 KB remain on the current program stack. */
+void fl_check_stack(int64_t loc);
+/* The name of a value's type with an article, for messages: "an int", "a string". */
+const char *fl_type_phrase(fl_value v);
+/* Raise "`fname` expects WHAT, got <type phrase>: <written form>". */
+void fl_type_fail(const char *fname, const char *what, fl_value got, int64_t loc);
+void fl_arity_check(const char *fname, int64_t argc, int32_t min, int32_t max);
+/* Fetch argument i (0-based) of a uniform call. */
+#define FL_ARG(i) ((i) == 0 ? a0 : (i) == 1 ? a1 : (i) == 2 ? a2 : rest[(i) - 3])
+
+/* ---- core helpers shared by the runtime's .c files (runtime core) ---- */
+#define FL_STR(v)      ((fl_string *)FL_PTR(v))
+#define FL_PAIR(v)     ((fl_pair *)FL_PTR(v))
+#define FL_CLOSURE(v)  ((fl_closure *)FL_PTR(v))
+#define FL_IS_KIND(v, k) (FL_IS_HEAP(v) && FL_KIND(v) == (k))
+#define FL_IS_INT(v)   (FL_IS_FIXNUM(v) || FL_IS_KIND(v, FL_K_INT))
+#define FL_IS_FLOAT(v) FL_IS_KIND(v, FL_K_FLOAT)
+#define FL_IS_STRING(v) FL_IS_KIND(v, FL_K_STRING)
+#define FL_IS_LIST(v)  ((v) == FL_EMPTY || FL_IS_KIND(v, FL_K_PAIR))
+#define FL_IS_CLOSURE(v) FL_IS_KIND(v, FL_K_CLOSURE)
+fl_value fl_string_from_cstr(const char *s);           /* NUL-terminated UTF-8 */
+void *fl_alloc_atomic(int64_t nbytes);   /* GC memory Boehm never scans (no pointers inside); not zeroed */
+const fl_module_info *fl_module_current(void);          /* NULL before any fl_module_register */
+/* How values of a kind owned by another subsystem (promise, channel, ...) are written. */
+void fl_set_printer(int32_t kind, void (*print)(fl_buf *b, fl_value v));
+/* The written (display = 0) or display form, cut after about max_bytes with "..." */
+void fl_buf_write_value_capped(fl_buf *b, fl_value v, int display, int64_t max_bytes);
+/* Raise arity-error "arity: `fname` expects N arguments, got M" for a count outside [min, max]. */
+void fl_arity_fail_named(const char *fname, int64_t argc, int32_t min, int32_t max);
+
+/* Catch frames (error.c): fl_run pushes one; the effects work pushes one per
+ * `handler` form that handles errors. fl_raise_value (and a stack overflow
+ * caught by the SIGSEGV handler) siglongjmps to the innermost frame with
+ * `reason` set; the landing code reads the error with fl_catch_error. Frames
+ * live on the C stack of the code that pushed them and must be popped on
+ * every exit path (normal return or landing). */
+#include <setjmp.h>
+enum fl_catch_reason { FL_CATCH_NONE = 0, FL_CATCH_ERROR = 1, FL_CATCH_STACK_OVERFLOW = 2, FL_CATCH_EXIT = 3 };
+typedef struct fl_catch {
+    sigjmp_buf jump;
+    struct fl_catch *prev;
+    int32_t reason;            /* enum fl_catch_reason, set just before the jump */
+    int32_t is_run;            /* pushed by fl_run: the only frames `exit` stops at */
+    int32_t exit_code;         /* FL_CATCH_EXIT */
+    fl_value error;            /* FL_CATCH_ERROR: the error map */
+    int64_t loc;               /* location id of the fault */
+} fl_catch;
+void fl_catch_push(fl_catch *c);
+void fl_catch_pop(fl_catch *c);         /* c must be the innermost frame */
+fl_value fl_catch_error(fl_catch *c);   /* the error value after landing (builds stack-overflow's) */
+/* Unwind to the innermost fl_run with FL_EXIT (the `exit` builtin); flushes stdout first. */
+void fl_exit_program(int32_t code);
+/* Lowest safe stack address of the stack running now (NULL when not on a
+ * runtime-owned stack): fl_check_stack compares against it. Fibers set it when they switch. */
+extern char *fl_stack_limit;
+
+/* Effects (effect.c): install the default implementation of a built-in operation
+ * (other subsystems register theirs at fl_init); `self` is FL_NIL when called. */
+void fl_effect_set_default(const char *qualified_name, fl_code fn);
+/* Per-operation count of installed user handlers; fl_perform takes the default
+ * path when it is 0. The effects work raises counts and sets fl_effect_dispatch. */
+extern int32_t *fl_effect_handler_counts;
+extern fl_value (*fl_effect_dispatch)(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+const char *fl_effect_name(int64_t op);
+void fl_effect_init(void);   /* called by fl_init: registers the io and error defaults */
+
+/* Program stack and context switch (fiber.c). */
+void fl_ctx_switch(void **save_sp, void *new_sp);
+/* Lay out a fresh stack whose first switch calls fn(arg) (fn must never return). */
+void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg);
+
+#endif

@@ -1,0 +1,97 @@
+/* module.c -- what generated code needs to set itself up: module registration
+ * (for error reports), global and constant slots, and heap allocation.
+ *
+ * Globals and constants live in GC_MALLOC_UNCOLLECTABLE memory: Boehm does not
+ * scan MCJIT's data sections, so a root kept only in an LLVM @global would be
+ * collected (DESIGN.md "Memory").
+ */
+#include <gc.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fluentai.h"
+
+static const fl_module_info *current_module;
+int fl_gc_stress_on;
+static int64_t stress_allocations;
+
+void fl_module_register(const fl_module_info *info)
+{
+    current_module = info;
+}
+
+const fl_module_info *fl_module_current(void)
+{
+    return current_module;
+}
+
+static fl_value *new_slots(int64_t n, fl_value fill)
+{
+    if (n < 1)
+        n = 1;
+    fl_value *slots = GC_MALLOC_UNCOLLECTABLE((size_t)n * sizeof(fl_value));
+    if (!slots) {
+        fputs("fluentai: out of memory\n", stderr);
+        abort();
+    }
+    for (int64_t i = 0; i < n; i++)
+        slots[i] = fill;
+    return slots;
+}
+
+fl_value *fl_globals_new(int64_t n)
+{
+    return new_slots(n, FL_UNBOUND);
+}
+
+fl_value *fl_constants_new(int64_t n)
+{
+    return new_slots(n, FL_NIL);
+}
+
+static void out_of_memory(int64_t nbytes)
+{
+    fflush(stdout);
+    fprintf(stderr, "fluentai: out of memory (allocating %lld bytes)\n", (long long)nbytes);
+    abort();
+}
+
+/* In stress mode a full collection every few thousand allocations, on top of
+ * the small free-space divisor set by fl_set_gc_stress: objects reachable only
+ * from registers, fiber stacks or odd roots get freed early and tests notice. */
+static void stress_tick(void)
+{
+    if (++stress_allocations % 4096 == 0)
+        GC_gcollect();
+}
+
+void *fl_alloc(int64_t nbytes)
+{
+    /* Checked before Boehm takes its lock: a stack overflow inside the
+     * allocator would leave the lock held after the unwind. */
+    fl_check_stack(0);
+    if (fl_gc_stress_on)
+        stress_tick();
+    void *p = GC_MALLOC((size_t)nbytes);
+    if (!p)
+        out_of_memory(nbytes);
+    return p;
+}
+
+/* For objects holding no pointers (floats, boxed ints, string bytes): Boehm
+ * need not scan them. Not zeroed. */
+void *fl_alloc_atomic(int64_t nbytes)
+{
+    fl_check_stack(0);
+    if (fl_gc_stress_on)
+        stress_tick();
+    void *p = GC_MALLOC_ATOMIC((size_t)nbytes);
+    if (!p)
+        out_of_memory(nbytes);
+    return p;
+}
+
+fl_value *fl_rest_array(int64_t n)
+{
+    return fl_alloc((n < 1 ? 1 : n) * (int64_t)sizeof(fl_value));
+}

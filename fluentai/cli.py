@@ -125,7 +125,7 @@ def cmd_jit(args, program_args: list[str]) -> int:
     if args.emit_llvm:
         sys.stdout.write(compiled.llvm_ir)
         return EXIT_OK
-    return run_compiled(compiled, args.opt, [filename] + program_args, args.print_value)
+    return run_compiled(compiled, args.opt, program_args, args.print_value)
 
 
 def _write_output(text_or_bytes, path: Optional[str]) -> int:

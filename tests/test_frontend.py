@@ -602,7 +602,7 @@ def test_locals_shadow_effect_operations_and_special_forms():
     ('(let* ((x)) x)', '`let*` bindings must be a list of (name value) pairs'),
     ('(let ((1 2)) 3)', '`let` bindings must be a list of (name value) pairs'),
     ('(let loop ((i 0) (i 1)) i)', 'duplicate parameter `i`'),
-    ('(letrec ((f 1) (f 2)) f)', 'duplicate parameter `f`'),
+    ('(letrec ((f 1) (f 2)) f)', 'duplicate binding `f` in `letrec`'),
     ('(letrec)', '`letrec` needs a list of bindings and a body: (letrec ((f ...)) body...)'),
     ('(lambda x x)', '`lambda` parameters must be a list'),
     ('(lambda)', '`lambda` parameters must be a list'),

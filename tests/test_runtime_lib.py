@@ -44,7 +44,7 @@ void rtlib_run_at(fl_value fn, int64_t n, fl_value *args, int64_t loc, fl_outcom
 """
 
 FL_FALSE, FL_NIL, FL_TRUE, FL_EMPTY = 0x03, 0x07, 0x0B, 0x0F
-K_INT, K_FLOAT, K_STRING, K_PAIR, K_CLOSURE, K_KEYWORD, K_SYMBOL, K_MAP, K_DATA = 1, 2, 3, 4, 5, 6, 7, 8, 9
+K_INT, K_FLOAT, K_STRING, K_PAIR, K_KEYWORD, K_MAP, K_DATA = 1, 2, 3, 4, 6, 8, 9
 ROOT_SLOTS = 1 << 16
 N_BIG = 10**6
 
@@ -257,7 +257,7 @@ class Runtime:
             return Map((self.py(self.lib.fl_map_key_at(v, i)), self.py(self.lib.fl_map_value_at(v, i)))
                        for i in range(n))
         if kind == K_KEYWORD:
-            return Keyword(self.text(self.ffi.cast("fl_value *", v - 1)[1])[0:])
+            return Keyword(self.text(self.ffi.cast("fl_value *", v - 1)[1]))
         if kind == K_DATA:
             words = self.ffi.cast("fl_value *", v - 1)
             n = self.ffi.cast("fl_header *", v - 1).aux
@@ -268,22 +268,20 @@ class Runtime:
         return self.text(self.lib.fl_show(v))
 
     # -- running
-    def run_value(self, fn, *args, loc: int = 0) -> int:
-        """Call fn (a B, an H or a runtime value) inside fl_run; errors become FlError."""
-        fn_value = self.value(fn) if isinstance(fn, (B, H, Raw)) else fn
+    def run(self, name: str, *args, loc: int = 0) -> int:
+        """Call builtin `name` inside fl_run, with `loc` as the call site; errors become FlError."""
+        fn = self.closure(B(name))
         values = [self.value(a) for a in args]
         for i, v in enumerate(values):
-            self.argbuf[i] = v
+            self.argbuf[i] = v   # uncollectable: the arguments live through the call
         out = self.ffi.new("fl_outcome *")
-        self.lib.rtlib_run_at(fn_value, len(values), self.argbuf, loc, out)
+        self.lib.rtlib_run_at(fn, len(values), self.argbuf, loc, out)
         if out.status != 0:
-            error = out.error
-            field = lambda name: self.py(self.lib.fl_map_get(error, self.value(name), FL_NIL))
-            raise FlError(field("type"), field("message"), out.loc)
+            raise FlError(self.field(out.error, "type"), self.field(out.error, "message"), out.loc)
         return self.keep(out.value)
 
-    def run(self, name: str, *args, loc: int = 0) -> int:
-        return self.run_value(B(name), *args, loc=loc)
+    def field(self, error_map: int, name: str):
+        return self.py(self.lib.fl_map_get(error_map, self.value(name), FL_NIL))
 
     def show_run(self, name: str, *args) -> str:
         return self.show(self.run(name, *args))
@@ -300,11 +298,9 @@ class Runtime:
 @pytest.fixture(scope="module")
 def build_dir(request) -> Path:
     path = Path(request.config.cache.mkdir("fluentai-runtime-lib"))
-    # Old builds of changed sources pile up otherwise.
-    current = {p.name for p in path.iterdir()}
-    if len(current) > 8:
-        for stale in sorted(path.iterdir(), key=lambda p: p.stat().st_mtime)[:-4]:
-            shutil.rmtree(stale, ignore_errors=True)
+    builds = sorted(path.iterdir(), key=lambda p: p.stat().st_mtime)
+    for stale in builds[:-4]:   # builds of older sources would pile up otherwise
+        shutil.rmtree(stale, ignore_errors=True)
     return path
 
 
@@ -632,7 +628,7 @@ def test_big_list_sorting_and_searching(rt, big):
 def test_big_list_printing_hashing_and_strings(rt, big):
     xs, _ = big
     text = rt.text(rt.run("show", Raw(xs)))
-    assert text.startswith("[0 1 2 ") and text.endswith(" 999999]")
+    assert text.startswith("[0 1 2 ") and text.endswith(f" {N_BIG - 1}]")
     copy = rt.run("map", B("car"), Raw(rt.run("zip", Raw(xs), Raw(xs))))
     assert rt.lib.fl_hash(copy) == rt.lib.fl_hash(xs)
     m = rt.run("set", {}, Raw(xs), "big key")
@@ -960,7 +956,7 @@ def _random_ops(rt, seed: int, steps: int):
             model[key] = step
         if step % 97 == 0:
             _check_against(rt, m, model)
-            history.append((m, dict(model)))
+            history.append((rt.pin(m), dict(model)))
     for key in pool:
         assert rt.py(rt.lib.fl_map_get(m, rt.value(key), rt.value("absent"))) == model.get(key, "absent")
         assert rt.lib.fl_map_has(m, rt.value(key)) == (key in model)
@@ -990,6 +986,7 @@ def test_map_of_100k_entries(rt):
     m = lib.fl_map_empty()
     for i in range(N_MAP):
         m = rt.keep(lib.fl_map_set(m, rt.value(f"key{i}"), fixnum(i)))
+    rt.pin(m)   # it outlives the ring of kept values
     assert lib.fl_map_size(m) == N_MAP
     assert all(lib.fl_map_get(m, rt.value(f"key{i}"), FL_NIL) == fixnum(i) for i in range(0, N_MAP, 7))
     assert lib.fl_map_get(m, rt.value("nope"), FL_NIL) == FL_NIL
@@ -997,13 +994,14 @@ def test_map_of_100k_entries(rt):
     assert rt.text(lib.fl_map_key_at(m, N_MAP - 1)) == f"key{N_MAP - 1}"
     assert rt.text(lib.fl_map_key_at(m, 12345)) == "key12345"
     # An update keeps the key's place and leaves the old version alone.
-    m2 = rt.keep(lib.fl_map_set(m, rt.value("key500"), rt.value("new")))
+    m2 = rt.pin(lib.fl_map_set(m, rt.value("key500"), rt.value("new")))
     assert rt.text(lib.fl_map_key_at(m2, 500)) == "key500" and rt.text(lib.fl_map_value_at(m2, 500)) == "new"
     assert lib.fl_map_value_at(m, 500) == fixnum(500)
     # Removing every other key keeps the rest in order.
     smaller = m
     for i in range(0, N_MAP, 2):
         smaller = rt.keep(lib.fl_map_remove(smaller, rt.value(f"key{i}")))
+    rt.pin(smaller)
     assert lib.fl_map_size(smaller) == N_MAP // 2 and lib.fl_map_size(m) == N_MAP
     keys = rt.py(rt.run("dict-keys", Raw(smaller)))
     assert keys == [f"key{i}" for i in range(1, N_MAP, 2)]

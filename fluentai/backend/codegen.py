@@ -70,13 +70,16 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
     "fl_with_handlers": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_spawn": ir.FunctionType(I64, [I64, I64]),
+    "fl_await": ir.FunctionType(I64, [I64, I64]),
+    "fl_select": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_match_fail": ir.FunctionType(I64, [I64, I64]),
 }
 
 NORETURN = {"fl_not_callable", "fl_arity_fail", "fl_undefined_global", "fl_unbound_local",
             "fl_match_fail"}
 # Runtime helpers whose last argument is the location id of the IR node's span.
-TAKES_LOC = {"fl_match_fail", "fl_with_handlers"}
+TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
 PRIM_SLOW = {"add": "fl_add", "sub": "fl_sub", "mul": "fl_mul",
              "lt": "fl_lt", "le": "fl_le", "gt": "fl_gt", "ge": "fl_ge"}

@@ -169,6 +169,39 @@ class Handler(Expr):
     body: Expr
 
 
+# ---- tasks (section 8) ----
+
+@dataclass(eq=False)
+class Spawn(Expr):
+    """Start a task running ``thunk`` (a Lambda of no parameters); its value is
+    the task's promise. ``(go body...)`` and the body of every call of an
+    ``(async (params) body...)`` function."""
+    thunk: Expr
+
+
+@dataclass(eq=False)
+class Await(Expr):
+    value: Expr
+
+
+SELECT_RECV, SELECT_RECEIVE, SELECT_SEND = 0, 1, 2
+
+
+@dataclass(eq=False)
+class SelectClause:
+    kind: int                            # SELECT_RECV / SELECT_RECEIVE / SELECT_SEND
+    channel: Expr
+    value: Optional[Expr]                # the value of a send
+    fn: Expr
+    span: Span
+
+
+@dataclass(eq=False)
+class Select(Expr):
+    clauses: list[SelectClause]
+    default: Optional[Expr]              # a Lambda of no parameters, or None
+
+
 # ---- data types and pattern matching (section 6) ----
 
 @dataclass(eq=False)

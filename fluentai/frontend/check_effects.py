@@ -19,11 +19,11 @@ def _walk(node):
         n = stack.pop()
         yield n
         for value in vars(n).values():
-            if isinstance(value, (A.Expr, A.HandlerClause, A.MatchClause)):
+            if isinstance(value, (A.Expr, A.HandlerClause, A.MatchClause, A.SelectClause)):
                 stack.append(value)
             elif isinstance(value, list):
                 for item in value:
-                    if isinstance(item, (A.Expr, A.HandlerClause, A.MatchClause)):
+                    if isinstance(item, (A.Expr, A.HandlerClause, A.MatchClause, A.SelectClause)):
                         stack.append(item)
                     elif isinstance(item, tuple):
                         stack.extend(x for x in item if isinstance(x, A.Expr))

@@ -28,7 +28,7 @@ from fluentai.frontend.ast import (
     GLOBAL, LOCAL, And, Binding, Call, Const, ConstValue, DataCtor, DataDecl, Define, Expr,
     Handler, HandlerClause, If, Keyword, Lambda, Let, Letrec, ListLit, MapLit, Match,
     MatchClause, Or, Pattern, PCtor, PList, PLit, Perform, Program, PVar, PWild, Ref, Seq,
-    Span, Symbol,
+    Span, Symbol, SELECT_RECEIVE, SELECT_RECV, SELECT_SEND, Await, Select, SelectClause, Spawn,
 )
 from fluentai.frontend.reader import (
     SYNTAX_ERROR, Datum, DConst, DKeyword, DList, DMap, DQuote, DSymbol,
@@ -226,7 +226,7 @@ class _Parser:
 
     # ---- bodies ----
 
-    def _body(self, forms: list[Datum], owner: Datum, what: str) -> Expr:
+    def _body(self, forms: list[Datum], what: str) -> Expr:
         """A body: leading ``define``s become a ``Letrec`` around the remaining expressions."""
         if not forms:
             raise ParseProblem(f"`{what}` needs a body")
@@ -290,7 +290,7 @@ class _Parser:
                 value.name = name.name
             return value
         params, rest = self._params(items[1].items[1:])
-        body = self._function_body(params, rest, items[2:], d, "define")
+        body = self._function_body(params, rest, items[2:], "define")
         return Lambda(d.span, params, rest, body, name=name.name)
 
     def _lambda(self, d: DList) -> Expr:
@@ -298,13 +298,13 @@ class _Parser:
         if len(items) < 2 or not _is_list(items[1]):
             raise ParseProblem("`lambda` parameters must be a list")
         params, rest = self._params(items[1].items)
-        return Lambda(d.span, params, rest, self._function_body(params, rest, items[2:], d, "lambda"))
+        return Lambda(d.span, params, rest, self._function_body(params, rest, items[2:], "lambda"))
 
     def _function_body(self, params: list[Binding], rest: Optional[Binding], forms: list[Datum],
-                       owner: Datum, what: str) -> Expr:
+                       what: str) -> Expr:
         names = [p.name for p in params] + ([rest.name] if rest else [])
         with self._scope(names):
-            return self._body(forms, owner, what)
+            return self._body(forms, what)
 
     def _params(self, items: list[Datum]) -> tuple[list[Binding], Optional[Binding]]:
         """``(a b)`` or ``(a b . rest)``: the parameters and the rest parameter."""
@@ -330,6 +330,13 @@ class _Parser:
         seen.add(name.name)
         return Binding(name.name, LOCAL, name.span)
 
+    @staticmethod
+    def _new_binding(name: DSymbol, seen: set[str], keyword: str) -> Binding:
+        if name.name in seen:
+            raise ParseProblem(f"duplicate binding `{name.name}` in `{keyword}`")
+        seen.add(name.name)
+        return Binding(name.name, LOCAL, name.span)
+
     # ---- let family ----
 
     def _let(self, d: DList) -> Expr:
@@ -348,7 +355,7 @@ class _Parser:
                 bindings.append((Binding(name.name, LOCAL, name.span), self.expr(init)))
                 self.locals[name.name] = self.locals.get(name.name, 0) + 1
                 bound.append(name.name)
-            body = self._body(items[2:], d, keyword)
+            body = self._body(items[2:], keyword)
         finally:
             for name in bound:
                 self._forget_local(name)
@@ -378,7 +385,7 @@ class _Parser:
         inits = [self.expr(init) for _, init in pairs]
         loop = Binding(name.name, LOCAL, name.span)
         with self._scope([loop.name]):
-            body = self._function_body(params, None, items[3:], d, keyword)
+            body = self._function_body(params, None, items[3:], keyword)
         function = Lambda(d.span, params, None, body, name=loop.name)
         if not any(_mentions(init, loop.name) for _, init in pairs):
             call = Call(d.span, Ref(name.span, loop.name), inits)
@@ -395,10 +402,10 @@ class _Parser:
             raise ParseProblem("`letrec` needs a list of bindings and a body: (letrec ((f ...)) body...)")
         pairs = self._binding_pairs(items[1], "letrec")
         seen: set[str] = set()
-        names = [self._new_param(name, seen) for name, _ in pairs]
+        names = [self._new_binding(name, seen, "letrec") for name, _ in pairs]
         with self._scope([b.name for b in names]):
             bindings = [(binding, self.expr(init)) for binding, (_, init) in zip(names, pairs)]
-            body = self._body(items[2:], d, "letrec")
+            body = self._body(items[2:], "letrec")
         return Letrec(d.span, bindings, body)
 
     # ---- conditionals and sequences ----
@@ -434,15 +441,15 @@ class _Parser:
         if _is_symbol(head, "else") and "else" not in self.locals:
             if not is_last:
                 raise ParseProblem("`else` must be the last clause of `cond`")
-            return None, self._body(forms, clause, "else")
-        return self.expr(head), (self._body(forms, clause, "cond") if forms else None)
+            return None, self._body(forms, "else")
+        return self.expr(head), (self._body(forms, "cond") if forms else None)
 
     def _when(self, d: DList) -> Expr:
         keyword = d.items[0].name
         if len(d.items) < 3:
             raise ParseProblem(f"`{keyword}` needs a condition and a body")
         test = self.expr(d.items[1])
-        body = self._body(d.items[2:], d, keyword)
+        body = self._body(d.items[2:], keyword)
         if keyword == "when":
             return If(d.span, test, body, None)
         return If(d.span, test, Const(d.span, None), body)
@@ -450,7 +457,7 @@ class _Parser:
     def _begin(self, d: DList) -> Expr:
         if len(d.items) == 1:
             return Const(d.span, None)
-        return self._body(d.items[1:], d, d.items[0].name)
+        return self._body(d.items[1:], d.items[0].name)
 
     def _and(self, d: DList) -> Expr:
         return And(d.span, self._exprs(d.items[1:]))
@@ -520,13 +527,70 @@ class _Parser:
                                f"e.g. (effect io:print \"hi\"){got}")
         return Perform(d.span, self._operation_name(items[1]), self._exprs(items[2:]))
 
+    def _thunk(self, span: Span, forms: list[Datum], what: str) -> Lambda:
+        return Lambda(span, [], None, self._function_body([], None, forms, what))
+
+    def _async(self, d: DList) -> Expr:
+        """(async (params) body...) is a function each call of which starts a task."""
+        items = d.items
+        if len(items) < 3 or not _is_list(items[1]):
+            raise ParseProblem("`async` needs a parameter list and a body: (async (x) body...)")
+        params, rest = self._params(items[1].items)
+        names = [p.name for p in params] + ([rest.name] if rest else [])
+        with self._scope(names):
+            thunk = self._thunk(d.span, items[2:], "async")
+        return Lambda(d.span, params, rest, Spawn(d.span, thunk))
+
+    def _go(self, d: DList) -> Expr:
+        if len(d.items) < 2:
+            raise ParseProblem("`go` needs a body: (go expr...)")
+        return Spawn(d.span, self._thunk(d.span, d.items[1:], "go"))
+
+    def _await(self, d: DList) -> Expr:
+        if len(d.items) != 2:
+            raise ParseProblem(f"`await` takes one promise, got {_arguments(len(d.items) - 1)}")
+        return Await(d.span, self.expr(d.items[1]))
+
+    _SELECT_KINDS = {"recv!": (SELECT_RECV, 1), "receive!": (SELECT_RECEIVE, 1),
+                     "send!": (SELECT_SEND, 2)}
+
+    def _select(self, d: DList) -> Expr:
+        clauses, default = [], None
+        items = d.items[1:]
+        for i, clause in enumerate(items):
+            if _is_list(clause) and clause.items and _is_symbol(clause.items[0], "default"):
+                if i != len(items) - 1:
+                    raise ParseProblem("`default` must be the last clause of `select`")
+                default = self._thunk(clause.span, clause.items[1:], "default")
+                continue
+            clauses.append(self._select_clause(clause))
+        if not clauses:
+            raise ParseProblem("`select` needs at least one channel clause")
+        return Select(d.span, clauses, default)
+
+    def _select_clause(self, clause: Datum) -> SelectClause:
+        shape = ("a `select` clause must be ((recv! ch) fn), ((receive! ch) fn), "
+                 "((send! ch v) fn) or (default body...)")
+        if not (_is_list(clause) and len(clause.items) == 2 and _is_list(clause.items[0])):
+            raise ParseProblem(shape)
+        op = clause.items[0]
+        head = op.items[0] if op.items else None
+        if type(head) is not DSymbol or head.name not in self._SELECT_KINDS:
+            raise ParseProblem(shape)
+        kind, nargs = self._SELECT_KINDS[head.name]
+        if len(op.items) != 1 + nargs:
+            raise ParseProblem(f"`{head.name}` in `select` takes {_arguments(nargs)}")
+        channel = self.expr(op.items[1])
+        value = self.expr(op.items[2]) if nargs == 2 else None
+        return SelectClause(kind, channel, value, self.expr(clause.items[1]), clause.span)
+
     def _handler(self, d: DList) -> Expr:
         items = d.items
         if len(items) < 2 or not _is_list(items[1]):
             raise ParseProblem("`handler` needs a list of clauses and a body: "
                                "(handler ((io:print f) (error g)) body...)")
         clauses = [self._handler_clause(clause) for clause in items[1].items]
-        return Handler(d.span, clauses, self._body(items[2:], d, "handler"))
+        return Handler(d.span, clauses, self._body(items[2:], "handler"))
 
     def _handler_clause(self, clause: Datum) -> HandlerClause:
         if not (_is_list(clause) and len(clause.items) == 2 and type(clause.items[0]) is DSymbol):
@@ -587,7 +651,7 @@ class _Parser:
         variables: dict[str, Binding] = {}
         pattern = self._pattern(clause.items[0], variables)
         with self._scope(list(variables)):
-            body = self._body(clause.items[1:], clause, "match")
+            body = self._body(clause.items[1:], "match")
         return MatchClause(pattern, body, clause.span)
 
     def _pattern(self, d: Datum, variables: dict[str, Binding]) -> Pattern:
@@ -689,4 +753,8 @@ _SPECIAL_FORMS: dict[str, Callable[[_Parser, DList], Expr]] = {
     "effect": _Parser._effect,
     "handler": _Parser._handler,
     "match": _Parser._match,
+    "async": _Parser._async,
+    "go": _Parser._go,
+    "await": _Parser._await,
+    "select": _Parser._select,
 }

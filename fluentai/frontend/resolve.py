@@ -23,7 +23,7 @@ from fluentai.diagnostics import WARNING, Diagnostic
 from fluentai.frontend.ast import (
     BUILTIN, GLOBAL, LOCAL, And, Binding, Call, Const, DataDecl, Define, Expr, Handler, If,
     Lambda, Let, Letrec, ListLit, MapLit, Match, Or, Pattern, PCtor, Perform, PList, Program,
-    PVar, Ref, Seq,
+    PVar, Ref, Seq, Await, Select, Spawn,
 )
 
 # A scope entry: the binding and, for a binding of a ``Let`` not yet initialised, the
@@ -57,6 +57,7 @@ class _Resolver:
             And: self._items, Or: self._items, ListLit: self._items, MapLit: self._map,
             Perform: self._perform, Handler: self._handler, Match: self._match,
             DataDecl: self._leaf, Define: self._define,
+            Spawn: self._spawn, Await: self._await, Select: self._select,
         }
 
     # ---- globals ----
@@ -196,6 +197,21 @@ class _Resolver:
     def _perform(self, node: Perform) -> None:
         for arg in node.args:
             self.expr(arg)
+
+    def _spawn(self, node: Spawn) -> None:
+        self.expr(node.thunk)
+
+    def _await(self, node: Await) -> None:
+        self.expr(node.value)
+
+    def _select(self, node: Select) -> None:
+        for clause in node.clauses:
+            self.expr(clause.channel)
+            if clause.value is not None:
+                self.expr(clause.value)
+            self.expr(clause.fn)
+        if node.default is not None:
+            self.expr(node.default)
 
     def _handler(self, node: Handler) -> None:
         for clause in node.clauses:

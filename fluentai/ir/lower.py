@@ -354,6 +354,27 @@ class Lowerer:
         thunk = self.value_Lambda(thunk_ast)
         return self.emit(N.RuntimeCall("fl_with_handlers", [clauses, thunk], e.span))
 
+    def value_Spawn(self, e: A.Spawn) -> N.Value:
+        thunk = self.lower_value(e.thunk)
+        return self.emit(N.RuntimeCall("fl_spawn", [thunk], e.span))
+
+    def value_Await(self, e: A.Await) -> N.Value:
+        promise = self.lower_value(e.value)
+        return self.emit(N.RuntimeCall("fl_await", [promise], e.span))
+
+    def value_Select(self, e: A.Select) -> N.Value:
+        """Every clause's channel, value and function are evaluated once, in
+        source order, before the runtime tests readiness (section 8)."""
+        clauses = []
+        for c in e.clauses:
+            ch = self.lower_value(c.channel)
+            v = self.lower_value(c.value) if c.value is not None else self.nil()
+            fn = self.lower_value(c.fn)
+            clauses.append(self.build_list([self.const(Rep.VALUE, c.kind), ch, v, fn], c.span))
+        default = self.lower_value(e.default) if e.default is not None else self.nil()
+        return self.emit(N.RuntimeCall("fl_select", [self.build_list(clauses, e.span), default],
+                                       e.span))
+
     def value_Define(self, e: A.Define) -> N.Value:  # pragma: no cover - parser forbids
         raise AssertionError("define below the top level reached lowering")
 
@@ -764,6 +785,18 @@ def _children(e: A.Expr):
         yield e.body, False
     elif isinstance(e, A.Define):
         yield e.value, False
+    elif isinstance(e, A.Spawn):
+        yield e.thunk, False
+    elif isinstance(e, A.Await):
+        yield e.value, False
+    elif isinstance(e, A.Select):
+        for c in e.clauses:
+            yield c.channel, False
+            if c.value is not None:
+                yield c.value, False
+            yield c.fn, False
+        if e.default is not None:
+            yield e.default, False
     else:
         for attr in ("body", "value"):
             sub = getattr(e, attr, None)

@@ -1,12 +1,19 @@
 /* effect.c -- effect operations: interning "effect:op" names to small ids,
- * and performing an operation.
+ * the per-operation handler counts, and performing an operation.
  *
  * Each id has a default implementation (the built-in effects' handlers at the
- * bottom of every handler stack) and a count of installed user handlers.
- * While the count is 0, fl_perform is one table load and an indirect call,
- * as cheap as calling the default directly. The effects work (handler forms)
- * raises the counts and routes those operations through fl_effect_dispatch.
+ * bottom of every handler stack, registered by io.c, state.c, timeeff.c,
+ * random.c and handler.c) and a count of installed user handlers that could
+ * match it (handler forms and Python handlers). While the count is 0,
+ * fl_perform is one table load and an indirect call, as cheap as calling the
+ * default directly; otherwise handler.c searches the handler stack.
+ *
+ * Operations are grouped by effect ("io" for "io:print") so that a clause for
+ * a whole effect can raise the count of every operation of that effect at
+ * once; an operation interned later starts with its effect's count, so it
+ * sees the clauses already installed.
  */
+#include <gc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,40 +22,90 @@
 
 typedef struct effect_op {
     char *name;          /* "io:print"; malloc'd, never freed */
+    int64_t group;       /* index into groups: the effect ("io") */
     fl_code fallback;    /* the default implementation, or NULL: unhandled */
 } effect_op;
 
+typedef struct effect_group {
+    char *name;          /* "io"; malloc'd, never freed */
+    int32_t handler_count;   /* installed clauses for the whole effect */
+} effect_group;
+
 static effect_op *ops;
 static int64_t op_count, op_capacity;
+static effect_group *groups;
+static int64_t group_count, group_capacity;
+/* The short names ("print") as string values, made on first use; the array
+ * is uncollectable so Boehm sees the strings. */
+static fl_value *short_names;
 int32_t *fl_effect_handler_counts;
-fl_value (*fl_effect_dispatch)(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+
+static void out_of_memory(void)
+{
+    fputs("fluentai: out of memory\n", stderr);
+    abort();
+}
 
 static void grow_ops(void)
 {
     int64_t capacity = op_capacity ? op_capacity * 2 : 64;
     effect_op *new_ops = realloc(ops, (size_t)capacity * sizeof *ops);
     int32_t *new_counts = realloc(fl_effect_handler_counts, (size_t)capacity * sizeof *new_counts);
-    if (!new_ops || !new_counts) {
-        fputs("fluentai: out of memory\n", stderr);
-        abort();
-    }
+    fl_value *new_names = GC_MALLOC_UNCOLLECTABLE((size_t)capacity * sizeof *new_names);
+    if (!new_ops || !new_counts || !new_names)
+        out_of_memory();
     memset(new_counts + op_capacity, 0, (size_t)(capacity - op_capacity) * sizeof *new_counts);
+    for (int64_t i = 0; i < capacity; i++)
+        new_names[i] = i < op_count ? short_names[i] : 0;
+    if (short_names)
+        GC_FREE(short_names);
     ops = new_ops;
     fl_effect_handler_counts = new_counts;
+    short_names = new_names;
     op_capacity = capacity;
 }
 
-/* Few operations exist (tens), and interning happens at module start-up:
- * a linear search is enough. */
+/* Few effects and operations exist (tens), and interning happens at module
+ * start-up or when a handler form is entered: linear searches are enough. */
+int64_t fl_effect_group(const char *name, int64_t len)
+{
+    for (int64_t i = 0; i < group_count; i++)
+        if ((int64_t)strlen(groups[i].name) == len && memcmp(groups[i].name, name, (size_t)len) == 0)
+            return i;
+    if (group_count == group_capacity) {
+        int64_t capacity = group_capacity ? group_capacity * 2 : 16;
+        effect_group *grown = realloc(groups, (size_t)capacity * sizeof *groups);
+        if (!grown)
+            out_of_memory();
+        groups = grown;
+        group_capacity = capacity;
+    }
+    char *copy = malloc((size_t)len + 1);
+    if (!copy)
+        out_of_memory();
+    memcpy(copy, name, (size_t)len);
+    copy[len] = 0;
+    groups[group_count].name = copy;
+    groups[group_count].handler_count = 0;
+    return group_count++;
+}
+
 int64_t fl_effect_op(const char *qualified_name)
 {
     for (int64_t i = 0; i < op_count; i++)
         if (strcmp(ops[i].name, qualified_name) == 0)
             return i;
+    const char *colon = strchr(qualified_name, ':');
+    int64_t group_len = colon ? colon - qualified_name : (int64_t)strlen(qualified_name);
+    int64_t group = fl_effect_group(qualified_name, group_len);
     if (op_count == op_capacity)
         grow_ops();
     ops[op_count].name = strdup(qualified_name);
+    if (!ops[op_count].name)
+        out_of_memory();
+    ops[op_count].group = group;
     ops[op_count].fallback = NULL;
+    fl_effect_handler_counts[op_count] = groups[group].handler_count;
     return op_count++;
 }
 
@@ -57,10 +114,45 @@ const char *fl_effect_name(int64_t op)
     return op >= 0 && op < op_count ? ops[op].name : "?";
 }
 
+int64_t fl_effect_group_of(int64_t op)
+{
+    return ops[op].group;
+}
+
+fl_value fl_effect_short_name(int64_t op)
+{
+    if (!short_names[op]) {
+        const char *colon = strchr(ops[op].name, ':');
+        short_names[op] = fl_string_from_cstr(colon ? colon + 1 : "");
+    }
+    return short_names[op];
+}
+
 void fl_effect_set_default(const char *qualified_name, fl_code fn)
 {
     int64_t op = fl_effect_op(qualified_name);   /* may move `ops` */
     ops[op].fallback = fn;
+}
+
+void fl_effect_count_op(int64_t op, int32_t delta)
+{
+    fl_effect_handler_counts[op] += delta;
+}
+
+void fl_effect_count_group(int64_t group, int32_t delta)
+{
+    groups[group].handler_count += delta;
+    for (int64_t i = 0; i < op_count; i++)
+        if (ops[i].group == group)
+            fl_effect_handler_counts[i] += delta;
+}
+
+void fl_effect_counts_clear(void)
+{
+    for (int64_t i = 0; i < group_count; i++)
+        groups[i].handler_count = 0;
+    if (op_count)
+        memset(fl_effect_handler_counts, 0, (size_t)op_count * sizeof *fl_effect_handler_counts);
 }
 
 static fl_value unhandled(int64_t op, int64_t argc)
@@ -69,78 +161,42 @@ static fl_value unhandled(int64_t op, int64_t argc)
     return FL_NIL;
 }
 
-fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+fl_value fl_perform_default(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 {
-    if (__builtin_expect(op < 0 || op >= op_count, 0))
-        return unhandled(op, argc);
-    if (__builtin_expect(fl_effect_handler_counts[op] != 0, 0) && fl_effect_dispatch)
-        return fl_effect_dispatch(op, argc, a0, a1, a2, rest);
     fl_code fallback = ops[op].fallback;
     if (!fallback)
         return unhandled(op, argc);
     return fallback(FL_NIL, argc, a0, a1, a2, rest);
 }
 
-/* ---- defaults of the io and error effects ---- */
-
-/* Display forms joined by one space; then a newline if asked. */
-static void print_values(int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest, int newline)
+fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 {
-    int64_t n = FL_NARGS(argc);
-    fl_buf b;
-    fl_buf_init(&b);
-    for (int64_t i = 0; i < n; i++) {
-        if (i)
-            fl_buf_put(&b, " ", 1);
-        fl_buf_write_value(&b, FL_ARG(i), 1);
-    }
-    if (newline)
-        fl_buf_put(&b, "\n", 1);
-    fwrite(b.data, 1, (size_t)b.len, stdout);
-}
-
-static fl_value io_print(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
-{
-    (void)self;
-    print_values(argc, a0, a1, a2, rest, 1);
-    return FL_NIL;
-}
-
-static fl_value io_write(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
-{
-    (void)self;
-    fl_arity_check("io:write", argc, 1, 1);
-    print_values(argc, a0, a1, a2, rest, 0);
-    return FL_NIL;
-}
-
-/* The type as given: a string as is, a keyword by its name, anything else displayed. */
-static fl_value error_type_text(fl_value type)
-{
-    if (FL_IS_KIND(type, FL_K_KEYWORD))
-        return ((fl_value *)FL_PTR(type))[1];
-    return fl_to_display(type);
-}
-
-/* (error:raise x) or (error:raise type message [data]). */
-static fl_value error_raise(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
-{
-    (void)self; (void)rest;
-    fl_arity_check("error:raise", argc, 1, 3);
-    int64_t n = FL_NARGS(argc);
-    fl_value error;
-    if (n == 1)
-        error = fl_make_error(fl_string_from_cstr("error"), fl_to_display(a0), FL_NIL);
-    else
-        error = fl_make_error(error_type_text(a0), fl_to_display(a1), n == 3 ? a2 : FL_NIL);
-    fl_raise_value(error, FL_LOCOF(argc));
-    return FL_NIL;
+    if (__builtin_expect(op < 0 || op >= op_count, 0))
+        return unhandled(op, argc);
+    if (__builtin_expect(fl_effect_handler_counts[op] != 0, 0))
+        return fl_handler_dispatch(op, argc, a0, a1, a2, rest);
+    fl_code fallback = ops[op].fallback;
+    if (!fallback)
+        return unhandled(op, argc);
+    return fallback(FL_NIL, argc, a0, a1, a2, rest);
 }
 
 void fl_effect_init(void)
 {
-    fl_effect_set_default("io:print", io_print);
-    fl_effect_set_default("io:println", io_print);
-    fl_effect_set_default("io:write", io_write);
-    fl_effect_set_default("error:raise", error_raise);
+    fl_io_effect_init();
+    fl_error_effect_init();
+    fl_state_effect_init();
+    fl_time_effect_init();
+    fl_random_effect_init();
+}
+
+/* Everything a program run may have changed in the effects' world goes back
+ * to how a fresh program finds it. */
+void fl_effects_program_start(void)
+{
+    fl_handlers_reset();
+    fl_state_reset();
+    fl_error_catch_reset();
+    fl_time_reset();
+    fl_random_reseed();
 }

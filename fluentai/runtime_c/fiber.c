@@ -1,10 +1,16 @@
-/* fiber.c -- the hand-written x86-64 context switch (PROTOTYPES.md section 6).
+/* fiber.c -- the hand-written x86-64 context switch (PROTOTYPES.md section 6)
+ * and the pool of fiber stacks.
  *
- * fl_run uses it to move onto the big program stack; the green-thread
- * scheduler will use the same switch between fiber stacks. It saves only the
+ * fl_run uses the switch to move onto the big program stack; the task
+ * scheduler (sched.c) uses it between fiber stacks. It saves only the
  * callee-saved registers: everything else is dead across a call by the ABI.
  * Top-level asm (not a .S file) because cffi's build only compiles .c files.
+ * Out: fl_ctx_switch, fl_ctx_prepare, fl_stack_acquire/release/release_all.
  */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
 #include "fluentai.h"
 
 #if !defined(__x86_64__)
@@ -61,4 +67,105 @@ void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg)
     sp[6] = (uint64_t)(uintptr_t)fl_ctx_trampoline;
     sp[7] = 0;                          /* a null return address above the trampoline */
     return sp;
+}
+
+/* ---- fiber stacks ----
+ *
+ * Every task gets a stack of FL_FIBER_STACK_BYTES of address space, committed
+ * lazily by the kernel (MAP_NORESERVE), with a guard region at its low end. A
+ * PROT_NONE guard per stack would cost two VMAs per stack, and Linux allows
+ * about 65,000 VMAs per process (vm.max_map_count): fewer than 32,000 live
+ * tasks. So stacks are carved from big slabs, one VMA each, and the guards are
+ * MADV_GUARD_INSTALL page-table markers (Linux 6.13+), which split nothing;
+ * older kernels fall back to mprotect. Finished stacks go on a LIFO free list,
+ * still warm, for the next task. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define STACKS_PER_SLAB 256
+
+typedef struct stack_slab {
+    char *base;
+    int32_t carved;                      /* stacks[0..carved) have their guard installed */
+    struct stack_slab *next;
+    fl_stack stacks[STACKS_PER_SLAB];
+} stack_slab;
+
+static stack_slab *slabs;
+static fl_stack *free_stacks;
+static int guard_by_mprotect;            /* MADV_GUARD_INSTALL was refused once */
+
+static int install_guard(char *lo)
+{
+    if (!guard_by_mprotect) {
+        if (madvise(lo, FL_FIBER_GUARD_BYTES, MADV_GUARD_INSTALL) == 0)
+            return 1;
+        if (errno != EINVAL)
+            return 0;
+        guard_by_mprotect = 1;
+    }
+    return mprotect(lo, FL_FIBER_GUARD_BYTES, PROT_NONE) == 0;
+}
+
+static stack_slab *new_slab(void)
+{
+    stack_slab *slab = calloc(1, sizeof *slab);
+    if (!slab)
+        return NULL;
+    size_t bytes = (size_t)STACKS_PER_SLAB * FL_FIBER_STACK_BYTES;
+    slab->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (slab->base == MAP_FAILED) {
+        free(slab);
+        return NULL;
+    }
+    /* A transparent huge page would commit 2 MB for a task that touches 4 KB. */
+    madvise(slab->base, bytes, MADV_NOHUGEPAGE);
+    slab->next = slabs;
+    slabs = slab;
+    return slab;
+}
+
+static fl_stack *carve(stack_slab *slab)
+{
+    fl_stack *s = &slab->stacks[slab->carved];
+    char *lo = slab->base + (size_t)slab->carved * FL_FIBER_STACK_BYTES;
+    if (!install_guard(lo))
+        return NULL;
+    s->guard = lo;
+    s->lo = lo + FL_FIBER_GUARD_BYTES;
+    s->top = lo + FL_FIBER_STACK_BYTES;
+    slab->carved++;
+    return s;
+}
+
+fl_stack *fl_stack_acquire(void)
+{
+    if (free_stacks) {
+        fl_stack *s = free_stacks;
+        free_stacks = s->next_free;
+        return s;
+    }
+    stack_slab *slab = slabs && slabs->carved < STACKS_PER_SLAB ? slabs : new_slab();
+    return slab ? carve(slab) : NULL;
+}
+
+void fl_stack_release(fl_stack *s)
+{
+    s->next_free = free_stacks;
+    free_stacks = s;
+}
+
+/* Called between runs, never from a fiber stack: every stack goes back to the
+ * kernel, so one run's deep recursions or 10^5 tasks do not stay resident. */
+void fl_stack_release_all(void)
+{
+    while (slabs) {
+        stack_slab *slab = slabs;
+        slabs = slab->next;
+        munmap(slab->base, (size_t)STACKS_PER_SLAB * FL_FIBER_STACK_BYTES);
+        free(slab);
+    }
+    free_stacks = NULL;
 }

@@ -217,6 +217,33 @@ void fl_write_display(fl_value v);       /* to stdout, display form */
  * no user handler installed dispatch straight to their default. */
 int64_t fl_effect_op(const char *qualified_name);   /* "io:print" -> id; user ops get new ids */
 fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+/* (handler ((name fn) ...) body...): `clauses` is a list alternating name
+ * strings and functions ["io:print" f "io" g "error" h] (a name with `:` is
+ * one operation, without it a whole effect; "error" and "error:raise" catch
+ * every error); `thunk` (no arguments) runs the body under the new frame.
+ * Returns the body's value, or the error clause's value after an error. */
+fl_value fl_with_handlers(fl_value clauses, fl_value thunk, int64_t loc);
+/* Before a program's top level runs: empty state store, no error:catch
+ * handlers, elapsed time 0, random generator seeded from the OS, no handler
+ * frames (the Python handlers set by fl_set_host_handlers stay). */
+void fl_effects_program_start(void);
+/* Before a call into FluentAI from outside any run: no handler frames, and
+ * the handler counts recomputed (frames abandoned by `exit` or by an error
+ * that ended a run leave no trace). */
+void fl_handlers_reset(void);
+/* The handler stack around a nested call from a Python handler (the pointer
+ * is opaque): saved before, restored after, as an error may leave it stale. */
+void *fl_handlers_save(void);
+void fl_handlers_restore(void *saved);
+/* Python effect handlers: the outermost layer, above the defaults and below
+ * every handler form, in every task. Same list shape as fl_with_handlers
+ * (error clauses excepted: Python handles those itself); FL_EMPTY removes. */
+void fl_set_host_handlers(fl_value clauses);
+/* Called by a Python handler before it returns, instead of raising across
+ * Python frames: the perform site then raises `error` (an error map) or
+ * exits the program with `code`. */
+void fl_host_fail(fl_value error);
+void fl_host_exit(int32_t code);
 
 
 /* ---- lists, strings, maps (list.c, string.c, map.c) ---- */
@@ -242,6 +269,10 @@ typedef struct fl_builtin_def {
 int64_t fl_builtin_count(void);
 const fl_builtin_def *fl_builtin_at(int64_t i);
 fl_value fl_builtin_value(const char *name);   /* the first-class closure for a builtin, or 0 */
+/* ---- data values and pattern matching (data.c) ---- */
+fl_value fl_make_constructor(fl_value tag, int64_t nfields);   /* the closure of a data constructor */
+int32_t  fl_data_is(fl_value v, fl_value tag, int64_t nfields); /* a data value of that tag and arity? */
+fl_value fl_match_fail(fl_value v, int64_t loc);                /* match-error; does not return */
 /* ---- CDEF-END ---- */
 
 
@@ -337,12 +368,42 @@ extern char *fl_stack_limit;
 /* Effects (effect.c): install the default implementation of a built-in operation
  * (other subsystems register theirs at fl_init); `self` is FL_NIL when called. */
 void fl_effect_set_default(const char *qualified_name, fl_code fn);
-/* Per-operation count of installed user handlers; fl_perform takes the default
- * path when it is 0. The effects work raises counts and sets fl_effect_dispatch. */
+/* Per-operation count of installed user handlers (handler forms and Python
+ * handlers) that could match it; fl_perform takes the default path when it is
+ * 0 and calls fl_handler_dispatch otherwise. */
 extern int32_t *fl_effect_handler_counts;
-extern fl_value (*fl_effect_dispatch)(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
 const char *fl_effect_name(int64_t op);
-void fl_effect_init(void);   /* called by fl_init: registers the io and error defaults */
+int64_t fl_effect_group(const char *name, int64_t len);   /* "io" -> effect id */
+int64_t fl_effect_group_of(int64_t op);                   /* the effect of an operation */
+fl_value fl_effect_short_name(int64_t op);                /* "print" for io:print, as a string */
+void fl_effect_count_op(int64_t op, int32_t delta);
+void fl_effect_count_group(int64_t group, int32_t delta);  /* every op of the effect, new ones too */
+void fl_effect_counts_clear(void);
+/* The default of `op`, or unhandled-effect when it has none. */
+fl_value fl_perform_default(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+void fl_effect_init(void);   /* called by fl_init: registers every built-in effect's defaults */
+
+/* Handler frames (handler.c). One frame per active `handler` form, linked
+ * innermost first through `below`; the frames live on the C stack of
+ * fl_with_handlers. fl_handler_top is the stack of the running task: the
+ * scheduler saves and restores it on every switch, and a new task starts
+ * with NULL (only the defaults, and the Python handlers, apply). */
+typedef struct fl_handler_frame fl_handler_frame;
+extern fl_handler_frame *fl_handler_top;
+fl_value fl_handler_dispatch(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+void fl_error_effect_init(void);    /* handler.c: error:raise, error:catch */
+void fl_error_catch_reset(void);
+void fl_io_effect_init(void);       /* io.c */
+void fl_state_effect_init(void);    /* state.c */
+void fl_state_reset(void);
+void fl_time_effect_init(void);     /* timeeff.c */
+void fl_time_reset(void);
+/* The default of time:sleep: blocks the whole process with nanosleep until
+ * the scheduler replaces it with a suspension of the current task. */
+fl_value fl_time_sleep_default(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2,
+                               fl_value *rest);
+void fl_random_effect_init(void);   /* random.c */
+void fl_random_reseed(void);        /* from the OS */
 
 /* Program stack and context switch (fiber.c). */
 void fl_ctx_switch(void **save_sp, void *new_sp);

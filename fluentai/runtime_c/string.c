@@ -336,6 +336,11 @@ static int32_t to_lower(int32_t cp) {
 static fl_value change_case(const char *fname, int64_t argc, fl_value v, int32_t (*map)(int32_t)) {
     FL_CHECK_ARITY(fname, argc, 1, 1);
     fl_string *s = string_arg(fname, v, FL_LOCOF(argc));
+    if (s->hdr.aux) {   /* ASCII maps to ASCII, byte for byte */
+        fl_string *out = string_alloc(s->nbytes);
+        for (int64_t i = 0; i < s->nbytes; i++) out->bytes[i] = (char)map((unsigned char)s->bytes[i]);
+        return string_seal(out, s->ncodepoints);
+    }
     int64_t nbytes = 0;
     for (int64_t i = 0; i < s->nbytes; i += utf8_width((unsigned char)s->bytes[i]))
         nbytes += utf8_encoded_width(map(utf8_decode(s->bytes + i)));

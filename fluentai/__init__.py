@@ -43,9 +43,12 @@ def _load(source, filename: str, opt: int, handlers) -> Module:
     from .driver import compile_source
     from .runner import LoadedProgram
     if handlers:
-        raise NotImplementedError("Python effect handlers come with the effects work (issue 6)")
+        from .pyhandlers import check_handlers
+        check_handlers(handlers)   # a bad mapping fails before the compile
     compiled = compile_source(source, filename)
-    loaded = LoadedProgram(compiled, opt)
+    # Python handlers (pyhandlers.py): outermost, above the defaults, for every
+    # call into this program; an "error" handler gives the value of a failed run.
+    loaded = LoadedProgram(compiled, opt, handlers=handlers)
     return Module(loaded, loaded.run())
 
 

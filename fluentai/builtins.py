@@ -126,4 +126,11 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin('tuple', 1, -1, 'fl_bi_tuple'),
     Builtin('command-line-args', 0, 0, 'fl_bi_command_line_args'),
     Builtin('exit', 0, 1, 'fl_bi_exit'),
+    Builtin('chan', 0, 1, 'fl_bi_chan'),
+    Builtin('send!', 2, 2, 'fl_bi_send'),
+    Builtin('recv!', 1, 1, 'fl_bi_recv'),
+    Builtin('receive!', 1, 1, 'fl_bi_receive'),
+    Builtin('close!', 1, 1, 'fl_bi_close'),
+    Builtin('spawn', 1, 1, 'fl_bi_spawn'),
+    Builtin('promise', 1, 1, 'fl_bi_promise'),
 ]}

@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
                       "without .fl, or .o with -c; stdout for --emit-*)")
     comp.add_argument("-c", dest="object_only", action="store_true", help="write an object file only")
     comp.add_argument("--emit-asm", action="store_true", help="write assembly instead")
+    bench = sub.add_parser("bench", help="compile ahead of time and time the executable",
+                           description="Compile a program ahead of time once, then time RUNS runs "
+                                       "of the executable (median, min, max, peak memory).")
+    bench.add_argument("file", help="the program (.fl)")
+    for level in range(4):
+        bench.add_argument(f"-O{level}", dest="opt", action="store_const", const=level,
+                           help=argparse.SUPPRESS if level != 2 else "optimisation level (default -O2)")
+    bench.add_argument("-n", dest="runs", type=int, default=10, metavar="RUNS",
+                       help="number of timed runs (default 10)")
+    bench.add_argument("--vs", metavar="COMMAND", help="another command to time in alternation")
+    bench.set_defaults(opt=2)
     return parser
 
 
@@ -70,6 +81,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             return cmd_jit(args, program_args)
         if args.command == "compile":
             return cmd_compile(args)
+        if args.command == "bench":
+            from .benchcmd import run_bench
+            if args.runs < 1:
+                sys.stderr.write("fluentai: error: -n needs at least 1 run\n")
+                return EXIT_USAGE
+            return run_bench(args.file, args.runs, args.opt, args.vs, program_args)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
@@ -116,6 +133,16 @@ def cmd_jit(args, program_args: list[str]) -> int:
     data, filename = read_program(args)
     if data is None:
         return EXIT_USAGE
+    from . import cache
+    inspecting = args.emit_ir or args.emit_llvm or args.dump_after or args.verify_ir
+    key = None
+    if not inspecting and cache.enabled(args.no_cache):
+        key = cache.key_for(data, filename, args.opt, f"print-value={int(args.print_value)}")
+        hit = cache.load(key)
+        if hit is not None:
+            obj, meta = hit
+            sys.stderr.write(meta.get("warnings", ""))
+            return run_object(obj, filename, args.opt, program_args, args.print_value)
     compiled, status = compile_for_cli(args, data, filename)
     if compiled is None:
         return status
@@ -125,7 +152,44 @@ def cmd_jit(args, program_args: list[str]) -> int:
     if args.emit_llvm:
         sys.stdout.write(compiled.llvm_ir)
         return EXIT_OK
-    return run_compiled(compiled, args.opt, program_args, args.print_value)
+    from .backend.jit import compile_object
+    from .errors import InternalCompilerError
+    try:
+        obj = compile_object(compiled.llvm_ir, args.opt)
+    except Exception as exc:  # LLVM rejected what we generated: a compiler bug
+        sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
+        return EXIT_INTERNAL
+    if key is not None:
+        from .driver import format_warnings
+        cache.store(key, obj, {"warnings": format_warnings(compiled)})
+    return run_object(obj, filename, args.opt, program_args, args.print_value)
+
+
+def run_object(obj: bytes, filename: str, opt: int, argv: list[str], print_value: bool) -> int:
+    """Link the program's object code into this process and run it."""
+    from .backend.jit import load_object
+    from .errors import InternalCompilerError
+    from .runner import FL_EXIT, FL_OK, LoadedProgram
+    try:
+        loaded = LoadedProgram(None, opt, jit=load_object(obj, opt))
+    except Exception as exc:
+        sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
+        return EXIT_INTERNAL
+    ffi, lib = loaded.conv.ffi, loaded.conv.lib
+    c_argv = [ffi.new("char[]", a.encode("utf-8", "surrogateescape")) for a in argv]
+    lib.fl_set_command_line(len(c_argv), ffi.new("const char *[]", c_argv))
+    out = loaded.run_raw()
+    if out.status == FL_OK:
+        if print_value:
+            sys.stdout.write(loaded.conv.written(out.value) + "\n")
+            sys.stdout.flush()
+        return EXIT_OK
+    if out.status == FL_EXIT:
+        return out.exit_code
+    report = ffi.string(out.report).decode("utf-8", "replace") if out.report else "error\n"
+    sys.stderr.write(report if report.endswith("\n") else report + "\n")
+    sys.stderr.flush()
+    return EXIT_RUNTIME
 
 
 def _write_output(text_or_bytes, path: Optional[str]) -> int:
@@ -174,31 +238,6 @@ def cmd_compile(args) -> int:
         sys.stderr.write(f"fluentai: error: {e}\n")
         return EXIT_USAGE
     return EXIT_OK
-
-
-def run_compiled(compiled, opt: int, argv: list[str], print_value: bool) -> int:
-    from .errors import InternalCompilerError
-    from .runner import FL_DEADLOCK, FL_ERROR, FL_EXIT, FL_OK, LoadedProgram
-    try:
-        loaded = LoadedProgram(compiled, opt)
-    except Exception as exc:  # LLVM rejected what we generated: a compiler bug
-        sys.stderr.write(f"{InternalCompilerError(compiled.filename, None, str(exc))}\n")
-        return EXIT_INTERNAL
-    ffi, lib = loaded.conv.ffi, loaded.conv.lib
-    c_argv = [ffi.new("char[]", a.encode("utf-8", "surrogateescape")) for a in argv]
-    lib.fl_set_command_line(len(c_argv), ffi.new("const char *[]", c_argv))
-    out = loaded.run_raw()
-    if out.status == FL_OK:
-        if print_value:
-            sys.stdout.write(loaded.conv.written(out.value) + "\n")
-            sys.stdout.flush()
-        return EXIT_OK
-    if out.status == FL_EXIT:
-        return out.exit_code
-    report = ffi.string(out.report).decode("utf-8", "replace") if out.report else "error\n"
-    sys.stderr.write(report if report.endswith("\n") else report + "\n")
-    sys.stderr.flush()
-    return EXIT_RUNTIME if out.status in (FL_ERROR, FL_DEADLOCK) else EXIT_RUNTIME
 
 
 def entry() -> None:

@@ -105,10 +105,13 @@ def _compile_source(source: bytes | str, filename: str, *, print_value: bool = F
     return CompiledProgram(filename, text, llvm_ir, dump, list(program.warnings), slots)
 
 
+def format_warnings(compiled: CompiledProgram) -> str:
+    return "".join(format_diagnostic(w, compiled.source) + "\n" for w in compiled.warnings)
+
+
 def print_warnings(compiled: CompiledProgram, stream=None) -> None:
     stream = stream or sys.stderr
-    for w in compiled.warnings:
-        stream.write(format_diagnostic(w, compiled.source) + "\n")
+    stream.write(format_warnings(compiled))
     stream.flush()
 
 

@@ -192,6 +192,17 @@ class Converter:
         raise self.error_from_outcome(out, program)
 
 
+def _checked_value(conv: Converter, out, program, host) -> Any:
+    """The outcome as a Python value; an error goes to the Python "error"
+    handler of an outermost call when there is one, else raises."""
+    try:
+        return conv.to_python(conv.check(out, program), program)
+    except FluentAIError as error:
+        if host is None or host.error_handler is None or out.status != FL_ERROR:
+            raise
+        return host.handle_error(error)
+
+
 def _hashable(x):
     if isinstance(x, list):
         return tuple(_hashable(i) for i in x)
@@ -224,15 +235,22 @@ class FluentAIFunction:
         return self.pin[0]
 
     def __call__(self, *args):
+        from .pyhandlers import call_scope, pins_for
         conv = self.conv
-        roots = Roots(conv.lib, 64 + 8 * len(args))
-        values = [conv.from_python(a, roots) for a in args]
-        argv = conv.ffi.new("fl_value[]", max(1, len(values)))
-        for i, v in enumerate(values):
-            argv[i] = v
-        out = conv.ffi.new("fl_outcome *")
-        conv.lib.fl_run_call(self.value, len(values), argv, out)
-        return conv.to_python(conv.check(out, self.program), self.program)
+        host = getattr(self.program, "host", None)
+        pins = pins_for(conv.lib)
+        mark = pins.mark()
+        try:
+            values = [conv.from_python(a, pins) for a in args]
+            argv = conv.ffi.new("fl_value[]", max(1, len(values)))
+            for i, v in enumerate(values):
+                argv[i] = v
+            out = conv.ffi.new("fl_outcome *")
+            with call_scope(conv.lib, host) as outermost:
+                conv.lib.fl_run_call(self.value, len(values), argv, out)
+        finally:
+            pins.release(mark)
+        return _checked_value(conv, out, self.program, host if outermost else None)
 
     def __repr__(self) -> str:
         return self.conv.written(self.value)
@@ -241,22 +259,28 @@ class FluentAIFunction:
 class LoadedProgram:
     """A program compiled into this process; ``run()`` executes its top level."""
 
-    def __init__(self, compiled, opt: int = 2, jit=None):
+    def __init__(self, compiled, opt: int = 2, jit=None, handlers=None):
         from .backend.jit import jit_compile
+        from .pyhandlers import HostHandlers
         self.compiled = compiled
         self.jit = jit if jit is not None else jit_compile(compiled.llvm_ir, opt)
         self.conv = Converter()
+        # Python effect handlers (pyhandlers.py), installed around every call into the program
+        self.host = HostHandlers(self.conv, handlers, self) if handlers else None
 
     def run_raw(self):
+        from .pyhandlers import call_scope
         ffi, lib = self.conv.ffi, self.conv.lib
         out = ffi.new("fl_outcome *")
         entry = ffi.cast("fl_value(*)(void)", self.jit.entry_address)
-        lib.fl_run(entry, out)
+        with call_scope(lib, self.host, program_start=True) as outermost:
+            lib.fl_run(entry, out)
+        self.ran_outermost = outermost
         return out
 
     def run(self) -> Any:
         out = self.run_raw()
-        return self.conv.to_python(self.conv.check(out, self), self)
+        return _checked_value(self.conv, out, self, self.host if self.ran_outermost else None)
 
     def global_value(self, name: str) -> Any:
         slot = self.compiled.global_slots.get(name)

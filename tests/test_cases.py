@@ -37,9 +37,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = REPO_ROOT / "tests" / "cases"
 CASE_TIMEOUT_S = 60
 
-# The lead flips this (then removes it) once `fluentai compile` lands.
-AOT_MODES_ENABLED = False
-
 # Cases run once more with the runtime collecting very often (FLUENTAI_GC_STRESS=1): every
 # `gc_*` case, plus small cases that keep many heap objects alive across allocations (lists,
 # nested maps, strings, data values). `deep_*` stays out: a full collection every few thousand
@@ -297,9 +294,8 @@ MODES: list[Mode] = [
     Mode("gcstress-jit-O2", lambda case, ctx: run_jit(case, "-O2", {"FLUENTAI_GC_STRESS": "1"}),
          applies_to=is_gc_stress_case),
 ]
-if AOT_MODES_ENABLED:
-    MODES += [Mode("aot-O2", lambda case, ctx: run_aot(case, "-O2", ctx)),
-              Mode("aot-O0", lambda case, ctx: run_aot(case, "-O0", ctx))]
+MODES += [Mode("aot-O2", lambda case, ctx: run_aot(case, "-O2", ctx)),
+          Mode("aot-O0", lambda case, ctx: run_aot(case, "-O0", ctx))]
 
 
 def _parameters() -> list:

@@ -176,10 +176,10 @@ class ModuleCodegen:
         for fn in self.ir_module.functions:
             FunctionCodegen(self, fn, self.functions[fn]).generate()
         self._emit_module_init()
-        if self.print_value:
-            flag = ir.GlobalVariable(self.llmod, I32, "fl_program_print_value")
-            flag.global_constant = True
-            flag.initializer = ir.Constant(I32, 1)
+        # Read by the AOT main (runtime_c/main.c): print the value after the output?
+        flag = ir.GlobalVariable(self.llmod, I32, "fl_program_print_value")
+        flag.global_constant = True
+        flag.initializer = ir.Constant(I32, 1 if self.print_value else 0)
         return self.llmod
 
     def _emit_module_init(self) -> None:
@@ -301,7 +301,7 @@ class FunctionCodegen:
 
     def _emit_prologue(self) -> None:
         fn, b = self.fn, self.b
-        nargs = b.and_(self.argc_arg, _c(0xFFFF))
+        nargs = b.and_(self.argc_arg, _c(abi.MAX_ARGS))
         if fn.rest_param is None:
             ok = b.icmp_unsigned("==", nargs, _c(fn.arity))
         else:

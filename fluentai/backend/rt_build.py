@@ -47,7 +47,11 @@ class RuntimeBuildError(Exception):
 
 
 def runtime_c_dir() -> Path:
-    """The runtime sources: inside the installed package, else the source tree."""
+    """The runtime sources: inside the package (installed or source tree), or
+    FLUENTAI_RUNTIME_DIR when set (to test a runtime being worked on)."""
+    override = os.environ.get("FLUENTAI_RUNTIME_DIR")
+    if override:
+        return Path(override).resolve()
     return Path(__file__).resolve().parent.parent / "runtime_c"
 
 

@@ -2,7 +2,7 @@
  * slow paths generated code jumps to when a call or a variable read fails.
  *
  * Every closure and builtin has the uniform signature fl_code; argc carries
- * the argument count in its low 16 bits and the caller's location id above,
+ * the argument count in its low 32 bits and the caller's location id above,
  * so the callee can report errors at the call site.
  */
 #include <stdio.h>

@@ -12,8 +12,10 @@
  * stack-overflow while 256 KB remain, so only generated code ever touches the
  * guard and no unwind leaves Boehm's allocation lock held.
  */
+#define _GNU_SOURCE   /* REG_RSI in ucontext.h (overflow_location) */
 #include <gc.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,12 +226,35 @@ static void restore_fault_handlers(void)
  * other fault is not ours: put the previous handlers back and return, so the
  * instruction faults again and whoever was there before (Python's
  * faulthandler, the default action) sees it. */
+/* Where did the overflowing call come from? Generated code overflows while
+ * pushing the frame of a call (the `call` itself or the callee's prologue),
+ * when the argc register (rsi, second argument) still holds that call's
+ * FL_ARGC: its upper half is the call site's location id. Anything that does
+ * not look like a valid id of the current module reports no location. */
+static int64_t overflow_location(void *context)
+{
+#if defined(__x86_64__) && defined(REG_RSI)
+    const ucontext_t *uc = context;
+    int64_t argc = (int64_t)uc->uc_mcontext.gregs[REG_RSI];
+    int64_t loc = FL_LOCOF(argc);
+    const fl_module_info *m = fl_module_current();
+    if (m && loc > 0 && loc < m->nlocs)
+        return loc;
+#else
+    (void)context;
+#endif
+    return 0;
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context)
 {
-    (void)sig; (void)context;
+    (void)sig;
     char *addr = info->si_addr;
-    if (addr >= stack_guard && addr < stack_lo && fl_catch_top)
-        jump_to(fl_catch_top, FL_CATCH_STACK_OVERFLOW, 0);
+    /* The program stack's guard, or the guard of the task running now
+     * (sched.c): either way the innermost catch frame is on that stack. */
+    int in_guard = (addr >= stack_guard && addr < stack_lo) || fl_task_guard_hit(addr);
+    if (in_guard && fl_catch_top)
+        jump_to(fl_catch_top, FL_CATCH_STACK_OVERFLOW, overflow_location(context));
     restore_fault_handlers();
 }
 
@@ -427,6 +452,12 @@ static fl_value build_report_safely(fl_value error, int64_t loc)
     return report;
 }
 
+/* For the scheduler's reports of failed tasks. */
+fl_value fl_error_report(fl_value error, int64_t loc)
+{
+    return build_report_safely(error, loc);
+}
+
 /* ---- fl_run ---- */
 
 /* Per nesting depth: the values an outcome hands to the caller, rooted here
@@ -490,6 +521,7 @@ void fl_run(fl_value (*entry)(void), fl_outcome *out)
         reserve_program_stack();
         install_fault_handlers();
     }
+    fl_sched_enter_run(depth, &frame, stack_top);   /* the program becomes the main task */
     if (sigsetjmp(frame.jump, 1) == 0)
         roots[depth].value = outermost ? run_on_program_stack(entry) : entry();
     if (outermost) {
@@ -499,6 +531,7 @@ void fl_run(fl_value (*entry)(void), fl_outcome *out)
     fl_catch_pop(&frame);
     fl_flush();
     fill_outcome((fl_catch *)(volatile fl_catch *)&frame, depth, out);
+    fl_sched_leave_run(depth, out);   /* deadlock, failed tasks; frees every task */
     if (outermost)
         release_program_stack();
     roots[depth].call_fn = FL_NIL;

@@ -108,15 +108,30 @@ static int install_guard(char *lo)
     return mprotect(lo, FL_FIBER_GUARD_BYTES, PROT_NONE) == 0;
 }
 
+/* Stacks start on a FL_FIBER_STACK_BYTES (2 MB) boundary, so a stack's guard
+ * markers and its used top pages share one page-table page. */
+static char *map_aligned(size_t bytes)
+{
+    size_t align = (size_t)FL_FIBER_STACK_BYTES;
+    char *raw = mmap(NULL, bytes + align, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    char *base = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    if (base > raw)
+        munmap(raw, (size_t)(base - raw));
+    munmap(base + bytes, (size_t)(raw + align - base));
+    return base;
+}
+
 static stack_slab *new_slab(void)
 {
     stack_slab *slab = calloc(1, sizeof *slab);
     if (!slab)
         return NULL;
     size_t bytes = (size_t)STACKS_PER_SLAB * FL_FIBER_STACK_BYTES;
-    slab->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (slab->base == MAP_FAILED) {
+    slab->base = map_aligned(bytes);
+    if (!slab->base) {
         free(slab);
         return NULL;
     }

@@ -47,12 +47,12 @@
 #define FL_TRUTHY(v)     (((v) | 4) != 7)   /* only false (3) and nil (7) are falsy */
 #define FL_KIND(v)       (((fl_header *)FL_PTR(v))->kind)
 
-/* Call-site encoding of argc: the low 16 bits are the argument count, the
+/* Call-site encoding of argc: the low 32 bits are the argument count, the
  * upper bits the location id of the call site in the current module's
  * location table (0 = unknown). Callees use it to report errors at the
  * caller's source position at no cost on the fast path. */
-#define FL_ARGC_BITS 16
-#define FL_NARGS(argc)  ((argc) & 0xFFFF)
+#define FL_ARGC_BITS 32
+#define FL_NARGS(argc)  ((argc) & 0xFFFFFFFF)
 #define FL_LOCOF(argc)  ((argc) >> FL_ARGC_BITS)
 #define FL_ARGC(n, loc) ((int64_t)(n) | ((int64_t)(loc) << FL_ARGC_BITS))
 #define FL_REG_ARGS 3   /* arguments passed in registers; the rest go in `rest` */
@@ -136,6 +136,8 @@ typedef struct fl_outcome {
     fl_value error;            /* FL_ERROR: the error value (a map {"type" "message" "data"}) */
     int64_t loc;               /* FL_ERROR: location id of the failing form */
     const char *report;        /* FL_ERROR/FL_DEADLOCK: the full text printed for the user, NUL-terminated */
+    int64_t failed_tasks;      /* tasks that failed and whose promise nobody awaited: each is
+                                  reported in `report`, and status is then FL_ERROR (exit 1) */
 } fl_outcome;
 
 /* ---- runtime lifecycle (runtime.c / error.c) ---- */
@@ -273,6 +275,33 @@ fl_value fl_builtin_value(const char *name);   /* the first-class closure for a 
 fl_value fl_make_constructor(fl_value tag, int64_t nfields);   /* the closure of a data constructor */
 int32_t  fl_data_is(fl_value v, fl_value tag, int64_t nfields); /* a data value of that tag and arity? */
 fl_value fl_match_fail(fl_value v, int64_t loc);                /* match-error; does not return */
+/* ---- tasks, promises and channels (sched.c, promise.c, chan.c, timer.c) ----
+ * LANGUAGE.md section 8. Every call here must run inside fl_run. */
+/* A new task runs thunk() (a closure of no arguments); its promise is
+ * returned at once and the caller keeps running (FIFO: the task starts when
+ * the caller blocks or yields). `async` calls, (go ...) and (spawn f). */
+fl_value fl_spawn(fl_value thunk, int64_t loc);
+/* The value of a resolved promise, or its error raised in this task. */
+fl_value fl_await(fl_value p, int64_t loc);
+/* `clauses`: a list of [kind ch v fn] lists, kind 0 = (recv! ch),
+ * 1 = (receive! ch), 2 = (send! ch v); runs fn of the first ready clause
+ * (source order) and returns its result; none ready: default_thunk (FL_NIL
+ * when absent) or block until one is. */
+fl_value fl_select(fl_value clauses, fl_value default_thunk, int64_t loc);
+fl_value fl_chan_new(int64_t capacity, int64_t loc);      /* capacity 0: rendezvous */
+fl_value fl_chan_send(fl_value ch, fl_value v, int64_t loc);   /* true, or channel-closed */
+fl_value fl_chan_recv(fl_value ch, int64_t loc);          /* nil once closed and drained */
+fl_value fl_chan_receive(fl_value ch, int64_t loc);       /* {"value" v "ok" bool} */
+fl_value fl_chan_close(fl_value ch, int64_t loc);
+fl_value fl_promise_new(int64_t loc);                     /* pending */
+void fl_promise_resolve(fl_value p, fl_value v);          /* first settle wins; a promise is adopted */
+void fl_promise_reject(fl_value p, fl_value reason);      /* await raises promise-rejected */
+void fl_task_yield(void);                                 /* to the back of the run queue */
+void fl_task_sleep(double seconds, int64_t loc);          /* suspends this task only */
+/* Suspend this task until fd is ready for `events` (poll(2) bits) or the
+ * timeout passes (negative: none); returns the ready events, 0 on timeout. */
+int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds);
+int64_t fl_task_live_count(void);                         /* tasks alive in this run, main included */
 /* ---- CDEF-END ---- */
 
 
@@ -409,5 +438,62 @@ void fl_random_reseed(void);        /* from the OS */
 void fl_ctx_switch(void **save_sp, void *new_sp);
 /* Lay out a fresh stack whose first switch calls fn(arg) (fn must never return). */
 void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg);
+/* Fiber stacks: [guard, lo) is the guard region, [lo, top) the stack. */
+#define FL_FIBER_STACK_BYTES (INT64_C(2) << 20)
+#define FL_FIBER_GUARD_BYTES (INT64_C(64) << 10)
+typedef struct fl_stack {
+    char *guard, *lo, *top;
+    struct fl_stack *next_free;
+} fl_stack;
+fl_stack *fl_stack_acquire(void);    /* NULL when the address space or VMAs run out */
+void fl_stack_release(fl_stack *s);
+void fl_stack_release_all(void);     /* between runs only */
+
+/* ---- tasks: what sched.c, promise.c, chan.c and timer.c share ---- */
+extern fl_catch *fl_catch_top;
+extern const fl_builtin_def fl_chan_builtins[];     /* chan.c: chan send! recv! receive! close! */
+extern const fl_builtin_def fl_promise_builtins[];  /* promise.c: spawn promise */
+void fl_tasks_init(void);            /* fl_init, after fl_effect_init: defaults, printers */
+void fl_promise_init(void);          /* promise.c: printer, async:*, concurrent:spawn/join */
+void fl_chan_init(void);             /* chan.c: printer, concurrent:channel/send/receive/close */
+void fl_timer_effects_init(void);    /* timer.c: time:sleep suspends the running task only */
+/* Hooks of fl_run (error.c): the outermost run makes the program the main
+ * task; leaving it turns a deadlock or unawaited task failures into the
+ * outcome and frees every task. Nested runs (calls from Python handlers)
+ * only count, because a task must not block under Python frames. */
+void fl_sched_enter_run(int depth, fl_catch *run_frame, char *program_stack_top);
+void fl_sched_leave_run(int depth, fl_outcome *out);
+int fl_task_guard_hit(const void *addr);    /* async-signal-safe: in the running task's guard? */
+/* The report fl_run would print for an error raised at loc (error.c). */
+fl_value fl_error_report(fl_value error, int64_t loc);
+
+typedef struct fl_task fl_task;
+enum fl_wait_kind {
+    FL_WAIT_NONE, FL_WAIT_RECV, FL_WAIT_RECEIVE, FL_WAIT_SEND, FL_WAIT_SELECT,
+    FL_WAIT_AWAIT, FL_WAIT_SLEEP, FL_WAIT_FD
+};
+fl_task *fl_task_self(void);
+/* Park the running task (what it waits on is kept for deadlock reports) until
+ * fl_task_wake; other tasks run meanwhile. */
+void fl_task_block(int32_t wait_kind, fl_value waits_on);
+/* Raises unless the running task may block; call it before queueing a waiter. */
+void fl_task_may_block(void);
+void fl_task_wake(fl_task *t);
+int64_t fl_task_block_serial(fl_task *t);   /* changes at every block: stale timers are ignored */
+extern int64_t fl_sched_epoch;               /* changes after every run: older waiter queues are stale */
+/* Promises, for the scheduler. */
+fl_value fl_promise_for_task(int64_t task_id, int64_t spawn_loc);
+void fl_promise_fail(fl_value p, fl_value error, int64_t loc);   /* reject with an error map */
+int fl_promise_observed(fl_value p);   /* awaited, or chained on (then, all, race, adoption) */
+void fl_promise_describe(fl_buf *b, fl_value p);  /* "promise of task 3 (spawned at f.fl:2:1)" */
+int64_t fl_chan_loc(fl_value ch);
+void fl_write_loc(fl_buf *b, int64_t loc);        /* "prog.fl:3:1" from a location id */
+/* Timers and the poller (timer.c). */
+int64_t fl_now_ns(void);
+void fl_timer_wake_task(fl_task *t, int64_t deadline_ns);
+void fl_timer_resolve(fl_value p, fl_value v, int64_t deadline_ns);
+void fl_timers_fire_due(void);
+int fl_idle_wait(void);       /* sleep until a timer or fd is due; 0: nothing to wait for */
+void fl_timers_reset(void);
 
 #endif

@@ -19,8 +19,8 @@
 #define BUILTIN(cname) \
     fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 
-/* The ABI keeps the argument count in the low 16 bits of argc. */
-#define MAX_CALL_ARGS 0xFFFF
+/* The ABI keeps the argument count in the low 32 bits of argc. */
+#define MAX_CALL_ARGS 0x7FFFFFFF
 
 static int is_pair(fl_value v) { return FL_IS_KIND(v, FL_K_PAIR); }
 static int is_number(fl_value v) { return FL_IS_INT(v) || FL_IS_FLOAT(v); }

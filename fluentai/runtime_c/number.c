@@ -396,13 +396,13 @@ static void trimmed(fl_value s, const char **start, int64_t *len)
     *len = n;
 }
 
-static void unparsable(const char *what, fl_value s, int64_t loc)
+static void unparsable(const char *fname, const char *what, fl_value s, int64_t loc)
 {
     fl_buf b;
     fl_buf_init(&b);
     fl_buf_write_value_capped(&b, s, 0, 80);
     fl_buf_put(&b, "", 1);
-    fl_raise("value-error", loc, "cannot parse %s as %s", b.data, what);
+    fl_raise("value-error", loc, "`%s` cannot parse %s as %s", fname, b.data, what);
 }
 
 static fl_value parse_int(fl_value s, int64_t loc)
@@ -413,11 +413,11 @@ static fl_value parse_int(fl_value s, int64_t loc)
     int negative = n > 0 && p[0] == '-';
     int64_t i = (n > 0 && (p[0] == '-' || p[0] == '+')) ? 1 : 0;
     if (i == n)
-        unparsable("an int", s, loc);
+        unparsable("to-int", "an int", s, loc);
     int64_t value = 0;   /* accumulated negatively so INT64_MIN parses */
     for (; i < n; i++) {
         if (p[i] < '0' || p[i] > '9')
-            unparsable("an int", s, loc);
+            unparsable("to-int", "an int", s, loc);
         if (__builtin_mul_overflow(value, 10, &value) || __builtin_sub_overflow(value, p[i] - '0', &value))
             overflow("to-int", loc);
     }
@@ -453,14 +453,14 @@ static fl_value parse_float(fl_value s, int64_t loc)
     trimmed(s, &p, &n);
     if (n == 0 || n > 400 || memchr(p, 'x', (size_t)n) || memchr(p, 'X', (size_t)n) ||
         memchr(p, '(', (size_t)n))
-        unparsable("a float", s, loc);
+        unparsable("to-float", "a float", s, loc);
     char text[401];
     memcpy(text, p, (size_t)n);
     text[n] = 0;
     char *end;
     double d = strtod(text, &end);
     if (end != text + n)
-        unparsable("a float", s, loc);
+        unparsable("to-float", "a float", s, loc);
     return fl_make_float(d);
 }
 

@@ -23,7 +23,7 @@ static const fl_builtin_def *const *builtin_tables(void)
 {
     static const fl_builtin_def *const tables[] = {
         fl_number_builtins, fl_predicate_builtins, fl_list_builtins, fl_string_builtins,
-        fl_map_builtins, fl_program_builtins, NULL,
+        fl_map_builtins, fl_program_builtins, fl_chan_builtins, fl_promise_builtins, NULL,
     };
     return tables;
 }
@@ -59,6 +59,7 @@ void fl_init(void)
         fl_set_gc_stress(1);
     join_builtin_tables();
     fl_effect_init();
+    fl_tasks_init();   /* after fl_effect_init: its time:sleep default is replaced */
 }
 
 void fl_set_gc_stress(int on)

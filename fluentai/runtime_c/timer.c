@@ -1,0 +1,265 @@
+/* timer.c -- timers and the poller under the task scheduler.
+ *
+ * In:  sleeps (time:sleep, fl_task_sleep), async:delay, and tasks waiting for
+ *      a file descriptor (fl_task_wait_fd, for the network effect).
+ * Out: tasks made runnable and promises resolved when their time comes; and
+ *      fl_idle_wait, where the scheduler sleeps in ppoll until the next
+ *      deadline or ready descriptor when no task can run.
+ *
+ * Timers are a binary heap ordered by (deadline, sequence number), so equal
+ * deadlines fire in the order they were set. A timer that wakes a task names
+ * the wait it was set for (the task's wait serial): if something else woke
+ * the task first, the timer is stale and does nothing.
+ */
+#define _GNU_SOURCE   /* ppoll */
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "fluentai.h"
+
+typedef struct timer {
+    int64_t deadline;           /* CLOCK_MONOTONIC nanoseconds */
+    int64_t sequence;
+    fl_task *task;              /* wake this task, or */
+    int64_t wait_serial;
+    fl_value promise;           /* resolve this promise with value */
+    fl_value value;
+} timer;
+
+/* A task waiting for a descriptor; lives on that task's stack. */
+typedef struct fd_waiter {
+    struct fd_waiter *prev, *next;
+    int fd;
+    short events, revents;
+    int linked;
+    fl_task *task;
+} fd_waiter;
+
+static timer *heap;             /* GC memory reached from .bss: its values stay alive */
+static int64_t heap_len, heap_cap, timer_sequence;
+static fd_waiter *fd_waiters;
+static struct pollfd *pollfds;  /* malloc'd scratch for ppoll */
+static int64_t pollfds_cap;
+
+int64_t fl_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* now + seconds, saturated: (sleep 1e300) waits "forever" without overflow. */
+static int64_t deadline_after(double seconds)
+{
+    double ns = seconds * 1e9;
+    int64_t now = fl_now_ns();
+    if (ns >= (double)(INT64_MAX / 2))
+        return INT64_MAX / 2;
+    return now + (ns > 0 ? (int64_t)ns : 0);
+}
+
+/* ---- the heap ---- */
+
+static int earlier(const timer *a, const timer *b)
+{
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
+}
+
+static void heap_grow(void)
+{
+    int64_t cap = heap_cap ? heap_cap * 2 : 64;
+    timer *bigger = fl_alloc(cap * (int64_t)sizeof(timer));
+    for (int64_t i = 0; i < heap_len; i++)
+        bigger[i] = heap[i];
+    heap = bigger;
+    heap_cap = cap;
+}
+
+static void heap_push(timer t)
+{
+    if (heap_len == heap_cap)
+        heap_grow();
+    int64_t i = heap_len++;
+    while (i > 0) {
+        int64_t parent = (i - 1) / 2;
+        if (!earlier(&t, &heap[parent]))
+            break;
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = t;
+}
+
+static timer heap_pop(void)
+{
+    timer top = heap[0];
+    timer last = heap[--heap_len];
+    int64_t i = 0;
+    for (;;) {
+        int64_t child = 2 * i + 1;
+        if (child >= heap_len)
+            break;
+        if (child + 1 < heap_len && earlier(&heap[child + 1], &heap[child]))
+            child++;
+        if (!earlier(&heap[child], &last))
+            break;
+        heap[i] = heap[child];
+        i = child;
+    }
+    if (heap_len > 0)
+        heap[i] = last;
+    heap[heap_len] = (timer){0, 0, NULL, 0, FL_NIL, FL_NIL};   /* let the GC have its values */
+    return top;
+}
+
+void fl_timer_wake_task(fl_task *t, int64_t deadline_ns)
+{
+    heap_push((timer){deadline_ns, timer_sequence++, t, fl_task_block_serial(t), FL_NIL, FL_NIL});
+}
+
+void fl_timer_resolve(fl_value p, fl_value v, int64_t deadline_ns)
+{
+    heap_push((timer){deadline_ns, timer_sequence++, NULL, 0, p, v});
+}
+
+void fl_timers_fire_due(void)
+{
+    if (heap_len == 0)
+        return;
+    int64_t now = fl_now_ns();
+    while (heap_len > 0 && heap[0].deadline <= now) {
+        timer t = heap_pop();
+        if (!t.task)
+            fl_promise_resolve(t.promise, t.value);
+        else if (fl_task_block_serial(t.task) == t.wait_serial)
+            fl_task_wake(t.task);
+    }
+}
+
+/* ---- the poller ---- */
+
+static void unlink_fd_waiter(fd_waiter *w)
+{
+    if (!w->linked)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        fd_waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->linked = 0;
+}
+
+static int64_t fill_pollfds(void)
+{
+    int64_t n = 0;
+    for (fd_waiter *w = fd_waiters; w; w = w->next)
+        n++;
+    if (n > pollfds_cap) {
+        struct pollfd *bigger = realloc(pollfds, (size_t)n * sizeof *pollfds);
+        if (!bigger)
+            fl_raise("io-error", 0, "out of memory while waiting for I/O");
+        pollfds = bigger;
+        pollfds_cap = n;
+    }
+    int64_t i = 0;
+    for (fd_waiter *w = fd_waiters; w; w = w->next, i++)
+        pollfds[i] = (struct pollfd){.fd = w->fd, .events = w->events, .revents = 0};
+    return n;
+}
+
+static void wake_ready_fds(void)
+{
+    int64_t i = 0;
+    fd_waiter *w = fd_waiters;
+    while (w) {
+        fd_waiter *next = w->next;
+        if (pollfds[i].revents) {
+            w->revents = pollfds[i].revents;
+            unlink_fd_waiter(w);
+            fl_task_wake(w->task);
+        }
+        w = next;
+        i++;
+    }
+}
+
+int fl_idle_wait(void)
+{
+    if (heap_len == 0 && !fd_waiters)
+        return 0;
+    /* Output written before a long sleep should be seen before it. */
+    fl_flush();
+    struct timespec timeout, *until = NULL;
+    if (heap_len > 0) {
+        int64_t wait = heap[0].deadline - fl_now_ns();
+        if (wait < 0)
+            wait = 0;
+        timeout.tv_sec = wait / 1000000000;
+        timeout.tv_nsec = wait % 1000000000;
+        until = &timeout;
+    }
+    int64_t n = fill_pollfds();
+    int ready = ppoll(n ? pollfds : NULL, (nfds_t)n, until, NULL);
+    if (ready > 0)
+        wake_ready_fds();
+    return 1;   /* EINTR too: the caller looks again */
+}
+
+int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds)
+{
+    fl_task_may_block();
+    fd_waiter w = {NULL, fd_waiters, fd, (short)events, 0, 1, fl_task_self()};
+    if (fd_waiters)
+        fd_waiters->prev = &w;
+    fd_waiters = &w;
+    if (timeout_seconds >= 0)
+        fl_timer_wake_task(w.task, deadline_after(timeout_seconds));
+    fl_task_block(FL_WAIT_FD, FL_NIL);
+    unlink_fd_waiter(&w);   /* still linked when the timeout woke us */
+    return w.revents;
+}
+
+void fl_timers_reset(void)
+{
+    heap = NULL;
+    heap_len = heap_cap = 0;
+    fd_waiters = NULL;
+}
+
+/* ---- sleeping ---- */
+
+void fl_task_sleep(double seconds, int64_t loc)
+{
+    (void)loc;
+    if (!(seconds > 0)) {   /* 0, negative, nan: just let the others run */
+        fl_task_yield();
+        return;
+    }
+    fl_task_may_block();
+    fl_timer_wake_task(fl_task_self(), deadline_after(seconds));
+    fl_task_block(FL_WAIT_SLEEP, FL_NIL);
+}
+
+/* The time:sleep default: suspends the running task only. */
+static fl_value time_sleep(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+{
+    (void)self; (void)a1; (void)a2; (void)rest;
+    fl_arity_check("time:sleep", argc, 1, 1);
+    double seconds = 0;
+    if (FL_IS_INT(a0))
+        seconds = (double)fl_int_value(a0);
+    else if (FL_IS_FLOAT(a0))
+        seconds = fl_float_value(a0);
+    else
+        fl_type_fail("time:sleep", "a number of seconds", a0, FL_LOCOF(argc));
+    fl_task_sleep(seconds, FL_LOCOF(argc));
+    return FL_NIL;
+}
+
+void fl_timer_effects_init(void)
+{
+    fl_effect_set_default("time:sleep", time_sleep);
+}

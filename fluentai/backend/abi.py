@@ -26,11 +26,14 @@ PAIR_HEAD = 8
 PAIR_TAIL = 16
 FLOAT_VALUE = 8
 CLOSURE_CODE = 8
+CLOSURE_ARITY = 16      # i32 arity, then i32 flags
+CLOSURE_NAME = 24
 CLOSURE_FREE = 32
 CELL_VALUE = 8
 DATA_FIELDS = 16
 
 CLOSURE_HAS_REST = 1
+SMALL_GRANULES = 4      # fl_small_free[1..4]: free lists of 16..64-byte objects
 
 
 def fixnum(n: int) -> int:

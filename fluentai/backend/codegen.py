@@ -41,6 +41,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_globals_new": ir.FunctionType(PTR, [I64]),
     "fl_constants_new": ir.FunctionType(PTR, [I64]),
     "fl_rest_array": ir.FunctionType(PTR, [I64]),
+    "fl_alloc": ir.FunctionType(PTR, [I64]),
     "fl_make_float": ir.FunctionType(I64, [F64]),
     "fl_make_int": ir.FunctionType(I64, [I64]),
     "fl_make_string": ir.FunctionType(I64, [PTR, I64]),
@@ -69,6 +70,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_number_to_double": ir.FunctionType(F64, [I64, PTR, I64]),
     "fl_with_handlers": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_spawn": ir.FunctionType(I64, [I64, I64]),
     "fl_await": ir.FunctionType(I64, [I64, I64]),
@@ -123,6 +125,8 @@ class ModuleCodegen:
         self.effect_slots: dict[str, int] = {}
         self.g_globals = self._global_ptr("fl_globals")
         self.g_consts = self._global_ptr("fl_consts")
+        self.g_small_free = ir.GlobalVariable(self.llmod, ir.ArrayType(PTR, abi.SMALL_GRANULES + 1),
+                                              "fl_small_free")
 
     # ---- module-level helpers ----
 
@@ -354,15 +358,19 @@ class FunctionCodegen:
     def is_heap_kind(self, v: ir.Value, kind: int) -> tuple[ir.Block, ir.Block]:
         """Branch on 'v is a heap object of kind'; returns (yes, no) blocks with
         the builder left in neither."""
+        yes, no = self.split("kind_yes"), self.split("kind_no")
+        self._branch_on_kind(v, kind, yes, no)
+        return yes, no
+
+    def _branch_on_kind(self, v: ir.Value, kind: int, yes: ir.Block, no: ir.Block) -> None:
         b = self.b
-        yes, no, check = self.split("kind_yes"), self.split("kind_no"), self.split("kind_check")
+        check = self.split("kind_check")
         odd = b.trunc(v, I1)
         big = b.icmp_unsigned(">=", v, _c(abi.IMMEDIATE_LIMIT))
         b.cbranch(b.and_(odd, big), check, no)
         b.position_at_end(check)
         k = self.untag(v, abi.HEADER_KIND, I32)
         b.cbranch(b.icmp_unsigned("==", k, ir.Constant(I32, kind)), yes, no)
-        return yes, no
 
     def both_fixnums(self, a, bv) -> ir.Value:
         return self.b.icmp_unsigned("==", self.b.and_(self.b.or_(a, bv), _c(1)), _c(0))
@@ -423,18 +431,29 @@ class FunctionCodegen:
     def emit_Unbox(self, i: N.Unbox):
         b = self.b
         v = self.get(i.a)
-        fix, boxed, done = self.split("unbox_fix"), self.split("unbox_float"), self.split("unbox_done")
-        b.cbranch(b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0)), fix, boxed)
+        if not i.checked_op:          # proven a heap float
+            return self.untag(v, abi.FLOAT_VALUE, F64)
+        fix, check, boxed, slow, done = (self.split("unbox_fix"), self.split("unbox_check"),
+                                         self.split("unbox_float"), self.split("unbox_slow"),
+                                         self.split("unbox_done"))
+        b.cbranch(b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0)), fix, check)
         b.position_at_end(fix)
         r1 = b.sitofp(b.ashr(v, _c(1)), F64)
         b.branch(done)
+        b.position_at_end(check)
+        self._branch_on_kind(v, abi.K_FLOAT, boxed, slow)
         b.position_at_end(boxed)
         r2 = self.untag(v, abi.FLOAT_VALUE, F64)
+        b.branch(done)
+        b.position_at_end(slow)
+        name = self.mc.cstring(i.checked_op.encode())
+        r3 = b.call(self.mc.runtime("fl_number_to_double"), [v, name, _c(self.loc(i))])
         b.branch(done)
         b.position_at_end(done)
         phi = b.phi(F64)
         phi.add_incoming(r1, fix)
         phi.add_incoming(r2, boxed)
+        phi.add_incoming(r3, slow)
         return phi
 
     def emit_Not(self, i: N.Not):
@@ -480,6 +499,39 @@ class FunctionCodegen:
     def prim_mul(self, i, args):
         return self._arith(i, *args, self.b.smul_with_overflow,
                            prepare=lambda a: self.b.ashr(a, _c(1)))
+
+    def _int_division(self, i, a, c):
+        """Fixnum fast path of mod / quotient / remainder; zero divisors, -1
+        (quotient overflow) and non-fixnums go to the builtin."""
+        b = self.b
+        fast, slow, done = self.split("div_fix"), self.split("div_slow"), self.split("div_done")
+        divisor_ok = b.icmp_unsigned(">", b.add(c, _c(2)), _c(2))   # c not in {-2, 0}: -1, 0 tagged
+        ok = b.and_(self.both_fixnums(a, c), divisor_ok)
+        b.cbranch(ok, fast, slow).set_weights([1000, 1])
+        b.position_at_end(fast)
+        x, y = b.ashr(a, _c(1)), b.ashr(c, _c(1))
+        if i.op == "quotient":
+            r = b.sdiv(x, y)
+        else:
+            r = b.srem(x, y)
+            if i.op == "mod":         # floored: the sign of the divisor
+                adjust = b.and_(b.icmp_signed("!=", r, _c(0)),
+                                b.icmp_signed("<", b.xor(r, y), _c(0)))
+                r = b.select(adjust, b.add(r, y), r)
+        r1 = b.shl(r, _c(1))
+        b.branch(done)
+        b.position_at_end(slow)
+        name = {"mod": "fl_bi_mod", "quotient": "fl_bi_quotient", "remainder": "fl_bi_remainder"}[i.op]
+        r2 = b.call(self.mc.runtime(name, UNIFORM),
+                    [_c(0), self.argc(i, 2), a, c, _c(0), ir.Constant(PTR, None)])
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(I64)
+        phi.add_incoming(r1, fast)
+        phi.add_incoming(r2, slow)
+        return phi
+
+    prim_mod = prim_quotient = prim_remainder = lambda self, i, args: self._int_division(i, *args)
 
     def _compare(self, i, a, c):
         b = self.b
@@ -572,8 +624,49 @@ class FunctionCodegen:
     def prim_unsafe_tail(self, i, args):
         return self.untag(args[0], abi.PAIR_TAIL)
 
+    def inline_alloc(self, nbytes: int) -> ir.Value:
+        """A cleared heap object of ``nbytes`` (<= 64): pop the runtime's free
+        list of that size, or call fl_alloc when it is empty. Returns its
+        address as an i64 (untagged)."""
+        b = self.b
+        granules = (nbytes + 15) // 16
+        head_ptr = b.inttoptr(b.add(b.ptrtoint(self.mc.g_small_free, I64), _c(8 * granules)), PTR)
+        p = b.load(head_ptr, typ=PTR)
+        fast, slow, done = self.split("alloc_pop"), self.split("alloc_call"), self.split("alloc_done")
+        b.cbranch(b.icmp_unsigned("==", p, ir.Constant(PTR, None)), slow, fast).set_weights([1, 1000])
+        b.position_at_end(fast)
+        b.store(b.load(p, typ=PTR), head_ptr)
+        b.branch(done)
+        b.position_at_end(slow)
+        q = b.call(self.mc.runtime("fl_alloc"), [_c(granules * 16)])
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(PTR)
+        phi.add_incoming(p, fast)
+        phi.add_incoming(q, slow)
+        return b.ptrtoint(phi, I64)
+
+    def store_field(self, addr: ir.Value, offset: int, value: ir.Value) -> None:
+        self.b.store(value, self.b.inttoptr(self.b.add(addr, _c(offset)), PTR))
+
     def prim_cons(self, i, args):
-        return self.b.call(self.mc.runtime("fl_cons"), [args[0], args[1], _c(self.loc(i))])
+        """Inline: check the tail is a list, allocate, fill. A non-list tail
+        goes to fl_cons for its type error."""
+        b = self.b
+        h, t = args
+        ok, bad, check = self.split("cons_ok"), self.split("cons_bad"), self.split("cons_check")
+        b.cbranch(b.icmp_unsigned("==", t, _c(abi.EMPTY)), ok, check)
+        b.position_at_end(check)
+        self._branch_on_kind(t, abi.K_PAIR, ok, bad)
+        b.position_at_end(bad)
+        b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
+        b.unreachable()
+        b.position_at_end(ok)
+        addr = self.inline_alloc(24)
+        self.store_field(addr, 0, _c(abi.K_PAIR))
+        self.store_field(addr, abi.PAIR_HEAD, h)
+        self.store_field(addr, abi.PAIR_TAIL, t)
+        return b.add(addr, _c(1))
 
     # ---- variables and closures ----
 
@@ -588,9 +681,19 @@ class FunctionCodegen:
         name = (self.load_constant_slot(self.mc.constant_slot(N.Special("name", fn.display_name)))
                 if fn.display_name else _c(abi.NIL))
         flags = abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
-        clo = self.b.call(self.mc.runtime("fl_make_closure"),
-                          [self.mc.functions[fn], ir.Constant(I32, fn.arity),
-                           ir.Constant(I32, flags), name, _c(fn.nfree)])
+        code = self.mc.functions[fn]
+        size = abi.CLOSURE_FREE + 8 * fn.nfree
+        if size <= abi.SMALL_GRANULES * 16:
+            addr = self.inline_alloc(size)
+            self.store_field(addr, 0, _c(abi.K_CLOSURE | (fn.nfree << 32)))
+            self.store_field(addr, abi.CLOSURE_CODE, self.b.ptrtoint(code, I64))
+            self.store_field(addr, abi.CLOSURE_ARITY, _c(fn.arity | (flags << 32)))
+            self.store_field(addr, abi.CLOSURE_NAME, name)
+            clo = self.b.add(addr, _c(1))
+        else:
+            clo = self.b.call(self.mc.runtime("fl_make_closure"),
+                              [code, ir.Constant(I32, fn.arity), ir.Constant(I32, flags), name,
+                               _c(fn.nfree)])
         for k, cap in enumerate(i.captures):
             self.b.store(self.get(cap), self.field_ptr(clo, abi.CLOSURE_FREE + 8 * k))
         return clo

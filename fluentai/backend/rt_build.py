@@ -101,13 +101,18 @@ def exported_symbols() -> list[str]:
     return names
 
 
+# Runtime data (not functions) that generated code reads directly.
+EXPORTED_DATA = ["fl_small_free"]
+
+
 def symbol_addresses(ffi, lib) -> dict[str, int]:
-    """Every runtime function generated code may reference, with its address:
-    the cdef's functions and each builtin's C symbol (fluentai/builtins.py)."""
+    """Every runtime symbol generated code may reference, with its address:
+    the cdef's functions, EXPORTED_DATA and each builtin's C symbol
+    (fluentai/builtins.py)."""
     from fluentai.builtins import BUILTINS
 
     addresses = {name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-                 for name in exported_symbols()}
+                 for name in exported_symbols() + EXPORTED_DATA}
     for i in range(lib.fl_builtin_count()):
         definition = lib.fl_builtin_at(i)
         builtin = BUILTINS.get(ffi.string(definition.name).decode())

@@ -39,6 +39,7 @@ FIXNUM_MAX = (1 << 62) - 1
 BINARY_COMPARE = {"<": "lt", ">": "gt", "<=": "le", ">=": "ge"}
 EQUALITY = {"==": False, "=": False, "!=": True, "not=": True}
 ARITH_FOLD = {"+": ("add", 0), "*": ("mul", 1)}
+INT_DIVISION = {"mod": "mod", "quotient": "quotient", "remainder": "remainder"}
 
 
 # ---- where a variable lives -------------------------------------------------
@@ -621,6 +622,8 @@ class Lowerer:
             fn = self.known_globals.get(b.slot)
             if fn is None:
                 return None
+            if fn is self.state.function:       # a recursive call: we are its closure
+                return fn, lambda: self.emit(N.SelfClosure())
             checked = b.slot not in self.safe_globals
             return fn, lambda: self.emit(N.GlobalGet(b.slot, b.name, checked, None))
         loc = self.state.env.get(b)
@@ -646,6 +649,9 @@ class Lowerer:
             for a in args[1:]:
                 acc = self.emit(N.Prim("sub", [acc, a], e.span))
             return acc
+        if name in INT_DIVISION and n == 2:
+            a, b = (self.lower_value(x) for x in e.args)
+            return self.emit(N.Prim(INT_DIVISION[name], [a, b], e.span))
         if name in ("head", "car", "tail", "cdr") and n == 1:
             op = "head" if name in ("head", "car") else "tail"
             arg = self.lower_value(e.args[0])

@@ -96,7 +96,7 @@ class Prim(Instr):
     head, tail. BOOL results: lt le gt ge numeq equal (structural ==),
     is_null (nil or []), is_empty ([] only), truthy, not_truthy.
     """
-    VALUE_OPS = {"add", "sub", "mul", "cons", "head", "tail",
+    VALUE_OPS = {"add", "sub", "mul", "mod", "quotient", "remainder", "cons", "head", "tail",
                  "unsafe_head", "unsafe_tail"}      # unsafe_*: after an is_pair test
     BOOL_OPS = {"lt", "le", "gt", "ge", "numeq", "equal", "truthy", "is_null", "is_empty",
                 "is_pair", "is_data"}
@@ -154,10 +154,14 @@ class Box(Instr):
 
 
 class Unbox(Instr):
-    """Tagged VALUE -> F64, for a value proven to be a float or an int."""
+    """Tagged VALUE -> F64. With ``checked_op`` empty the value is proven a
+    float; otherwise ints convert and anything else raises the type error of
+    that operation (e.g. "`+` expects numbers, got a string")."""
 
-    def __init__(self, a: Value):
+    def __init__(self, a: Value, checked_op: str = "", span: Optional[Span] = None):
         self.a = a
+        self.checked_op = checked_op
+        self.span = span
         self.rep = Rep.F64
 
     def operands(self):

@@ -46,6 +46,8 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"prim.{i.op} {ops}"
     elif isinstance(i, N.FloatOp):
         body = f"{i.op} {ops}"
+    elif isinstance(i, N.Unbox) and i.checked_op:
+        body = f"unbox.checked {ops} ; as operand of {i.checked_op}"
     elif isinstance(i, (N.Box, N.Unbox, N.Not)):
         body = f"{type(i).__name__.lower()}.{i.rep} {ops}"
     elif isinstance(i, N.DataField):

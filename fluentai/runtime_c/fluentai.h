@@ -58,6 +58,7 @@
 #define FL_REG_ARGS 3   /* arguments passed in registers; the rest go in `rest` */
 
 #define FL_CLOSURE_HAS_REST 1
+#define FL_SMALL_GRANULES 4
 #define FL_CLOSURE_BUILTIN  2   /* a builtin's first-class closure: written `#<builtin name>` */
 
 /* ---- CDEF-BEGIN ---- */
@@ -159,6 +160,9 @@ void fl_module_register(const fl_module_info *info);  /* makes it the current mo
 fl_value *fl_globals_new(int64_t n);                  /* uncollectable slots, all FL_UNBOUND */
 fl_value *fl_constants_new(int64_t n);                /* uncollectable slots, all FL_NIL */
 void *fl_alloc(int64_t nbytes);                       /* GC memory, 16-byte aligned, zeroed */
+/* Free lists of cleared small objects (index = size / 16, 1..4), linked
+ * through their first word; generated code pops them inline (module.c). */
+extern void *fl_small_free[5];
 fl_value *fl_rest_array(int64_t n);                   /* heap array for call arguments past 3 */
 
 /* ---- values (value.c) ---- */
@@ -200,6 +204,7 @@ int32_t  fl_gt(fl_value a, fl_value b, int64_t loc);
 int32_t  fl_ge(fl_value a, fl_value b, int64_t loc);
 int32_t  fl_num_eq(fl_value a, fl_value b, int64_t loc);  /* = on numbers for the fast path's miss */
 int32_t  fl_equal(fl_value a, fl_value b);               /* structural ==, never fails */
+double   fl_number_to_double(fl_value v, const char *fname, int64_t loc);  /* unboxed-float operand slow path */
 
 /* ---- errors (error.c) ---- */
 /* Raise an error of `type` (e.g. "type-error") with a printf-style message.

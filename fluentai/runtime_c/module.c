@@ -65,8 +65,34 @@ static void stress_tick(void)
         GC_gcollect();
 }
 
+/* Small objects (pairs, closures, cells, floats' neighbours) come from
+ * per-size free lists refilled by GC_malloc_many, which hands out a whole
+ * batch of cleared objects linked through their first word: the common
+ * allocation is a pop, with no call into Boehm and no lock. The list heads
+ * live in this file's static data, which Boehm scans, so objects waiting in
+ * a list are never collected. Generated code pops from the same lists inline
+ * (backend/codegen.py inline_alloc) and calls fl_alloc when one is empty;
+ * in GC-stress mode they stay empty so every allocation reaches fl_alloc. */
+void *fl_small_free[FL_SMALL_GRANULES + 1];
+
+static void *alloc_from_batch(int64_t granules)
+{
+    void *p = fl_small_free[granules];
+    if (__builtin_expect(p == NULL, 0)) {
+        fl_check_stack(0);
+        p = GC_malloc_many((size_t)granules * 16);
+        if (!p)
+            out_of_memory(granules * 16);
+    }
+    fl_small_free[granules] = GC_NEXT(p);
+    GC_NEXT(p) = NULL;              /* the rest of the object is already cleared */
+    return p;
+}
+
 void *fl_alloc(int64_t nbytes)
 {
+    if (__builtin_expect(nbytes <= FL_SMALL_GRANULES * 16 && !fl_gc_stress_on, 1))
+        return alloc_from_batch(nbytes <= 16 ? 1 : (nbytes + 15) / 16);
     /* Checked before Boehm takes its lock: a stack overflow inside the
      * allocator would leave the lock held after the unwind. */
     fl_check_stack(0);

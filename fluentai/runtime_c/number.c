@@ -52,6 +52,14 @@ static void overflow(const char *fname, int64_t loc)
     fl_raise("overflow-error", loc, "integer overflow in `%s`", fname);
 }
 
+/* The slow path of an unboxed float operation's operand (generated code tests
+ * fixnums and heap floats inline): boxed ints convert, anything else is the
+ * type error the generic operation `fname` would raise. */
+double fl_number_to_double(fl_value v, const char *fname, int64_t loc)
+{
+    return as_double(unpack_or_fail(fname, v, loc));
+}
+
 /* ---- the four operations ---- */
 
 fl_value fl_add(fl_value a, fl_value b, int64_t loc)

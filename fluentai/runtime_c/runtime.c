@@ -48,12 +48,18 @@ static void join_builtin_tables(void)
     }
 }
 
+#define INITIAL_HEAP_BYTES (32u << 20)
+
 void fl_init(void)
 {
     if (initialized)
         return;
     initialized = 1;
     GC_INIT();
+    /* Start with a heap big enough that allocation-heavy programs do not
+     * collect every few hundred kilobytes (Boehm's default start is tiny);
+     * untouched pages cost no resident memory. */
+    GC_expand_hp(INITIAL_HEAP_BYTES);
     const char *stress = getenv("FLUENTAI_GC_STRESS");
     if (stress && *stress && strcmp(stress, "0") != 0)
         fl_set_gc_stress(1);
@@ -65,6 +71,8 @@ void fl_init(void)
 void fl_set_gc_stress(int on)
 {
     fl_gc_stress_on = on;
+    if (on)   /* every allocation must now go through fl_alloc's stress tick */
+        memset(fl_small_free, 0, sizeof fl_small_free);
     GC_set_free_space_divisor(on ? 64 : 3);
 }
 

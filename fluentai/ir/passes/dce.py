@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import nodes as N
 
 PURE_PRIMS = {"truthy", "is_null", "is_empty", "is_pair", "is_data", "unsafe_head", "unsafe_tail"}
-PURE = (N.Const, N.LoadConst, N.Box, N.Unbox, N.Not, N.FloatOp, N.LoadFree,
+PURE = (N.Const, N.LoadConst, N.Box, N.Not, N.FloatOp, N.LoadFree,
         N.SelfClosure, N.Phi, N.MakeClosure, N.MakeCell, N.DataField)
 
 
@@ -42,6 +42,8 @@ def _remove_unreachable_blocks(fn: N.Function) -> None:
 def _is_pure(i: N.Instr) -> bool:
     if isinstance(i, PURE):
         return True
+    if isinstance(i, N.Unbox):
+        return not i.checked_op        # a checked unbox raises for a non-number
     return isinstance(i, N.Prim) and i.op in PURE_PRIMS
 
 

@@ -7,11 +7,12 @@ Out: the same IR where values proven to be floats are computed as ``F64``
      into a generic use (a call, a store, a return...).
 
 A value is a proven float when it is a float literal, a ``Box`` of an F64, the
-sum/difference/product of a proven float and a proven float or an int literal,
-or a phi all of whose inputs are proven floats. Phis are assumed floats first
-and the assumption is withdrawn until nothing changes (an optimistic fixpoint,
-so loop-carried floats stay unboxed). Nothing here changes behaviour: a
-proven float can never take the generic slow path.
+result of ``to-float`` or ``sqrt``, the sum/difference/product/quotient of a
+proven float and anything, or a phi all of whose inputs are proven floats.
+(``(+ 1.5 x)`` is a float whatever ``x`` is, or a type error: the other operand
+is unboxed with a check that raises exactly the error the generic operation
+would.) Phis are assumed floats first and the assumption is withdrawn until
+nothing changes (an optimistic fixpoint, so loop-carried floats stay unboxed).
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from .. import nodes as N
 from ..nodes import Rep
 
 ARITH = {"add": "fadd", "sub": "fsub", "mul": "fmul"}
+OP_NAMES = {"add": "+", "sub": "-", "mul": "*", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+            "/": "/"}
 COMPARE = {"lt": "flt", "le": "fle", "gt": "fgt", "ge": "fge"}
+FLOAT_BUILTINS = {"to-float", "sqrt"}      # always return a float (or raise)
 
 
 def unbox_floats(module: N.Module) -> None:
@@ -29,6 +33,15 @@ def unbox_floats(module: N.Module) -> None:
 
 def _is_float_const(v) -> bool:
     return isinstance(v, N.LoadConst) and isinstance(v.value, float)
+
+
+def _is_division(i) -> bool:
+    return isinstance(i, N.CallBuiltin) and i.name == "/" and len(i.args) == 2 and not i.tail
+
+
+def _is_float_call(i) -> bool:
+    return (isinstance(i, N.CallBuiltin) and i.name in FLOAT_BUILTINS and len(i.args) == 1
+            and not i.tail)
 
 
 def _is_int_const(v) -> bool:
@@ -52,7 +65,8 @@ class _FunctionUnboxer:
 
     def _candidates(self):
         for i in self.fn.instructions():
-            if _is_float_const(i) or (isinstance(i, N.Box) and i.a.rep is Rep.F64):
+            if (_is_float_const(i) or (isinstance(i, N.Box) and i.a.rep is Rep.F64)
+                    or _is_float_call(i) or _is_division(i)):
                 yield i
             elif isinstance(i, N.Prim) and i.op in ARITH:
                 yield i
@@ -61,11 +75,11 @@ class _FunctionUnboxer:
 
     def _holds(self, i) -> bool:
         fl = lambda v: id(v) in self.floats
-        if _is_float_const(i) or isinstance(i, N.Box):
+        if _is_float_const(i) or isinstance(i, N.Box) or _is_float_call(i):
             return True
-        if isinstance(i, N.Prim):
+        if isinstance(i, N.Prim) or _is_division(i):
             a, b = i.args
-            return (fl(a) and (fl(b) or _is_int_const(b))) or (fl(b) and _is_int_const(a))
+            return fl(a) or fl(b)
         if isinstance(i, N.Phi):
             return bool(i.incoming) and all(fl(v) for _, v in i.incoming)
         return False
@@ -89,22 +103,29 @@ class _FunctionUnboxer:
         block.instrs.insert(block.instrs.index(anchor), new)
         return new
 
-    def _f64(self, v: N.Value, anchor: N.Instr) -> N.Value:
-        """The F64 form of ``v`` (a proven float or an int literal)."""
+    def _f64(self, v: N.Value, anchor: N.Instr, op: str = "") -> N.Value:
+        """The F64 form of ``v`` as an operand of ``anchor``: a proven float's
+        shadow, a converted int literal, or a checked unbox that raises the
+        type error of operation ``op`` for a non-number."""
         if id(v) in self.shadow:
             return self.shadow[id(v)]
         if _is_int_const(v):
             return self._insert_before(anchor, N.Const(Rep.F64, float(v.value)))
-        assert id(v) in self.floats
+        if id(v) not in self.floats:
+            return self._insert_before(anchor, N.Unbox(v, op, anchor.span))
         if isinstance(v, N.Box):
             s = v.a
         elif _is_float_const(v):
             s = self._insert_before(v, N.Const(Rep.F64, v.value))
-        elif isinstance(v, N.Prim):
-            s = self._insert_before(v, N.FloatOp(ARITH[v.op], self._f64(v.args[0], v),
-                                                 self._f64(v.args[1], v)))
+        elif _is_float_call(v):
+            s = N.Unbox(v)
+            s.block = v.block
+            v.block.instrs.insert(v.block.instrs.index(v) + 1, s)
         else:
-            raise AssertionError(v)
+            name = v.op if isinstance(v, N.Prim) else "/"
+            fop = ARITH.get(name, "fdiv")
+            s = self._insert_before(v, N.FloatOp(fop, self._f64(v.args[0], v, OP_NAMES[name]),
+                                                 self._f64(v.args[1], v, OP_NAMES[name])))
         self.shadow[id(v)] = s
         return s
 
@@ -128,8 +149,8 @@ class _FunctionUnboxer:
         # Generic users of a float now see a box of its F64 form.
         boxes: dict[int, N.Value] = {}
         for i in originals:
-            if isinstance(i, N.Box):
-                continue
+            if isinstance(i, N.Box) or _is_float_call(i):
+                continue      # already a boxed float: its users keep it
             box = N.Box(self.shadow[id(i)])
             block = i.block
             box.block = block
@@ -147,7 +168,7 @@ class _FunctionUnboxer:
                 if id(o) in boxes:
                     instr.replace_operand(o, boxes[id(o)])
         for i in originals:
-            if not isinstance(i, N.Box):
+            if not isinstance(i, N.Box) and not _is_float_call(i):
                 i.block.instrs.remove(i)
 
     def _rewrite_compares(self) -> None:
@@ -155,9 +176,10 @@ class _FunctionUnboxer:
         for i in list(self.fn.instructions()):
             if isinstance(i, N.Prim) and i.op in COMPARE:
                 a, b = i.args
-                if (fl(a) and (fl(b) or _is_int_const(b))) or (fl(b) and _is_int_const(a)):
-                    new = self._insert_before(i, N.FloatOp(COMPARE[i.op], self._f64(a, i),
-                                                           self._f64(b, i)))
+                if fl(a) or fl(b):
+                    name = OP_NAMES[i.op]
+                    new = self._insert_before(i, N.FloatOp(COMPARE[i.op], self._f64(a, i, name),
+                                                           self._f64(b, i, name)))
                     for user in self.fn.instructions():
                         if i in user.operands():
                             user.replace_operand(i, new)

@@ -38,6 +38,7 @@ from .errors import FluentAIError, ProgramExit
 
 _NAME = re.compile(r"[^\s:()\[\]{}\"';]+(:[^\s:()\[\]{}\"';]+)?")
 ERROR_KEYS = ("error", "error:raise")
+_ARGC_MASK = (1 << abi.ARGC_BITS) - 1   # the argument count's bits of a call's argc
 
 
 class PinStack:
@@ -113,8 +114,9 @@ class _Bridge:
         try:
             index = self.ffi.cast("fl_closure *", closure - 1).free[0] >> 1
             fn, program = self.functions[index]
-            raw = [a0, a1, a2][:min(argc & 0xFFFFFFFF, 3)]
-            raw += [rest[i] for i in range(max(0, (argc & 0xFFFFFFFF) - 3))]
+            count = argc & _ARGC_MASK
+            raw = [a0, a1, a2][:min(count, abi.REG_ARGS)]
+            raw += [rest[i] for i in range(max(0, count - abi.REG_ARGS))]
             args = [self.conv.to_python(v, program) for v in raw]
             return self.conv.from_python(fn(*args), self.pins)
         except ProgramExit as exit_request:

@@ -16,15 +16,17 @@
  * Errors. Every handler form pushes a catch frame (error.c), whether or not it
  * has an error clause: an error unwinding through it lands there, the form
  * gives back its handler counts, and then either handles the error (it has an
- * error clause and is visible from the handler stack the error was raised
- * under) or raises it again to the next catch frame outward. Re-raising
- * leaves fl_handler_top as it was at the raise, which is what makes the
- * visibility test right: an error raised inside a clause of form F must not
- * be caught by F or by the forms inside F, and those are exactly the frames
- * not reachable from the clause's handler stack. The catch frames are saved
- * without the signal mask (no system call per handler form); a landing after
- * a stack overflow unblocks SIGSEGV/SIGBUS itself, since it left the signal
- * handler by a jump.
+ * error clause and is not cut) or raises it again to the next catch frame
+ * outward. While a clause of form F runs, F and the forms inside F are "cut"
+ * (each frame counts the clause calls cutting it): an error raised in the
+ * clause must not be caught by them, only by the forms outside F. The count
+ * lives in the frame itself because at a landing everything deeper on the
+ * stack, the raise site's handler stack included, is already dead memory.
+ * A clause call that ends by an unwind never gives its cuts back, and needs
+ * not: the frames it cut are inside it, so they are all abandoned too. The
+ * catch frames are saved without the signal mask (no system call per handler
+ * form); a landing after a stack overflow unblocks SIGSEGV/SIGBUS itself,
+ * since it left the signal handler by a jump.
  *
  * error:catch (program-wide handlers by type) applies to errors raised with
  * error:raise, where the raise can return a value: a runtime fault raised
@@ -51,6 +53,7 @@ struct fl_handler_frame {
     handler_clause *clauses;     /* error clauses excepted */
     fl_value error_fn;           /* the first error clause, or FL_NIL */
     int32_t defaults_only;       /* the marker a Python handler runs under */
+    int32_t cut;                 /* clause calls of this frame or of a frame outside it, running */
 };
 
 fl_handler_frame *fl_handler_top;
@@ -89,27 +92,53 @@ static void not_a_function(fl_value name, fl_value fn, int64_t loc)
     fl_raise_value(fl_make_error(fl_string_from_cstr("type-error"), fl_buf_to_string(&b), FL_NIL), loc);
 }
 
+/* What a clause name means, resolved once per name string: a handler form in
+ * a loop must not search the operation table by name at every entry. The
+ * cache holds the names it maps (it is in .bss, which Boehm scans), so a
+ * cached address is never reused by another string. */
+typedef struct clause_name {
+    fl_value name;
+    int64_t op;          /* -1: a whole effect */
+    int64_t group;
+    int32_t is_error;    /* "error" or "error:raise" */
+} clause_name;
+#define NAME_CACHE_SIZE 256
+static clause_name name_cache[NAME_CACHE_SIZE];
+
+static const clause_name *resolve_name(fl_value name)
+{
+    clause_name *e = &name_cache[(name >> 4) & (NAME_CACHE_SIZE - 1)];
+    if (e->name == name)
+        return e;
+    const char *text = FL_STR(name)->bytes;
+    e->is_error = string_is(name, "error") || string_is(name, "error:raise");
+    if (memchr(text, ':', (size_t)FL_STR(name)->nbytes)) {
+        e->op = fl_effect_op(text);
+        e->group = fl_effect_group_of(e->op);
+    } else {
+        e->op = -1;
+        e->group = fl_effect_group(text, FL_STR(name)->nbytes);
+    }
+    e->name = name;
+    return e;
+}
+
 static void parse_clause(fl_handler_frame *frame, fl_value name, fl_value fn, int64_t loc)
 {
     if (!FL_IS_STRING(name))
         fl_raise("type-error", loc, "malformed handler clause list");
     if (!FL_IS_CLOSURE(fn))
         not_a_function(name, fn, loc);
-    if (string_is(name, "error") || string_is(name, "error:raise")) {
+    const clause_name *meaning = resolve_name(name);
+    if (meaning->is_error) {
         if (frame->error_fn == FL_NIL)
             frame->error_fn = fn;
         return;
     }
     handler_clause *c = &frame->clauses[frame->nclauses++];
     c->fn = fn;
-    const char *text = FL_STR(name)->bytes;
-    if (memchr(text, ':', (size_t)FL_STR(name)->nbytes)) {
-        c->op = fl_effect_op(text);
-        c->group = fl_effect_group_of(c->op);
-    } else {
-        c->op = -1;
-        c->group = fl_effect_group(text, FL_STR(name)->nbytes);
-    }
+    c->op = meaning->op;
+    c->group = meaning->group;
 }
 
 /* Fills `frame` from the clause list; raises before anything is installed. */
@@ -120,6 +149,7 @@ static void parse_clauses(fl_handler_frame *frame, fl_value list, handler_clause
     frame->clauses = storage;
     frame->error_fn = FL_NIL;
     frame->defaults_only = 0;
+    frame->cut = 0;
     for (fl_value p = list; p != FL_EMPTY; p = FL_PAIR(FL_PAIR(p)->tail)->tail)
         parse_clause(frame, FL_PAIR(p)->head, FL_PAIR(FL_PAIR(p)->tail)->head, loc);
 }
@@ -195,19 +225,36 @@ static fl_value call_host_clause(const handler_clause *c, int64_t op, int64_t ar
     return v;
 }
 
+static void cut_down_to(fl_handler_frame *owner, int32_t delta)
+{
+    for (fl_handler_frame *f = fl_handler_top;; f = f->below) {
+        f->cut += delta;
+        if (f == owner)
+            return;
+    }
+}
+
+/* A clause of `owner` runs with the frames outside owner's form only. */
+static fl_value call_cutting(fl_handler_frame *owner, const handler_clause *c, int64_t op, int64_t argc,
+                             fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+{
+    cut_down_to(owner, +1);
+    fl_handler_frame *saved = fl_handler_top;
+    fl_handler_top = owner->below;
+    fl_value v = call_clause(c, op, argc, a0, a1, a2, rest);
+    fl_handler_top = saved;
+    cut_down_to(owner, -1);
+    return v;
+}
+
 fl_value fl_handler_dispatch(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 {
     int64_t group = fl_effect_group_of(op);
     fl_handler_frame *frame = fl_handler_top;
     for (; frame && !frame->defaults_only; frame = frame->below) {
         const handler_clause *c = find_clause(frame, op, group);
-        if (c) {
-            fl_handler_frame *saved = fl_handler_top;
-            fl_handler_top = frame->below;
-            fl_value v = call_clause(c, op, argc, a0, a1, a2, rest);
-            fl_handler_top = saved;
-            return v;
-        }
+        if (c)
+            return call_cutting(frame, c, op, argc, a0, a1, a2, rest);
     }
     if (!frame && host_layer.nclauses) {
         const handler_clause *c = find_clause(&host_layer, op, group);
@@ -219,14 +266,7 @@ fl_value fl_handler_dispatch(int64_t op, int64_t argc, fl_value a0, fl_value a1,
 
 /* ---- handler forms ---- */
 
-static int is_visible(const fl_handler_frame *frame)
-{
-    for (const fl_handler_frame *f = fl_handler_top; f; f = f->below)
-        if (f == frame)
-            return 1;
-    return 0;
-}
-
+/* Walks the raise site's handler stack, which holds no cut frame. */
 static int error_clause_visible(void)
 {
     for (const fl_handler_frame *f = fl_handler_top; f; f = f->below)
@@ -258,7 +298,7 @@ static fl_value land(fl_handler_frame *frame, fl_catch *c, int64_t loc)
 {
     count_frame(frame, -1);
     fl_value error = take_landing(c);
-    if (frame->error_fn == FL_NIL || !is_visible(frame))
+    if (frame->error_fn == FL_NIL || frame->cut > 0)
         fl_raise_value(error, c->loc);
     fl_handler_top = frame->below;
     return fl_call1(frame->error_fn, FL_ARGC(1, loc), error);

@@ -1,0 +1,57 @@
+;; spawn: 100,000 green threads spawned (each computes 2i into its promise), then each promise
+;; awaited in order. Chez has no green-thread library: a hand-rolled FIFO scheduler on one-shot
+;; continuations (call/1cc), as in pingpong.ss; a promise is #(done? value waiting-continuations).
+(import (chezscheme))
+
+(define (make-queue) (cons '() '()))
+(define (queue-empty? q) (null? (car q)))
+(define (enqueue! q x)
+  (let ((cell (cons x '())))
+    (if (null? (car q))
+        (begin (set-car! q cell) (set-cdr! q cell))
+        (begin (set-cdr! (cdr q) cell) (set-cdr! q cell)))))
+(define (dequeue! q)
+  (let ((cell (car q)))
+    (set-car! q (cdr cell))
+    (car cell)))
+
+(define run-queue (make-queue))
+(define scheduler-exit #f)
+(define (schedule!)                      ; never returns
+  (if (queue-empty? run-queue) (scheduler-exit #f) ((dequeue! run-queue))))
+(define (spawn thunk) (enqueue! run-queue (lambda () (thunk) (schedule!))))
+
+(define (make-promise) (vector #f #f (make-queue)))
+(define (resolve! p v)
+  (vector-set! p 0 #t)
+  (vector-set! p 1 v)
+  (let ((waiting (vector-ref p 2)))
+    (let loop ()
+      (unless (queue-empty? waiting)
+        (let ((k (dequeue! waiting)))
+          (enqueue! run-queue (lambda () (k v)))
+          (loop))))))
+(define (await p)
+  (if (vector-ref p 0)
+      (vector-ref p 1)
+      (call/1cc (lambda (k) (enqueue! (vector-ref p 2) k) (schedule!)))))
+(define (go thunk)
+  (let ((p (make-promise)))
+    (spawn (lambda () (resolve! p (thunk))))
+    p))
+
+(define (run n)
+  (let ((result 0))
+    (call/1cc
+     (lambda (done)
+       (set! scheduler-exit done)
+       (spawn (lambda ()
+                (let ((promises (let loop ((i (- n 1)) (acc '()))
+                                  (if (< i 0) acc (loop (- i 1) (cons (let ((i i)) (go (lambda () (* 2 i)))) acc))))))
+                  (set! result (fold-left (lambda (s p) (+ s (await p))) 0 promises)))))
+       (schedule!)))
+    result))
+
+(define args (command-line-arguments))
+(define n (if (pair? args) (string->number (car args)) 100000))
+(display "spawn ") (display n) (display " ") (display (run n)) (newline)

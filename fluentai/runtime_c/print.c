@@ -236,11 +236,20 @@ static void write_string_escaped(fl_buf *b, fl_value v)
 
 static void write_value(printer *pr, fl_value v);
 
+/* Digits by hand: to-string of ints is hot in string-building code, and
+ * snprintf's format parsing costs more than the conversion. */
 static void write_int(fl_buf *b, int64_t n)
 {
     char text[24];
-    int len = snprintf(text, sizeof text, "%lld", (long long)n);
-    fl_buf_put(b, text, len);
+    char *end = text + sizeof text, *p = end;
+    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;   /* INT64_MIN included */
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0)
+        *--p = '-';
+    fl_buf_put(b, p, end - p);
 }
 
 static void write_list(printer *pr, fl_value v)

@@ -69,6 +69,8 @@ BENCHMARKS = [
     Benchmark("mandel", ("1500",), ("300",), "floating-point arithmetic in tight loops"),
     Benchmark("pingpong", ("1000000",), ("50000",), "green tasks, unbuffered channel round trips"),
     Benchmark("maps", ("40",), ("3",), "10^5 map inserts, hits and misses"),
+    Benchmark("fanin", ("1000", "100"), ("1000", "16"), "1,000 tasks sending into one channel"),
+    Benchmark("spawn", ("100000",), ("20000",), "spawn and await 10^5 tasks"),
     Benchmark("hello", (), (), "process start-up and runtime boot", compute=False),
 ]
 

@@ -99,8 +99,9 @@ def _compile_source(source: bytes | str, filename: str, *, print_value: bool = F
         raise
     except RecursionError:
         raise InternalCompilerError(filename, None, "the program is nested too deeply for the compiler")
-    except Exception as exc:  # a bug in the compiler: report it as one
-        raise InternalCompilerError(filename, None, f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # a bug in the compiler: report it as one, at the form it hit
+        span = getattr(exc, "fluentai_span", None)
+        raise InternalCompilerError(filename, span, f"{type(exc).__name__}: {exc}") from exc
     slots = {b.name: b.slot for b in program.globals}
     return CompiledProgram(filename, text, llvm_ir, dump, list(program.warnings), slots)
 

@@ -63,7 +63,7 @@ def compile_object(llvm_ir: str, opt: int) -> bytes:
 def load_object(obj: bytes, opt: int) -> JitProgram:
     """Link an object from ``compile_object`` (fresh or cached) into this process."""
     register_runtime_symbols()
-    tm = llvm_passes.target_machine(opt, True)
+    tm = llvm_passes.new_target_machine(opt, True)    # owned by the engine from here on
     mod = llvm.parse_assembly("")
     mod.triple = tm.triple
     engine = llvm.create_mcjit_compiler(mod, tm)

@@ -21,6 +21,13 @@ def initialize() -> None:
 
 @functools.lru_cache(maxsize=None)
 def target_machine(opt: int, jit: bool) -> "llvm.TargetMachine":
+    """A shared target machine for optimising and emitting code. Never hand
+    it to an execution engine: MCJIT takes ownership of its target machine
+    and frees it with the engine (use ``new_target_machine`` there)."""
+    return new_target_machine(opt, jit)
+
+
+def new_target_machine(opt: int, jit: bool) -> "llvm.TargetMachine":
     initialize()
     target = llvm.Target.from_default_triple()
     if jit:

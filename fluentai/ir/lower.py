@@ -197,7 +197,12 @@ class Lowerer:
         self._plan_globals()
         value = None
         for form in self.program.forms:
-            value = self.lower_toplevel(form)
+            try:
+                value = self.lower_toplevel(form)
+            except Exception as exc:     # a compiler bug: remember which form hit it
+                if not hasattr(exc, "fluentai_span"):
+                    exc.fluentai_span = form.span
+                raise
         if value is None:
             value = self.nil()
         self.emit(N.Return(value))
@@ -702,10 +707,8 @@ class Lowerer:
                 inner.env[b] = _recapture(outer.env[b], raw)
             else:
                 inner.env[b] = KnownFn(pending[b], raw)
-        if self_binding is not None:
-            own = outer.env.get(self_binding)
+        if self_binding is not None:       # the lambda's own letrec name: itself
             inner.env[self_binding] = KnownFn(fn, self.emit(N.SelfClosure()))
-            del own
         # A header block with one phi per parameter: self tail calls jump here.
         header = fn.new_block("body")
         inner.header = header

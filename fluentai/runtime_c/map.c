@@ -10,22 +10,26 @@
  *  - Small maps (at most SMALL_MAX entries; most records and every error value)
  *    are one flat array of key/value pairs in insertion order, searched
  *    linearly; an update copies at most 2 * SMALL_MAX words.
- *  - Large maps pair two persistent structures:
- *      index: a hash array mapped trie (HAMT, 32-way, 5 hash bits per level)
- *             from key to leaf {key, value, seq}: get/has in O(log32 n);
- *      order: a weight-balanced tree (Adams, delta 3, ratio 2) keyed by seq,
- *             the insertion sequence number, holding key, value and subtree
- *             size: key_at/value_at(i) select by size in O(log n), and the
- *             whole map is walked in insertion order without sorting.
- *    A new key gets seq = next_seq++ and goes at the tree's right end; `set`
- *    of an existing key rewrites both structures at its old seq (so it keeps
- *    its place and the first key written); removal deletes from both, and the
- *    tree rebalances, so no tombstones pile up. A large map that shrinks back
- *    to SMALL_MAX entries becomes small again: large <=> size > SMALL_MAX.
+ *  - Large maps are one compressed hash trie (CHAMP: 32-way, 5 hash bits per
+ *    level) whose nodes hold their entries {key, value, seq} inline next to
+ *    their sub-nodes, in arrays sized exactly by two bitmaps. seq is the
+ *    insertion sequence number: a new key gets seq = next_seq++, `set` of an
+ *    existing key keeps its seq (so it keeps its place and the first key
+ *    written) and removal just drops the entry. get/has/set/remove are
+ *    O(log32 n) and a `set` copies one path of about three nodes.
+ *    Insertion order is recovered on demand: the first ordered access (key_at,
+ *    value_at, walks for printing, dict-keys, dict-values, dict-merge,
+ *    equality) sorts the entries by seq into an array cached in the map
+ *    object; maps never change, so the cache never goes stale.
+ * Why not a second, order-keyed tree: path-copying it on every `set` tripled
+ * the garbage per update, and Boehm spent most of the time marking.
+ * A node holding neither sub-nodes nor heap values (fixnum keys and values,
+ * the common bottom of a trie) is allocated atomic, so Boehm never scans it.
  */
 #include "fluentai.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BUILTIN(cname) \
@@ -40,35 +44,27 @@ typedef struct small_map {
     fl_value kv[];       /* key i at 2i, its value at 2i + 1 */
 } small_map;
 
-/* ---- HAMT nodes ------------------------------------------------------------ */
+/* ---- trie nodes ------------------------------------------------------------ */
 
 #define HAMT_BITS 5
 #define HAMT_MASK 31u
-enum hamt_type { H_LEAF = 1, H_BRANCH = 2, H_COLLISION = 3 };
+#define HAMT_FANOUT 32
+/* Below the last level that still has hash bits (shift 60), a node is a
+ * collision node: every entry in it has the same full hash. */
+#define COLLISION_SHIFT 64
 
-typedef struct hnode { uint32_t type; uint32_t bits; } hnode;   /* bits: branch bitmap / collision count */
-typedef struct hleaf { hnode h; uint64_t hash; fl_value key, value; int64_t seq; } hleaf;
-typedef struct hbranch { hnode h; hnode *slots[]; } hbranch;
-typedef struct hcollision { hnode h; uint64_t hash; hleaf *leaves[]; } hcollision;   /* equal full hashes */
+typedef struct entry { fl_value key, value; int64_t seq; } entry;
 
-/* ---- order tree nodes ---------------------------------------------------------- */
-
-typedef struct onode {
-    int64_t size;
-    int64_t seq;
-    fl_value key, value;
-    struct onode *left, *right;
-} onode;
-
-/* A weight-balanced tree of n nodes is at most log_{4/3}(n + 1) deep. */
-#define ORDER_MAX_DEPTH 160
+/* Followed by entry[popcount(datamap)] then hnode *[popcount(nodemap)]. A
+ * collision node instead has datamap = its entry count, nodemap = 0. */
+typedef struct hnode { uint32_t datamap, nodemap; } hnode;
 
 typedef struct large_map {
     fl_header hdr;
     int64_t size;
     int64_t next_seq;
-    hnode *index;
-    onode *order;
+    hnode *root;
+    fl_value *ordered;   /* NULL until first needed: key i at 2i, value at 2i + 1, insertion order */
 } large_map;
 
 static small_map empty_map __attribute__((aligned(16))) = {{FL_K_MAP, MAP_SMALL}, 0};
@@ -77,6 +73,9 @@ static int is_map(fl_value v) { return FL_IS_KIND(v, FL_K_MAP); }
 static int is_large(fl_value m) { return ((fl_header *)FL_PTR(m))->aux == MAP_LARGE; }
 static small_map *small_of(fl_value m) { return (small_map *)FL_PTR(m); }
 static large_map *large_of(fl_value m) { return (large_map *)FL_PTR(m); }
+
+typedef void (*entry_visitor)(void *ctx, fl_value key, fl_value value);
+static void map_walk_unordered(fl_value m, entry_visitor visit, void *ctx);
 
 /* ---- hashing ------------------------------------------------------------------ */
 
@@ -113,9 +112,6 @@ static uint64_t hash_list(fl_value v) {
     return h;
 }
 
-typedef void (*entry_visitor)(void *ctx, fl_value key, fl_value value);
-static void map_walk(fl_value m, entry_visitor visit, void *ctx);
-
 static void add_entry_hash(void *ctx, fl_value key, fl_value value) {
     *(uint64_t *)ctx += mix(fl_hash(key) * 31 + fl_hash(value));
 }
@@ -123,7 +119,7 @@ static void add_entry_hash(void *ctx, fl_value key, fl_value value) {
 /* Key order does not matter to equality, so the entries' hashes are summed. */
 static uint64_t hash_map(fl_value m) {
     uint64_t h = hash_int(fl_map_size(m)) ^ 0x632be59bd9b4e019ULL;
-    map_walk(m, add_entry_hash, &h);
+    map_walk_unordered(m, add_entry_hash, &h);
     return h;
 }
 
@@ -155,290 +151,308 @@ uint64_t fl_hash(fl_value v) {
     }
 }
 
+/* A fixnum key, the common case, skips the call into fl_hash (same result). */
+static inline uint64_t key_hash_full(fl_value k) {
+    return FL_IS_FIXNUM(k) ? hash_int(FL_FIXNUM_VAL(k)) : fl_hash(k);
+}
+
 /* Tests also build a variant with a tiny hash (FL_TEST_HASH_MASK) so that
  * full-hash collisions, which real keys almost never produce, get exercised. */
 #ifdef FL_TEST_HASH_MASK
-#define KEY_HASH(k) (fl_hash(k) & (uint64_t)(FL_TEST_HASH_MASK))
+#define KEY_HASH(k) (key_hash_full(k) & (uint64_t)(FL_TEST_HASH_MASK))
 #else
-#define KEY_HASH(k) fl_hash(k)
+#define KEY_HASH(k) key_hash_full(k)
 #endif
 
-/* ---- HAMT ------------------------------------------------------------------------ */
-
-static uint32_t slot_bit(uint64_t hash, int shift) { return 1u << ((hash >> shift) & HAMT_MASK); }
-static int slot_index(uint32_t bitmap, uint32_t bit) { return __builtin_popcount(bitmap & (bit - 1)); }
-
-static hleaf *leaf_new(uint64_t hash, fl_value key, fl_value value, int64_t seq) {
-    hleaf *l = fl_alloc(sizeof *l);
-    l->h.type = H_LEAF;
-    l->hash = hash;
-    l->key = key;
-    l->value = value;
-    l->seq = seq;
-    return l;
+/* Two distinct fixnums are never equal: decide that without calling fl_equal. */
+static inline int same_key(fl_value a, fl_value b) {
+    return a == b || (((a | b) & 1) && fl_equal(a, b));
 }
 
-static hbranch *branch_new(uint32_t bitmap) {
-    hbranch *b = fl_alloc((int64_t)sizeof *b + __builtin_popcount(bitmap) * (int64_t)sizeof(hnode *));
-    b->h.type = H_BRANCH;
-    b->h.bits = bitmap;
-    return b;
+/* ---- the trie ---------------------------------------------------------------------- */
+
+/* Plain bit arithmetic: the runtime is built for baseline x86-64, where
+ * __builtin_popcount becomes a call to libgcc's __popcountdi2. */
+static inline int popcount32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0fu;
+    return (int)((x * 0x01010101u) >> 24);
 }
 
-static hcollision *collision_new(uint64_t hash, uint32_t count) {
-    hcollision *c = fl_alloc((int64_t)sizeof *c + count * (int64_t)sizeof(hleaf *));
-    c->h.type = H_COLLISION;
-    c->h.bits = count;
-    c->hash = hash;
-    return c;
+static inline uint32_t slot_bit(uint64_t hash, int shift) { return 1u << ((hash >> shift) & HAMT_MASK); }
+static inline int slot_index(uint32_t bitmap, uint32_t bit) { return popcount32(bitmap & (bit - 1)); }
+
+static inline entry *node_entries(const hnode *n) { return (entry *)(n + 1); }
+static inline hnode **node_children(const hnode *n) {
+    return (hnode **)(node_entries(n) + popcount32(n->datamap));
 }
 
-static hleaf *hamt_find(const hnode *n, uint64_t hash, fl_value key) {
-    for (int shift = 0; n; shift += HAMT_BITS) {
-        if (n->type == H_LEAF) {
-            hleaf *l = (hleaf *)n;
-            return l->hash == hash && fl_equal(l->key, key) ? l : NULL;
-        }
-        if (n->type == H_COLLISION) {
-            const hcollision *c = (const hcollision *)n;
-            for (uint32_t i = 0; c->hash == hash && i < c->h.bits; i++)
-                if (fl_equal(c->leaves[i]->key, key)) return c->leaves[i];
-            return NULL;
-        }
-        uint32_t bit = slot_bit(hash, shift);
-        if (!(n->bits & bit)) return NULL;
-        n = ((const hbranch *)n)->slots[slot_index(n->bits, bit)];
-    }
-    return NULL;
+static int entries_pointer_free(const entry *e, int n) {
+    for (int i = 0; i < n; i++)
+        if (FL_IS_HEAP(e[i].key) || FL_IS_HEAP(e[i].value)) return 0;
+    return 1;
 }
 
-/* A branch at level `shift` holding two nodes whose (different) hashes are ha and hb. */
-static hnode *branch_of_two(hnode *a, uint64_t ha, hnode *b, uint64_t hb, int shift) {
-    uint32_t bit_a = slot_bit(ha, shift), bit_b = slot_bit(hb, shift);
-    hbranch *br = branch_new(bit_a | bit_b);
-    if (bit_a == bit_b) {
-        br->slots[0] = branch_of_two(a, ha, b, hb, shift + HAMT_BITS);
-    } else {
-        br->slots[slot_index(br->h.bits, bit_a)] = a;
-        br->slots[slot_index(br->h.bits, bit_b)] = b;
-    }
-    return &br->h;
+/* A node of ne entries and nk children; atomic when nothing in it points into the heap. */
+static hnode *node_alloc(uint32_t datamap, uint32_t nodemap, const entry *ents, int ne, hnode *const *kids, int nk) {
+    int64_t nbytes = (int64_t)sizeof(hnode) + ne * (int64_t)sizeof(entry) + nk * (int64_t)sizeof(hnode *);
+    hnode *n = nk == 0 && entries_pointer_free(ents, ne) ? fl_alloc_atomic(nbytes) : fl_alloc(nbytes);
+    n->datamap = datamap;
+    n->nodemap = nodemap;
+    memcpy(node_entries(n), ents, ne * sizeof(entry));
+    memcpy((entry *)(n + 1) + ne, kids, nk * sizeof(hnode *));
+    return n;
 }
 
-/* The collision node with `leaf` added, or replacing the leaf of an equal key. */
-static hnode *collision_put(const hcollision *c, hleaf *leaf) {
-    uint32_t n = c->h.bits;
-    for (uint32_t i = 0; i < n; i++)
-        if (fl_equal(c->leaves[i]->key, leaf->key)) {
-            hcollision *copy = collision_new(c->hash, n);
-            memcpy(copy->leaves, c->leaves, n * sizeof(hleaf *));
-            copy->leaves[i] = leaf;
-            return &copy->h;
-        }
-    hcollision *grown = collision_new(c->hash, n + 1);
-    memcpy(grown->leaves, c->leaves, n * sizeof(hleaf *));
-    grown->leaves[n] = leaf;
-    return &grown->h;
+/* The node's contents unpacked into caller buffers, to be edited and passed to node_alloc. */
+static void node_unpack(const hnode *n, entry *ents, int *ne, hnode **kids, int *nk) {
+    *ne = popcount32(n->datamap);
+    *nk = popcount32(n->nodemap);
+    memcpy(ents, node_entries(n), *ne * sizeof(entry));
+    memcpy(kids, node_children(n), *nk * sizeof(hnode *));
 }
 
-static hnode *branch_put(const hbranch *b, hleaf *leaf, int shift);
-
-/* The trie `n` (at level `shift`) with `leaf` added, or replacing the leaf of an equal key. */
-static hnode *hamt_put(hnode *n, hleaf *leaf, int shift) {
-    if (!n) return &leaf->h;
-    if (n->type == H_BRANCH) return branch_put((hbranch *)n, leaf, shift);
-    uint64_t hash = n->type == H_LEAF ? ((hleaf *)n)->hash : ((hcollision *)n)->hash;
-    if (hash != leaf->hash) return branch_of_two(n, hash, &leaf->h, leaf->hash, shift);
-    if (n->type == H_COLLISION) return collision_put((hcollision *)n, leaf);
-    hleaf *old = (hleaf *)n;
-    if (fl_equal(old->key, leaf->key)) return &leaf->h;
-    hcollision *c = collision_new(hash, 2);
-    c->leaves[0] = old;
-    c->leaves[1] = leaf;
-    return &c->h;
+/* A collision node of old's n entries (malloc'd scratch: every value in it
+ * stays reachable from old or from the caller's stack), with `replace_at`
+ * overwritten by e, or e appended when replace_at == n. */
+static int64_t node_bytes(const hnode *n) {
+    return (int64_t)sizeof(hnode) + popcount32(n->datamap) * (int64_t)sizeof(entry)
+         + popcount32(n->nodemap) * (int64_t)sizeof(hnode *);
 }
 
-static hnode *branch_put(const hbranch *b, hleaf *leaf, int shift) {
-    uint32_t bit = slot_bit(leaf->hash, shift), bitmap = b->h.bits;
-    int at = slot_index(bitmap, bit), count = __builtin_popcount(bitmap);
-    if (bitmap & bit) {
-        hbranch *copy = branch_new(bitmap);
-        memcpy(copy->slots, b->slots, count * sizeof(hnode *));
-        copy->slots[at] = hamt_put(b->slots[at], leaf, shift + HAMT_BITS);
-        return &copy->h;
-    }
-    hbranch *grown = branch_new(bitmap | bit);
-    memcpy(grown->slots, b->slots, at * sizeof(hnode *));
-    grown->slots[at] = &leaf->h;
-    memcpy(grown->slots + at + 1, b->slots + at, (count - at) * sizeof(hnode *));
-    return &grown->h;
-}
-
-static hnode *collision_remove(const hcollision *c, fl_value key) {
-    uint32_t n = c->h.bits, skip = 0;
-    while (!fl_equal(c->leaves[skip]->key, key)) skip++;
-    if (n == 2) return &c->leaves[1 - skip]->h;
-    hcollision *shrunk = collision_new(c->hash, n - 1);
-    for (uint32_t i = 0, j = 0; i < n; i++)
-        if (i != skip) shrunk->leaves[j++] = c->leaves[i];
-    return &shrunk->h;
-}
-
-/* The branch with slot `at` replaced by `child` (NULL: slot removed). A branch
- * left holding a single leaf or collision hands it up to its parent: such a
- * node is found by its hash prefix at any level. */
-static hnode *branch_replace(const hbranch *b, uint32_t bit, hnode *child) {
-    uint32_t bitmap = b->h.bits;
-    int at = slot_index(bitmap, bit), count = __builtin_popcount(bitmap);
-    if (!child) {
-        if (count == 1) return NULL;
-        if (count == 2 && b->slots[1 - at]->type != H_BRANCH) return b->slots[1 - at];
-        hbranch *shrunk = branch_new(bitmap & ~bit);
-        memcpy(shrunk->slots, b->slots, at * sizeof(hnode *));
-        memcpy(shrunk->slots + at, b->slots + at + 1, (count - at - 1) * sizeof(hnode *));
-        return &shrunk->h;
-    }
-    if (count == 1 && child->type != H_BRANCH) return child;
-    hbranch *copy = branch_new(bitmap);
-    memcpy(copy->slots, b->slots, count * sizeof(hnode *));
-    copy->slots[at] = child;
-    return &copy->h;
-}
-
-/* The trie without `key`, which must be in it. */
-static hnode *hamt_remove(hnode *n, uint64_t hash, fl_value key, int shift) {
-    if (n->type == H_LEAF) return NULL;
-    if (n->type == H_COLLISION) return collision_remove((hcollision *)n, key);
-    const hbranch *b = (const hbranch *)n;
-    uint32_t bit = slot_bit(hash, shift);
-    hnode *child = hamt_remove(b->slots[slot_index(b->h.bits, bit)], hash, key, shift + HAMT_BITS);
-    return branch_replace(b, bit, child);
-}
-
-/* ---- order tree ---------------------------------------------------------------------- */
-
-#define DELTA 3
-#define RATIO 2
-
-static int64_t size_of(const onode *t) { return t ? t->size : 0; }
-
-/* A node with the entry of `e` and the given children. */
-static onode *onode_with(const onode *e, onode *left, onode *right) {
-    onode *t = fl_alloc(sizeof *t);
-    t->seq = e->seq;
-    t->key = e->key;
-    t->value = e->value;
-    t->left = left;
-    t->right = right;
-    t->size = size_of(left) + size_of(right) + 1;
-    return t;
-}
-
-static onode *rotate_left(const onode *e, onode *l, onode *r) {
-    if (size_of(r->left) < RATIO * size_of(r->right)) return onode_with(r, onode_with(e, l, r->left), r->right);
-    onode *rl = r->left;
-    return onode_with(rl, onode_with(e, l, rl->left), onode_with(r, rl->right, r->right));
-}
-
-static onode *rotate_right(const onode *e, onode *l, onode *r) {
-    if (size_of(l->right) < RATIO * size_of(l->left)) return onode_with(l, l->left, onode_with(e, l->right, r));
-    onode *lr = l->right;
-    return onode_with(lr, onode_with(l, l->left, lr->left), onode_with(e, lr->right, r));
-}
-
-/* A node for entry e over l and r, whose sizes differ by at most one
- * insertion or deletion from a balanced pair. */
-static onode *balance(const onode *e, onode *l, onode *r) {
-    int64_t sl = size_of(l), sr = size_of(r);
-    if (sl + sr <= 1) return onode_with(e, l, r);
-    if (sr > DELTA * sl) return rotate_left(e, l, r);
-    if (sl > DELTA * sr) return rotate_right(e, l, r);
-    return onode_with(e, l, r);
-}
-
-/* seq is larger than every seq in t: the entry goes at the right end. */
-static onode *order_append(onode *t, const onode *entry) {
-    if (!t) return onode_with(entry, NULL, NULL);
-    return balance(t, t->left, order_append(t->right, entry));
-}
-
-static onode *order_set_value(onode *t, int64_t seq, fl_value value) {
-    if (seq < t->seq) return onode_with(t, order_set_value(t->left, seq, value), t->right);
-    if (seq > t->seq) return onode_with(t, t->left, order_set_value(t->right, seq, value));
-    onode *copy = onode_with(t, t->left, t->right);
-    copy->value = value;
+/* A copy of n (which has children, so is never atomic) with child `at` replaced:
+ * the commonest path copy, done without unpacking. */
+static hnode *node_with_child(const hnode *n, int at, hnode *child) {
+    int64_t nbytes = node_bytes(n);
+    hnode *copy = fl_alloc(nbytes);
+    memcpy(copy, n, nbytes);
+    node_children(copy)[at] = child;
     return copy;
 }
 
-static onode *order_min(onode *t) {
-    while (t->left) t = t->left;
-    return t;
+static hnode *collision_with(const entry *old, int n, int replace_at, const entry *e) {
+    entry *all = malloc((n + 1) * sizeof(entry));
+    if (!all) abort();
+    memcpy(all, old, n * sizeof(entry));
+    all[replace_at] = *e;
+    int count = replace_at == n ? n + 1 : n;
+    hnode *c = node_alloc((uint32_t)count, 0, all, count, NULL, 0);
+    free(all);
+    return c;
 }
 
-static onode *order_max(onode *t) {
-    while (t->right) t = t->right;
-    return t;
-}
-
-static onode *order_remove_min(onode *t) {
-    if (!t->left) return t->right;
-    return balance(t, order_remove_min(t->left), t->right);
-}
-
-static onode *order_remove_max(onode *t) {
-    if (!t->right) return t->left;
-    return balance(t, t->left, order_remove_max(t->right));
-}
-
-/* Two trees, every seq of l below every seq of r, joined under one root. */
-static onode *order_glue(onode *l, onode *r) {
-    if (!l) return r;
-    if (!r) return l;
-    if (size_of(l) > size_of(r)) return balance(order_max(l), order_remove_max(l), r);
-    return balance(order_min(r), l, order_remove_min(r));
-}
-
-static onode *order_remove(onode *t, int64_t seq) {
-    if (seq < t->seq) return balance(t, order_remove(t->left, seq), t->right);
-    if (seq > t->seq) return balance(t, t->left, order_remove(t->right, seq));
-    return order_glue(t->left, t->right);
-}
-
-/* The i-th entry in insertion order, 0 <= i < size. */
-static const onode *order_select(const onode *t, int64_t i) {
-    while (t) {
-        int64_t left = size_of(t->left);
-        if (i == left) return t;
-        if (i < left) {
-            t = t->left;
-        } else {
-            i -= left + 1;
-            t = t->right;
+static const entry *trie_find(const hnode *n, uint64_t hash, fl_value key) {
+    for (int shift = 0;; shift += HAMT_BITS) {
+        if (shift >= COLLISION_SHIFT) {
+            const entry *e = node_entries(n);
+            for (uint32_t i = 0; i < n->datamap; i++)
+                if (same_key(e[i].key, key)) return &e[i];
+            return NULL;
         }
-    }
-    return NULL;
-}
-
-/* ---- walking a map in insertion order ------------------------------------------------ */
-
-static void order_walk(const onode *t, entry_visitor visit, void *ctx) {
-    const onode *stack[ORDER_MAX_DEPTH];
-    int depth = 0;
-    while (t || depth > 0) {
-        for (; t; t = t->left) stack[depth++] = t;
-        t = stack[--depth];
-        visit(ctx, t->key, t->value);
-        t = t->right;
+        uint32_t bit = slot_bit(hash, shift);
+        if (n->datamap & bit) {
+            const entry *e = &node_entries(n)[slot_index(n->datamap, bit)];
+            return same_key(e->key, key) ? e : NULL;
+        }
+        if (!(n->nodemap & bit)) return NULL;
+        n = node_children(n)[slot_index(n->nodemap, bit)];
     }
 }
+
+/* A node at level `shift` holding the entries a and b, of different keys (hashes ha, hb). */
+static hnode *node_of_two(const entry *a, uint64_t ha, const entry *b, uint64_t hb, int shift) {
+    if (shift >= COLLISION_SHIFT) return collision_with(a, 1, 1, b);
+    uint32_t bit_a = slot_bit(ha, shift), bit_b = slot_bit(hb, shift);
+    if (bit_a == bit_b) {
+        hnode *child = node_of_two(a, ha, b, hb, shift + HAMT_BITS);
+        return node_alloc(0, bit_a, NULL, 0, &child, 1);
+    }
+    entry pair[2];
+    pair[0] = bit_a < bit_b ? *a : *b;
+    pair[1] = bit_a < bit_b ? *b : *a;
+    return node_alloc(bit_a | bit_b, 0, pair, 2, NULL, 0);
+}
+
+static hnode *collision_put(const hnode *c, const entry *e) {
+    int n = (int)c->datamap, at = 0;
+    const entry *old = node_entries(c);
+    while (at < n && !same_key(old[at].key, e->key)) at++;
+    return collision_with(old, n, at, e);
+}
+
+/* The trie `n` at level `shift` with entry e, replacing the entry of an equal key. */
+static hnode *trie_put(const hnode *n, uint64_t hash, const entry *e, int shift) {
+    if (shift >= COLLISION_SHIFT) return collision_put(n, e);
+    uint32_t bit = slot_bit(hash, shift), datamap = n->datamap, nodemap = n->nodemap;
+    if (nodemap & bit) {
+        int at = slot_index(nodemap, bit);
+        hnode *child = trie_put(node_children(n)[at], hash, e, shift + HAMT_BITS);
+        return node_with_child(n, at, child);
+    }
+    entry ents[HAMT_FANOUT];
+    hnode *kids[HAMT_FANOUT];
+    int ne, nk;
+    node_unpack(n, ents, &ne, kids, &nk);
+    int at = slot_index(datamap, bit);
+    if (!(datamap & bit)) {
+        memmove(ents + at + 1, ents + at, (ne - at) * sizeof(entry));
+        ents[at] = *e;
+        return node_alloc(datamap | bit, nodemap, ents, ne + 1, kids, nk);
+    }
+    if (same_key(ents[at].key, e->key)) {
+        ents[at] = *e;
+        return node_alloc(datamap, nodemap, ents, ne, kids, nk);
+    }
+    /* Two keys share this slot: both move down into a new sub-node. */
+    hnode *child = node_of_two(&ents[at], KEY_HASH(ents[at].key), e, hash, shift + HAMT_BITS);
+    memmove(ents + at, ents + at + 1, (ne - at - 1) * sizeof(entry));
+    int kid_at = slot_index(nodemap, bit);
+    memmove(kids + kid_at + 1, kids + kid_at, (nk - kid_at) * sizeof(hnode *));
+    kids[kid_at] = child;
+    return node_alloc(datamap & ~bit, nodemap | bit, ents, ne - 1, kids, nk + 1);
+}
+
+/* The one entry of a node at level `shift` that holds nothing else, else NULL:
+ * such a node is folded into its parent, keeping the trie canonical. */
+static const entry *sole_entry(const hnode *n, int shift) {
+    if (shift >= COLLISION_SHIFT) return n->datamap == 1 ? node_entries(n) : NULL;
+    return n->nodemap == 0 && popcount32(n->datamap) == 1 ? node_entries(n) : NULL;
+}
+
+/* The trie without `key`, which is in it. Every node below the root holds at
+ * least two entries, so the result is never empty (the root of a large map
+ * keeps more than SMALL_MAX). */
+static hnode *trie_remove(const hnode *n, uint64_t hash, fl_value key, int shift) {
+    if (shift >= COLLISION_SHIFT) {
+        int count = (int)n->datamap, skip = 0;
+        const entry *old = node_entries(n);
+        while (!same_key(old[skip].key, key)) skip++;
+        entry *rest = malloc(count * sizeof(entry));
+        if (!rest) abort();
+        memcpy(rest, old, skip * sizeof(entry));
+        memcpy(rest + skip, old + skip + 1, (count - skip - 1) * sizeof(entry));
+        hnode *c = node_alloc((uint32_t)(count - 1), 0, rest, count - 1, NULL, 0);
+        free(rest);
+        return c;
+    }
+    entry ents[HAMT_FANOUT];
+    hnode *kids[HAMT_FANOUT];
+    int ne, nk;
+    node_unpack(n, ents, &ne, kids, &nk);
+    uint32_t bit = slot_bit(hash, shift), datamap = n->datamap, nodemap = n->nodemap;
+    if (datamap & bit) {
+        int at = slot_index(datamap, bit);
+        memmove(ents + at, ents + at + 1, (ne - at - 1) * sizeof(entry));
+        return node_alloc(datamap & ~bit, nodemap, ents, ne - 1, kids, nk);
+    }
+    int kid_at = slot_index(nodemap, bit);
+    hnode *child = trie_remove(kids[kid_at], hash, key, shift + HAMT_BITS);
+    const entry *lone = sole_entry(child, shift + HAMT_BITS);
+    if (!lone) {
+        kids[kid_at] = child;
+        return node_alloc(datamap, nodemap, ents, ne, kids, nk);
+    }
+    memmove(kids + kid_at, kids + kid_at + 1, (nk - kid_at - 1) * sizeof(hnode *));
+    int at = slot_index(datamap, bit);
+    memmove(ents + at + 1, ents + at, (ne - at) * sizeof(entry));
+    ents[at] = *lone;
+    return node_alloc(datamap | bit, nodemap & ~bit, ents, ne + 1, kids, nk - 1);
+}
+
+typedef void (*trie_visitor)(void *ctx, const entry *e);
+
+/* Every entry, in no particular order. */
+static void trie_walk(const hnode *n, int shift, trie_visitor visit, void *ctx) {
+    const entry *e = node_entries(n);
+    if (shift >= COLLISION_SHIFT) {
+        for (uint32_t i = 0; i < n->datamap; i++) visit(ctx, &e[i]);
+        return;
+    }
+    int ne = popcount32(n->datamap), nk = popcount32(n->nodemap);
+    for (int i = 0; i < ne; i++) visit(ctx, &e[i]);
+    hnode **kids = node_children(n);
+    for (int i = 0; i < nk; i++) trie_walk(kids[i], shift + HAMT_BITS, visit, ctx);
+}
+
+/* ---- insertion order, recovered on demand -------------------------------------------- */
+
+typedef struct gather { const entry **out; int64_t count; int64_t base; int direct; } gather;
+
+/* Direct placement by seq when seqs are dense (few removals), a sort otherwise. */
+static void gather_entry(void *ctx, const entry *e) {
+    gather *g = ctx;
+    if (g->direct) g->out[e->seq - g->base] = e;
+    else g->out[g->count++] = e;
+}
+
+static int by_seq(const void *a, const void *b) {
+    int64_t sa = (*(const entry *const *)a)->seq, sb = (*(const entry *const *)b)->seq;
+    return (sa > sb) - (sa < sb);
+}
+
+/* The entries of a large map, as pointers into its nodes, sorted by seq (malloc'd: the map keeps them alive). */
+static const entry **entries_in_order(const large_map *m) {
+    int64_t span = m->next_seq;
+    int direct = span <= 4 * m->size + 64;
+    const entry **out = calloc(direct ? span : m->size, sizeof *out);
+    if (!out) abort();
+    gather g = {out, 0, 0, direct};
+    trie_walk(m->root, 0, gather_entry, &g);
+    if (!direct) {
+        qsort(out, m->size, sizeof *out, by_seq);
+        return out;
+    }
+    int64_t j = 0;
+    for (int64_t i = 0; i < span; i++)
+        if (out[i]) out[j++] = out[i];
+    return out;
+}
+
+static const fl_value *large_ordered(large_map *m) {
+    if (m->ordered) return m->ordered;
+    const entry **sorted = entries_in_order(m);
+    int pointer_free = 1;
+    for (int64_t i = 0; i < m->size && pointer_free; i++) pointer_free = entries_pointer_free(sorted[i], 1);
+    int64_t nbytes = 2 * m->size * (int64_t)sizeof(fl_value);
+    fl_value *kv = pointer_free ? fl_alloc_atomic(nbytes) : fl_alloc(nbytes);
+    for (int64_t i = 0; i < m->size; i++) {
+        kv[2 * i] = sorted[i]->key;
+        kv[2 * i + 1] = sorted[i]->value;
+    }
+    free(sorted);
+    m->ordered = kv;   /* a benign race at worst: two builders store equal arrays */
+    return kv;
+}
+
+/* ---- walking a map ----------------------------------------------------------------- */
 
 static void map_walk(fl_value m, entry_visitor visit, void *ctx) {
     if (is_large(m)) {
-        order_walk(large_of(m)->order, visit, ctx);
+        large_map *lm = large_of(m);
+        const fl_value *kv = large_ordered(lm);
+        for (int64_t i = 0; i < lm->size; i++) visit(ctx, kv[2 * i], kv[2 * i + 1]);
         return;
     }
     small_map *s = small_of(m);
     for (int64_t i = 0; i < s->size; i++) visit(ctx, s->kv[2 * i], s->kv[2 * i + 1]);
+}
+
+typedef struct unordered_walk { entry_visitor visit; void *ctx; } unordered_walk;
+
+static void visit_unordered(void *ctx, const entry *e) {
+    unordered_walk *w = ctx;
+    w->visit(w->ctx, e->key, e->value);
+}
+
+/* For order-blind uses (hashing): no need to build the order cache. */
+static void map_walk_unordered(fl_value m, entry_visitor visit, void *ctx) {
+    if (!is_large(m)) {
+        map_walk(m, visit, ctx);
+        return;
+    }
+    unordered_walk w = {visit, ctx};
+    trie_walk(large_of(m)->root, 0, visit_unordered, &w);
 }
 
 /* ---- small maps ------------------------------------------------------------------------ */
@@ -457,35 +471,30 @@ static int64_t small_find(const small_map *s, fl_value key) {
     return -1;
 }
 
-static void small_collect(void *ctx, fl_value key, fl_value value) {
-    small_map *s = ctx;
-    s->kv[2 * s->size] = key;
-    s->kv[2 * s->size + 1] = value;
-    s->size++;
-}
-
 /* ---- large maps ------------------------------------------------------------------------ */
 
-static large_map *large_copy(const large_map *m) {
-    large_map *copy = fl_alloc(sizeof *copy);
-    *copy = *m;
-    return copy;
+static large_map *large_new(const large_map *from) {
+    large_map *m = fl_alloc(sizeof *m);
+    m->hdr.kind = FL_K_MAP;
+    m->hdr.aux = MAP_LARGE;
+    if (from) {
+        m->size = from->size;
+        m->next_seq = from->next_seq;
+        m->root = from->root;
+    }
+    return m;
 }
 
 /* Adds a key known to be absent, in place: m is fresh and nobody else has seen it. */
 static void large_add_new(large_map *m, uint64_t hash, fl_value key, fl_value value) {
-    onode entry = {1, m->next_seq, key, value, NULL, NULL};
-    m->index = hamt_put(m->index, leaf_new(hash, key, value, m->next_seq), 0);
-    m->order = order_append(m->order, &entry);
-    m->next_seq++;
+    entry e = {key, value, m->next_seq++};
+    m->root = m->root ? trie_put(m->root, hash, &e, 0) : node_alloc(slot_bit(hash, 0), 0, &e, 1, NULL, 0);
     m->size++;
 }
 
 /* A small map that is full, plus one new key: the first large version. */
 static fl_value large_from_small(const small_map *s, fl_value key, fl_value value) {
-    large_map *m = fl_alloc(sizeof *m);
-    m->hdr.kind = FL_K_MAP;
-    m->hdr.aux = MAP_LARGE;
+    large_map *m = large_new(NULL);
     for (int64_t i = 0; i < s->size; i++) large_add_new(m, KEY_HASH(s->kv[2 * i]), s->kv[2 * i], s->kv[2 * i + 1]);
     large_add_new(m, KEY_HASH(key), key, value);
     return FL_HEAP(m);
@@ -494,14 +503,39 @@ static fl_value large_from_small(const small_map *s, fl_value key, fl_value valu
 static fl_value large_set(fl_value map, fl_value key, fl_value value) {
     large_map *m = large_of(map);
     uint64_t hash = KEY_HASH(key);
-    hleaf *old = hamt_find(m->index, hash, key);
+    const entry *old = trie_find(m->root, hash, key);
     if (old && old->value == value) return map;
-    large_map *out = large_copy(m);
+    large_map *out = large_new(m);
     if (!old) {
         large_add_new(out, hash, key, value);
     } else {
-        out->index = hamt_put(m->index, leaf_new(hash, old->key, value, old->seq), 0);
-        out->order = order_set_value(m->order, old->seq, value);
+        entry e = {old->key, value, old->seq};   /* the first key written stays, in its place */
+        out->root = trie_put(m->root, hash, &e, 0);
+    }
+    return FL_HEAP(out);
+}
+
+typedef struct survivors { const entry *skip; const entry *kept[SMALL_MAX + 1]; int count; } survivors;
+
+static void keep_survivor(void *ctx, const entry *e) {
+    survivors *s = ctx;
+    if (e != s->skip) s->kept[s->count++] = e;
+}
+
+/* The map left when `gone` is removed from m, which has SMALL_MAX + 1 entries. */
+static fl_value small_from_large(const large_map *m, const entry *gone) {
+    survivors s = {.skip = gone};
+    trie_walk(m->root, 0, keep_survivor, &s);
+    for (int i = 1; i < s.count; i++)   /* insertion sort by seq: at most SMALL_MAX entries */
+        for (int j = i; j > 0 && s.kept[j - 1]->seq > s.kept[j]->seq; j--) {
+            const entry *t = s.kept[j];
+            s.kept[j] = s.kept[j - 1];
+            s.kept[j - 1] = t;
+        }
+    small_map *out = small_new(s.count);
+    for (int i = 0; i < s.count; i++) {
+        out->kv[2 * i] = s.kept[i]->key;
+        out->kv[2 * i + 1] = s.kept[i]->value;
     }
     return FL_HEAP(out);
 }
@@ -509,18 +543,11 @@ static fl_value large_set(fl_value map, fl_value key, fl_value value) {
 static fl_value large_remove(fl_value map, fl_value key) {
     large_map *m = large_of(map);
     uint64_t hash = KEY_HASH(key);
-    hleaf *old = hamt_find(m->index, hash, key);
+    const entry *old = trie_find(m->root, hash, key);
     if (!old) return map;
-    onode *order = order_remove(m->order, old->seq);
-    if (m->size - 1 <= SMALL_MAX) {
-        small_map *s = small_new(m->size - 1);
-        s->size = 0;   /* small_collect counts the entries back in */
-        order_walk(order, small_collect, s);
-        return FL_HEAP(s);
-    }
-    large_map *out = large_copy(m);
-    out->index = hamt_remove(m->index, hash, key, 0);
-    out->order = order;
+    if (m->size - 1 <= SMALL_MAX) return small_from_large(m, old);
+    large_map *out = large_new(m);
+    out->root = trie_remove(m->root, hash, key, 0);
     out->size--;
     return FL_HEAP(out);
 }
@@ -533,15 +560,15 @@ int64_t fl_map_size(fl_value m) { return is_large(m) ? large_of(m)->size : small
 
 fl_value fl_map_get(fl_value m, fl_value key, fl_value dflt) {
     if (is_large(m)) {
-        hleaf *l = hamt_find(large_of(m)->index, KEY_HASH(key), key);
-        return l ? l->value : dflt;
+        const entry *e = trie_find(large_of(m)->root, KEY_HASH(key), key);
+        return e ? e->value : dflt;
     }
     int64_t i = small_find(small_of(m), key);
     return i < 0 ? dflt : small_of(m)->kv[2 * i + 1];
 }
 
 int32_t fl_map_has(fl_value m, fl_value key) {
-    if (is_large(m)) return hamt_find(large_of(m)->index, KEY_HASH(key), key) != NULL;
+    if (is_large(m)) return trie_find(large_of(m)->root, KEY_HASH(key), key) != NULL;
     return small_find(small_of(m), key) >= 0;
 }
 
@@ -575,12 +602,12 @@ fl_value fl_map_remove(fl_value m, fl_value key) {
 
 fl_value fl_map_key_at(fl_value m, int64_t i) {
     if (i < 0 || i >= fl_map_size(m)) return FL_NIL;
-    return is_large(m) ? order_select(large_of(m)->order, i)->key : small_of(m)->kv[2 * i];
+    return is_large(m) ? large_ordered(large_of(m))[2 * i] : small_of(m)->kv[2 * i];
 }
 
 fl_value fl_map_value_at(fl_value m, int64_t i) {
     if (i < 0 || i >= fl_map_size(m)) return FL_NIL;
-    return is_large(m) ? order_select(large_of(m)->order, i)->value : small_of(m)->kv[2 * i + 1];
+    return is_large(m) ? large_ordered(large_of(m))[2 * i + 1] : small_of(m)->kv[2 * i + 1];
 }
 
 /* ---- builtins ------------------------------------------------------------------------ */

@@ -5,8 +5,8 @@ warnings to replay, or nothing. The key hashes the source, the file name
 (errors name it), the optimisation level and flags, the compiler's own
 sources and the runtime's sources, so any change to any of them misses.
 
-Entries live under ``$XDG_CACHE_HOME/fluentai/jit`` (default
-``~/.cache/fluentai/jit``). Each file carries a magic line and a SHA-256 of its
+Entries live under ``$FLUENTAI_CACHE_DIR`` when set, else
+``$XDG_CACHE_HOME/fluentai/jit`` (default ``~/.cache/fluentai/jit``). Each file carries a magic line and a SHA-256 of its
 payload: a truncated or corrupt entry is detected and rebuilt. Writes go to a
 temporary file in the same directory and are renamed into place, so
 concurrent runs never see half an entry. ``--no-cache`` or
@@ -34,6 +34,8 @@ def enabled(no_cache_flag: bool) -> bool:
 
 
 def cache_dir() -> Path:
+    if os.environ.get("FLUENTAI_CACHE_DIR"):
+        return Path(os.environ["FLUENTAI_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "fluentai" / "jit"
 

@@ -223,6 +223,13 @@ _depth = 0
 _current_host: Optional[HostHandlers] = None
 
 
+def _install(lib, host: Optional[HostHandlers]) -> None:
+    global _current_host
+    if host is not _current_host:
+        lib.fl_set_host_handlers(host.clause_list if host else abi.EMPTY)
+        _current_host = host
+
+
 @contextlib.contextmanager
 def call_scope(lib, host: Optional[HostHandlers], program_start: bool = False) -> Iterator[bool]:
     """Around ``fl_run`` / ``fl_run_call``; yields True for the outermost call.
@@ -230,15 +237,15 @@ def call_scope(lib, host: Optional[HostHandlers], program_start: bool = False) -
     The outermost call starts from a clean handler stack (a run that ended in
     an error or ``exit`` may have left frames behind) with ``host`` installed,
     and a program's top level also from a fresh state store, error:catch
-    table, clock and random seed. A nested call (from inside a Python handler)
-    keeps the program's state and gets the handler stack back afterwards.
+    table, clock and random seed; the Python handlers are removed when it
+    returns, so nothing else that runs FluentAI code later meets them. A
+    nested call (from inside a Python handler) keeps the program's state and
+    gets the handler stack and the outer Python handlers back afterwards.
     """
-    global _depth, _current_host
+    global _depth
     outer_host = _current_host
     outermost = _depth == 0
-    if outermost or host is not outer_host:
-        lib.fl_set_host_handlers(host.clause_list if host else abi.EMPTY)
-        _current_host = host
+    _install(lib, host)
     saved = None
     if outermost:
         lib.fl_handlers_reset()
@@ -251,8 +258,8 @@ def call_scope(lib, host: Optional[HostHandlers], program_start: bool = False) -
         yield outermost
     finally:
         _depth -= 1
-        if not outermost:
+        if outermost:
+            _install(lib, None)
+        else:
             lib.fl_handlers_restore(saved)
-            if _current_host is not outer_host:
-                lib.fl_set_host_handlers(outer_host.clause_list if outer_host else abi.EMPTY)
-                _current_host = outer_host
+            _install(lib, outer_host)

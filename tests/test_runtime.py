@@ -326,18 +326,18 @@ def test_number_functions(name, args, expected):
 @pytest.mark.parametrize("name, args, error", [
     ("expt", (2, 63), ("overflow-error", "integer overflow in `expt`")),
     ("expt", (3, 40), ("overflow-error", "integer overflow in `expt`")),
-    ("to-int", ("12abc",), ("value-error", 'cannot parse "12abc" as an int')),
-    ("to-int", ("",), ("value-error", 'cannot parse "" as an int')),
-    ("to-int", ("-",), ("value-error", 'cannot parse "-" as an int')),
+    ("to-int", ("12abc",), ("value-error", '`to-int` cannot parse "12abc" as an int')),
+    ("to-int", ("",), ("value-error", '`to-int` cannot parse "" as an int')),
+    ("to-int", ("-",), ("value-error", '`to-int` cannot parse "-" as an int')),
     ("to-int", ("9223372036854775808",), ("overflow-error", "integer overflow in `to-int`")),
     ("to-int", (float("nan"),), ("value-error", "`to-int`: cannot convert nan to an int")),
     ("to-int", (float("inf"),), ("overflow-error", "`to-int`: cannot convert inf to an int")),
     ("to-int", (1e19,), ("overflow-error", "integer overflow in `to-int`")),
     ("floor", (float("-inf"),), ("overflow-error", "`floor`: cannot convert -inf to an int")),
     ("round", (1e300,), ("overflow-error", "integer overflow in `round`")),
-    ("to-float", ("abc",), ("value-error", 'cannot parse "abc" as a float')),
-    ("to-float", ("0x10",), ("value-error", 'cannot parse "0x10" as a float')),
-    ("to-float", ("1.5.2",), ("value-error", 'cannot parse "1.5.2" as a float')),
+    ("to-float", ("abc",), ("value-error", '`to-float` cannot parse "abc" as a float')),
+    ("to-float", ("0x10",), ("value-error", '`to-float` cannot parse "0x10" as a float')),
+    ("to-float", ("1.5.2",), ("value-error", '`to-float` cannot parse "1.5.2" as a float')),
 ])
 def test_number_function_errors(name, args, error):
     assert fail(name, *args) == error

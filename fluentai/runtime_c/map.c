@@ -200,8 +200,8 @@ static hnode *node_alloc(uint32_t datamap, uint32_t nodemap, const entry *ents, 
     hnode *n = nk == 0 && entries_pointer_free(ents, ne) ? fl_alloc_atomic(nbytes) : fl_alloc(nbytes);
     n->datamap = datamap;
     n->nodemap = nodemap;
-    memcpy(node_entries(n), ents, ne * sizeof(entry));
-    memcpy((entry *)(n + 1) + ne, kids, nk * sizeof(hnode *));
+    if (ne) memcpy(node_entries(n), ents, ne * sizeof(entry));   /* ents/kids may be NULL when empty */
+    if (nk) memcpy((entry *)(n + 1) + ne, kids, nk * sizeof(hnode *));
     return n;
 }
 

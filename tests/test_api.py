@@ -1,0 +1,110 @@
+"""The Python interface (LANGUAGE.md section 9): run, run_file, load, conversions, errors.
+
+Every error must come back as a Python exception, and the interpreter must be able to run
+another program afterwards: the tests run many programs in this one process on purpose.
+"""
+from __future__ import annotations
+
+import pytest
+
+import fluentai
+from fluentai import CompileError, Data, FluentAIError, Keyword, Symbol
+
+
+def test_run_returns_the_last_value():
+    assert fluentai.run("(+ 1 2)") == 3
+    assert fluentai.run("(define x 5) (* x x)") == 25
+    assert fluentai.run("(define x 5)") is None
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("42", 42), ("-7", -7), ("9223372036854775807", 9223372036854775807),
+    ("2.5", 2.5), ('"héllo"', "héllo"), ("true", True), ("false", False), ("nil", None),
+    ("[1 [2 3] []]", [1, [2, 3], []]), ('{"a" 1 :k [2]}', {"a": 1, Keyword("k"): [2]}),
+    (":year", Keyword("year")), ("'sym", Symbol("sym")),
+    ('(tuple "Some" 5)', Data("Some", (5,))),
+])
+def test_values_convert_to_python(source, expected):
+    assert fluentai.run(source) == expected
+
+
+def test_functions_are_callables_and_values_convert_back():
+    mod = fluentai.load("""
+        (define (make-adder k) (lambda (x) (+ x k)))
+        (define (echo x) x)
+        (define (total xs) (fold + 0 xs))
+    """)
+    assert mod["make-adder"](5)(1) == 6
+    for value in [1, 2.5, "s", None, True, [1, [2]], {"k": [1, 2]}, Keyword("k"),
+                  Data("Pair", (1, "x"))]:
+        assert mod["echo"](value) == value
+    assert mod["total"](list(range(1000))) == sum(range(1000))
+    assert "total" in mod and "nope" not in mod
+
+
+def test_compile_errors_raise_compile_error_with_every_diagnostic():
+    with pytest.raises(CompileError) as info:
+        fluentai.run("(+ a b)", filename="p.fl")
+    names = sorted(d.message for d in info.value.diagnostics)
+    assert names == ["undefined variable `a`", "undefined variable `b`"]
+    assert "p.fl:1:4" in str(info.value)
+
+
+@pytest.mark.parametrize("source, error_type, message", [
+    ("(/ 1 0)", "division-by-zero", "division by zero"),
+    ("(head [])", "empty-list", "`head` of an empty list"),
+    ("(nth [1 2 3] 5)", "index-error", "index 5 out of bounds for a list of length 3"),
+    ('(+ 1 "a")', "type-error", '`+` expects numbers, got a string: "a"'),
+    ("(* 9223372036854775807 2)", "overflow-error", "integer overflow in `*`"),
+    ("(define (f n) (+ 1 (f n))) (f 1)", "stack-overflow", "stack overflow"),
+    ('(error:raise "config" "bad port" {"port" -1})', "config", "bad port"),
+    ("(match 7 (0 1))", "match-error", "no pattern matched the value 7"),
+])
+def test_runtime_errors_raise_fluentai_error(source, error_type, message):
+    with pytest.raises(FluentAIError) as info:
+        fluentai.run(source, filename="p.fl")
+    assert info.value.type == error_type
+    assert info.value.message == message
+    assert info.value.location is not None and info.value.location.startswith("p.fl:1:")
+
+
+def test_error_data_converts():
+    with pytest.raises(FluentAIError) as info:
+        fluentai.run('(error:raise "config" "bad port" {"port" -1})')
+    assert info.value.data == {"port": -1}
+
+
+def test_the_process_survives_repeated_overflows_and_keeps_working():
+    for _ in range(3):
+        with pytest.raises(FluentAIError):
+            fluentai.run("(define (f n) (+ 1 (f n))) (f 1)")
+    assert fluentai.run("(define (deep n) (if (= n 0) 0 (+ 1 (deep (- n 1))))) (deep 100000)") \
+        == 100000
+
+
+def test_errors_inside_a_called_function_come_back_as_exceptions():
+    mod = fluentai.load("(define (ratio a b) (/ a b))")
+    assert mod["ratio"](6, 3) == 2
+    with pytest.raises(FluentAIError) as info:
+        mod["ratio"](1, 0)
+    assert info.value.type == "division-by-zero"
+    with pytest.raises(FluentAIError) as info:
+        mod["ratio"](1)
+    assert info.value.type == "arity-error"
+
+
+def test_exit_is_reported_as_program_exit():
+    with pytest.raises(fluentai.ProgramExit) as info:
+        fluentai.run("(exit 3)")
+    assert info.value.code == 3
+
+
+def test_every_optimisation_level_gives_the_same_result():
+    source = "(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2))))) (fib 20)"
+    assert {fluentai.run(source, opt=level) for level in range(4)} == {6765}
+
+
+def test_run_file(tmp_path):
+    path = tmp_path / "prog.fl"
+    path.write_text("(define (sq x) (* x x)) (sq 12)")
+    assert fluentai.run_file(path) == 144

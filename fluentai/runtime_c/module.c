@@ -61,8 +61,13 @@ static void out_of_memory(int64_t nbytes)
  * from registers, fiber stacks or odd roots get freed early and tests notice. */
 static void stress_tick(void)
 {
-    if (++stress_allocations % 4096 == 0)
+    /* Every 4096 allocations on a small heap; on a big one the interval grows
+     * with it, or a 10^6-element list would take hundreds of full collections
+     * of the whole list: still dozens of collections at arbitrary points. */
+    if (++stress_allocations >= 4096 + (int64_t)(GC_get_heap_size() / 256)) {
+        stress_allocations = 0;
         GC_gcollect();
+    }
 }
 
 /* Small objects (pairs, closures, cells, floats' neighbours) come from

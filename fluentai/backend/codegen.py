@@ -777,7 +777,10 @@ class FunctionCodegen:
     def emit_RuntimeCall(self, i: N.RuntimeCall):
         args = [self.get(a) for a in i.args]
         if i.symbol in TAKES_LOC:
-            args.append(_c(self.loc(i)))
+            if i.loc_from_caller:       # the location bits of our own argc
+                args.append(self.b.ashr(self.argc_arg, _c(abi.ARGC_BITS)))
+            else:
+                args.append(_c(self.loc(i)))
         result = self.b.call(self.mc.runtime(i.symbol), args)
         if i.rep is Rep.BOOL:
             return self.b.icmp_unsigned("!=", result, ir.Constant(I32, 0))

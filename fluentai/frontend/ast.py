@@ -177,6 +177,9 @@ class Spawn(Expr):
     the task's promise. ``(go body...)`` and the body of every call of an
     ``(async (params) body...)`` function."""
     thunk: Expr
+    # For an `async` function's body: report the task as spawned at the call
+    # of the function (its caller's location) rather than at the `async` form.
+    at_call_site: bool = False
 
 
 @dataclass(eq=False)

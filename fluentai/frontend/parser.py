@@ -539,7 +539,7 @@ class _Parser:
         names = [p.name for p in params] + ([rest.name] if rest else [])
         with self._scope(names):
             thunk = self._thunk(d.span, items[2:], "async")
-        return Lambda(d.span, params, rest, Spawn(d.span, thunk))
+        return Lambda(d.span, params, rest, Spawn(d.span, thunk, at_call_site=True))
 
     def _go(self, d: DList) -> Expr:
         if len(d.items) < 2:

@@ -362,7 +362,8 @@ class Lowerer:
 
     def value_Spawn(self, e: A.Spawn) -> N.Value:
         thunk = self.lower_value(e.thunk)
-        return self.emit(N.RuntimeCall("fl_spawn", [thunk], e.span))
+        from_caller = e.at_call_site and self.state.function.kind == "closure"
+        return self.emit(N.RuntimeCall("fl_spawn", [thunk], e.span, loc_from_caller=from_caller))
 
     def value_Await(self, e: A.Await) -> N.Value:
         promise = self.lower_value(e.value)

@@ -333,11 +333,14 @@ class RuntimeCall(Instr):
     values, match failures...). ``symbol`` names a function of fluentai.h
     listed in ``backend.codegen.RUNTIME_HELPERS`` with its LLVM type."""
 
-    def __init__(self, symbol: str, args: list[Value], span: Optional[Span], rep: Rep = Rep.VALUE):
+    def __init__(self, symbol: str, args: list[Value], span: Optional[Span], rep: Rep = Rep.VALUE,
+                 loc_from_caller: bool = False):
         self.symbol = symbol
         self.args = args
         self.span = span
         self.rep = rep
+        # pass the location of the call that entered this function, not the span's
+        self.loc_from_caller = loc_from_caller
 
     def operands(self):
         return list(self.args)

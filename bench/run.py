@@ -71,6 +71,8 @@ BENCHMARKS = [
     Benchmark("maps", ("40",), ("3",), "10^5 map inserts, hits and misses"),
     Benchmark("fanin", ("1000", "100"), ("1000", "16"), "1,000 tasks sending into one channel"),
     Benchmark("spawn", ("100000",), ("20000",), "spawn and await 10^5 tasks"),
+    Benchmark("state_update", ("1000000",), ("100000",), "10^6 state:update effect operations"),
+    Benchmark("user_effect", ("1000000",), ("100000",), "10^6 user-effect operations under a handler"),
     Benchmark("hello", (), (), "process start-up and runtime boot", compute=False),
 ]
 

@@ -45,7 +45,7 @@ def _load(source, filename: str, opt: int, handlers) -> Module:
     if handlers:
         from .pyhandlers import check_handlers
         check_handlers(handlers)   # a bad mapping fails before the compile
-    compiled = compile_source(source, filename)
+    compiled = compile_source(source, filename, handled_effects=tuple(handlers or ()))
     # Python handlers (pyhandlers.py): outermost, above the defaults, for every
     # call into this program; an "error" handler gives the value of a failed run.
     loaded = LoadedProgram(compiled, opt, handlers=handlers)

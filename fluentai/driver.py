@@ -81,11 +81,12 @@ def run_with_deep_stack(fn, *args, **kwargs):
 
 
 def _compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
-                    verify: bool = False, dump_after: Optional[str] = None) -> CompiledProgram:
+                    verify: bool = False, dump_after: Optional[str] = None,
+                    handled_effects=()) -> CompiledProgram:
     from .frontend import parse_program
     from .frontend.check_effects import check_effects
     program = parse_program(source, filename)
-    check_effects(program)
+    check_effects(program, handled_effects)
     text = program.source
     try:
         from .backend.codegen import generate_module

@@ -273,8 +273,6 @@ def test_bad_handler_mappings_are_rejected_before_running(handlers, error):
         fluentai.run("1", handlers=handlers)
 
 
-@pytest.mark.xfail(reason="the compile-time effect check does not know the Python handlers yet "
-                          "(driver: handled_effects option)", strict=False)
 def test_python_handler_for_a_user_effect():
     assert fluentai.run("(+ 1 (log:level))", handlers={"log:level": lambda: 2}) == 3
 

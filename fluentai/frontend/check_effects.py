@@ -1,10 +1,13 @@
 """Compile-time check of effect operations (LANGUAGE.md section 7).
 
-In:  a resolved ``Program``. Out: nothing, or ``CompileError`` listing every
-``Perform`` of an operation that nothing can handle: not a built-in operation,
-and no ``handler`` clause anywhere in the program names it or its effect.
-(Handlers act through dynamic extent, so any clause in the program might be
-active at the perform site; only a program with none is certainly wrong.)
+In:  a resolved ``Program`` and the effect names handled from outside (Python
+handlers). Out: nothing, or ``CompileError`` listing every ``Perform`` of an
+operation that nothing can handle: not a built-in operation, no ``handler``
+clause anywhere in the program names it or its effect, and no outside handler
+does. (Handlers act through dynamic extent, so any clause in the program might
+be active at the perform site; only a program with none is certainly wrong.)
+Also every ``handler`` clause whose function is a literal that is not a
+function (``(handler ((io:print 42)) ...)``).
 """
 from __future__ import annotations
 
@@ -29,16 +32,22 @@ def _walk(node):
                         stack.extend(x for x in item if isinstance(x, A.Expr))
 
 
-def check_effects(program: A.Program) -> None:
+NOT_FUNCTIONS = (A.Const, A.ListLit, A.MapLit)
+
+
+def check_effects(program: A.Program, handled_outside=()) -> None:
     performs: list[A.Perform] = []
-    handled: set[str] = set()
+    handled: set[str] = set(handled_outside)
+    errors = []
     for form in program.forms:
         for node in _walk(form):
             if isinstance(node, A.Perform):
                 performs.append(node)
             elif isinstance(node, A.HandlerClause):
                 handled.add(node.name)
-    errors = []
+                if isinstance(node.fn, NOT_FUNCTIONS):
+                    errors.append(Diagnostic("syntax-error", f"the `{node.name}` clause of a "
+                                             "handler must be a function", node.fn.span))
     for p in performs:
         effect, _ = split_op(p.op)
         if is_builtin_op(p.op) or p.op in handled or effect in handled:

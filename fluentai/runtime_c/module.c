@@ -8,6 +8,7 @@
 #include <gc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fluentai.h"
 
@@ -15,9 +16,34 @@ static const fl_module_info *current_module;
 int fl_gc_stress_on;
 static int64_t stress_allocations;
 
+/* The module info lives in the program's code, which a JIT may free while
+ * the runtime still reports errors for the module (a function of it called
+ * later from Python): keep a private copy, made afresh at every registration
+ * (a new program's info may sit at a freed one's address). */
+static fl_module_info module_copy;
+
+static void *copy_bytes(const void *src, size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fputs("fluentai: out of memory\n", stderr);
+        abort();
+    }
+    memcpy(p, src, n);
+    return p;
+}
+
 void fl_module_register(const fl_module_info *info)
 {
-    current_module = info;
+    free((void *)module_copy.filename);
+    free((void *)module_copy.source);
+    free((void *)module_copy.locs);
+    module_copy.filename = copy_bytes(info->filename, strlen(info->filename) + 1);
+    module_copy.source = copy_bytes(info->source, (size_t)info->source_len + 1);
+    module_copy.source_len = info->source_len;
+    module_copy.locs = copy_bytes(info->locs, (size_t)info->nlocs * sizeof(fl_loc));
+    module_copy.nlocs = info->nlocs;
+    current_module = &module_copy;
 }
 
 const fl_module_info *fl_module_current(void)

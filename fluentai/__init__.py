@@ -12,9 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .diagnostics import CompileError
-from .errors import FluentAIError, InternalCompilerError, ProgramExit
-from .runner import Data, Keyword, Symbol
+# Imported on first use (PEP 562): `fluentai jit` of a cached program must
+# start fast, and it imports this package before anything else.
+_LAZY = {"CompileError": "diagnostics", "FluentAIError": "errors",
+         "InternalCompilerError": "errors", "ProgramExit": "errors",
+         "Data": "runner", "Keyword": "runner", "Symbol": "runner"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fluentai' has no attribute {name!r}")
 
 __all__ = ["run", "run_file", "load", "CompileError", "FluentAIError", "InternalCompilerError",
            "ProgramExit", "Keyword", "Symbol", "Data", "Module"]

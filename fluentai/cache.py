@@ -1,15 +1,19 @@
-"""The compile cache of ``fluentai jit``: object code keyed by everything that shapes it.
+"""The compile cache of ``fluentai jit``: compiled programs keyed by everything that shapes them.
 
-In:  source bytes, file name and flags. Out: a cached object file plus the
-warnings to replay, or nothing. The key hashes the source, the file name
+In:  source bytes, file name and flags. Out: a cached program (a shared object
+that links against the runtime extension when loaded) plus the warnings to
+replay, or nothing. Loading a shared object needs neither LLVM nor the
+compiler: a warm ``fluentai jit`` imports only this module, the runtime and
+ctypes. The key hashes the source, the file name
 (errors name it), the optimisation level and flags, the compiler's own
 sources and the runtime's sources, so any change to any of them misses.
 
 Entries live under ``$FLUENTAI_CACHE_DIR`` when set, else
-``$XDG_CACHE_HOME/fluentai/jit`` (default ``~/.cache/fluentai/jit``). Each file carries a magic line and a SHA-256 of its
-payload: a truncated or corrupt entry is detected and rebuilt. Writes go to a
-temporary file in the same directory and are renamed into place, so
-concurrent runs never see half an entry. ``--no-cache`` or
+``$XDG_CACHE_HOME/fluentai/jit`` (default ``~/.cache/fluentai/jit``): ``KEY.so``
+and ``KEY.json`` (warnings, and the SHA-256 of the .so, so a truncated or
+corrupt entry is detected and rebuilt). Writes go to a temporary file in the
+same directory and are renamed into place, the .json last, so concurrent runs
+never see half an entry. ``--no-cache`` or
 ``FLUENTAI_NO_CACHE=1`` turns the cache off.
 
 This module is on the warm start-up path: it imports nothing heavy.
@@ -20,11 +24,9 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Optional
 
-MAGIC = b"FLUENTAI-JIT-CACHE 1\n"
 _PACKAGE = Path(__file__).resolve().parent
 _fingerprint: Optional[str] = None
 
@@ -62,42 +64,43 @@ def key_for(source: bytes, filename: str, opt: int, flags: str) -> str:
     return h.hexdigest()
 
 
-def load(key: str) -> Optional[tuple[bytes, dict]]:
-    """The cached (object, metadata), or None when absent or damaged."""
-    path = cache_dir() / f"{key}.bin"
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 32 + 8:
-        return None
-    digest = data[len(MAGIC):len(MAGIC) + 32]
-    payload = data[len(MAGIC) + 32:]
-    if hashlib.sha256(payload).digest() != digest:
-        return None
-    (meta_len,) = struct.unpack("<Q", payload[:8])
-    try:
-        meta = json.loads(payload[8:8 + meta_len])
-    except ValueError:
-        return None
-    return payload[8 + meta_len:], meta
+def _paths(key: str) -> tuple[Path, Path]:
+    d = cache_dir()
+    return d / f"{key}.so", d / f"{key}.json"
 
 
-def store(key: str, obj: bytes, meta: dict) -> None:
-    """Best effort: a read-only or full cache directory only costs speed."""
-    meta_bytes = json.dumps(meta).encode()
-    payload = struct.pack("<Q", len(meta_bytes)) + meta_bytes + obj
-    data = MAGIC + hashlib.sha256(payload).digest() + payload
-    directory = cache_dir()
+def load(key: str) -> Optional[tuple[Path, dict]]:
+    """The cached program (a shared object's path) and its metadata, or None
+    when absent or damaged (its recorded SHA-256 no longer matches)."""
+    so_path, meta_path = _paths(key)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".bin")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, directory / f"{key}.bin")
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        meta = json.loads(meta_path.read_bytes())
+        data = so_path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        return None
+    return so_path, meta
+
+
+def store(key: str, shared_object: bytes, meta: dict) -> Optional[Path]:
+    """Write an entry (the shared object first, its metadata last: an entry is
+    complete once its .json exists). Best effort: returns None when the cache
+    directory cannot be written, which only costs speed."""
+    import tempfile
+    so_path, meta_path = _paths(key)
+    meta = dict(meta, sha256=hashlib.sha256(shared_object).hexdigest())
+    try:
+        so_path.parent.mkdir(parents=True, exist_ok=True)
+        for path, data in ((so_path, shared_object), (meta_path, json.dumps(meta).encode())):
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
     except OSError:
-        pass
+        return None
+    return so_path

@@ -140,9 +140,15 @@ def cmd_jit(args, program_args: list[str]) -> int:
         key = cache.key_for(data, filename, args.opt, f"print-value={int(args.print_value)}")
         hit = cache.load(key)
         if hit is not None:
-            obj, meta = hit
+            path, meta = hit
             sys.stderr.write(meta.get("warnings", ""))
-            return run_object(obj, filename, args.opt, program_args, args.print_value)
+            try:
+                from .runner import load_shared_program
+                program = load_shared_program(path)
+            except OSError:
+                program = None       # unloadable after all: compile again below
+            if program is not None:
+                return run_program(program, filename, args.opt, program_args, args.print_value)
     compiled, status = compile_for_cli(args, data, filename)
     if compiled is None:
         return status
@@ -152,29 +158,42 @@ def cmd_jit(args, program_args: list[str]) -> int:
     if args.emit_llvm:
         sys.stdout.write(compiled.llvm_ir)
         return EXIT_OK
-    from .backend.jit import compile_object
     from .errors import InternalCompilerError
     try:
-        obj = compile_object(compiled.llvm_ir, args.opt)
+        program = _jit_program(compiled, args.opt, key)
     except Exception as exc:  # LLVM rejected what we generated: a compiler bug
         sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
         return EXIT_INTERNAL
+    return run_program(program, filename, args.opt, program_args, args.print_value)
+
+
+def _jit_program(compiled, opt: int, key: Optional[str]):
+    """Machine code for a freshly compiled program: through the cache (a shared
+    object, linked once, loaded without LLVM next time) when it is on and a C
+    compiler is at hand, else straight into memory with MCJIT."""
     if key is not None:
+        from . import cache
+        from .backend import aot
         from .driver import format_warnings
-        cache.store(key, obj, {"warnings": format_warnings(compiled)})
-    return run_object(obj, filename, args.opt, program_args, args.print_value)
+        try:
+            shared = aot.link_shared_object(aot.emit_object(compiled.llvm_ir, opt))
+        except aot.LinkError:
+            shared = None
+        path = cache.store(key, shared, {"warnings": format_warnings(compiled)}) if shared else None
+        if path is not None:
+            from .runner import load_shared_program
+            try:
+                return load_shared_program(path)
+            except OSError:
+                pass
+    from .backend.jit import jit_compile
+    return jit_compile(compiled.llvm_ir, opt)
 
 
-def run_object(obj: bytes, filename: str, opt: int, argv: list[str], print_value: bool) -> int:
-    """Link the program's object code into this process and run it."""
-    from .backend.jit import load_object
-    from .errors import InternalCompilerError
+def run_program(program, filename: str, opt: int, argv: list[str], print_value: bool) -> int:
+    """Run a loaded program (MCJIT or cached shared object) and report its outcome."""
     from .runner import FL_EXIT, FL_OK, LoadedProgram
-    try:
-        loaded = LoadedProgram(None, opt, jit=load_object(obj, opt))
-    except Exception as exc:
-        sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
-        return EXIT_INTERNAL
+    loaded = LoadedProgram(None, opt, jit=program)
     ffi, lib = loaded.conv.ffi, loaded.conv.lib
     c_argv = [ffi.new("char[]", a.encode("utf-8", "surrogateescape")) for a in argv]
     lib.fl_set_command_line(len(c_argv), ffi.new("const char *[]", c_argv))

@@ -256,17 +256,38 @@ class FluentAIFunction:
         return self.conv.written(self.value)
 
 
+@dataclass
+class SharedProgram:
+    """A program loaded from a cached shared object (cache.py); the ctypes
+    handle keeps it mapped."""
+    handle: object
+    entry_address: int
+
+
+def load_shared_program(path) -> SharedProgram:
+    import ctypes
+    import os
+    _rt()     # the runtime first, RTLD_GLOBAL: the program's references bind to it
+    handle = ctypes.CDLL(str(path), mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    entry = ctypes.cast(handle.fl_program_entry, ctypes.c_void_p).value
+    return SharedProgram(handle, entry)
+
+
 class LoadedProgram:
     """A program compiled into this process; ``run()`` executes its top level."""
 
     def __init__(self, compiled, opt: int = 2, jit=None, handlers=None):
-        from .backend.jit import jit_compile
-        from .pyhandlers import HostHandlers
         self.compiled = compiled
-        self.jit = jit if jit is not None else jit_compile(compiled.llvm_ir, opt)
+        if jit is None:
+            from .backend.jit import jit_compile
+            jit = jit_compile(compiled.llvm_ir, opt)
+        self.jit = jit
         self.conv = Converter()
-        # Python effect handlers (pyhandlers.py), installed around every call into the program
-        self.host = HostHandlers(self.conv, handlers, self) if handlers else None
+        self.host = None
+        if handlers:
+            # Python effect handlers (pyhandlers.py), installed around every call into the program
+            from .pyhandlers import HostHandlers
+            self.host = HostHandlers(self.conv, handlers, self)
 
     def run_raw(self):
         from .pyhandlers import call_scope

@@ -75,20 +75,32 @@ def test_the_cache_is_used_then_survives_corruption(tmp_path, env):
     (tmp_path / "p.fl").write_text(HELLO)
     first = fluentai("jit", "p.fl", env=env, cwd=tmp_path)
     assert first.stdout == "hello 3\n"
-    entries = list((tmp_path / "cache").glob("*.bin"))
-    assert len(entries) == 1
-    stamp = entries[0].stat().st_mtime_ns
+    programs = list((tmp_path / "cache").glob("*.so"))
+    assert len(programs) == 1 and len(list((tmp_path / "cache").glob("*.json"))) == 1
+    stamp = programs[0].stat().st_mtime_ns
     second = fluentai("jit", "p.fl", env=env, cwd=tmp_path)
-    assert second.stdout == "hello 3\n" and entries[0].stat().st_mtime_ns == stamp
-    entries[0].write_bytes(entries[0].read_bytes()[:100])        # truncated
+    assert second.stdout == "hello 3\n" and programs[0].stat().st_mtime_ns == stamp
+    size = programs[0].stat().st_size
+    programs[0].write_bytes(programs[0].read_bytes()[:100])      # truncated
     third = fluentai("jit", "p.fl", env=env, cwd=tmp_path)
     assert (third.returncode, third.stdout) == (0, "hello 3\n")
-    assert entries[0].stat().st_size > 100                       # rebuilt
+    assert programs[0].stat().st_size == size                    # rebuilt
     nocache = dict(env, FLUENTAI_NO_CACHE="1")
     (tmp_path / "q.fl").write_text(HELLO)
-    fluentai("jit", "q.fl", env=nocache, cwd=tmp_path)
-    fluentai("jit", "--no-cache", "q.fl", env=env, cwd=tmp_path)
-    assert len(list((tmp_path / "cache").glob("*.bin"))) == 1
+    assert fluentai("jit", "q.fl", env=nocache, cwd=tmp_path).stdout == "hello 3\n"
+    assert fluentai("jit", "--no-cache", "q.fl", env=env, cwd=tmp_path).stdout == "hello 3\n"
+    assert len(list((tmp_path / "cache").glob("*.so"))) == 1
+
+
+def test_the_cache_is_keyed_by_flags_and_source(tmp_path, env):
+    (tmp_path / "p.fl").write_text(HELLO)
+    fluentai("jit", "p.fl", env=env, cwd=tmp_path)
+    pv = fluentai("jit", "--print-value", "p.fl", env=env, cwd=tmp_path)
+    assert pv.stdout == "hello 3\nnil\n"
+    fluentai("jit", "-O0", "p.fl", env=env, cwd=tmp_path)
+    (tmp_path / "p.fl").write_text('(io:print "changed")')
+    assert fluentai("jit", "p.fl", env=env, cwd=tmp_path).stdout == "changed\n"
+    assert len(list((tmp_path / "cache").glob("*.so"))) == 4
 
 
 def test_cached_runs_replay_warnings(tmp_path, env):

@@ -67,3 +67,19 @@ def link_executable(obj: bytes, out_path: str, opt: int) -> None:
             shutil.move(str(tmp_out), out_path)
         except OSError as e:
             raise LinkError(f"cannot write {out_path}: {e.strerror}") from None
+
+
+def link_shared_object(obj: bytes) -> bytes:
+    """The program as a shared object for the compile cache of ``fluentai jit``.
+    Its runtime references stay undefined: they bind, when it is loaded, to
+    the runtime extension already in the process (loaded RTLD_GLOBAL)."""
+    cc = find_c_compiler()
+    with tempfile.TemporaryDirectory(prefix="fluentai-so-") as tmp:
+        obj_path = Path(tmp) / "program.o"
+        obj_path.write_bytes(obj)
+        so_path = Path(tmp) / "program.so"
+        cmd = [cc, "-shared", str(obj_path), "-o", str(so_path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LinkError(f"linking failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")
+        return so_path.read_bytes()

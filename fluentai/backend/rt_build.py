@@ -128,7 +128,15 @@ def _import_extension(directory: Path):
     if not candidates:
         return None
     spec = importlib.util.spec_from_file_location(MODULE_NAME, candidates[0])
-    module = importlib.util.module_from_spec(spec)
+    # RTLD_GLOBAL (the dlopen happens in module_from_spec): programs cached as
+    # shared objects (fluentai/cache.py) bind their runtime references to this
+    # very instance when they are loaded.
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | os.RTLD_GLOBAL)
+    try:
+        module = importlib.util.module_from_spec(spec)
+    finally:
+        sys.setdlopenflags(flags)
     spec.loader.exec_module(module)
     return module
 

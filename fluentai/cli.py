@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "without .fl, or .o with -c; stdout for --emit-*)")
     comp.add_argument("-c", dest="object_only", action="store_true", help="write an object file only")
     comp.add_argument("--emit-asm", action="store_true", help="write assembly instead")
+    repl = sub.add_parser("repl", help="read, compile and run forms one at a time",
+                          description="An interactive session: every input is compiled to native "
+                                      "code and run; definitions persist.")
+    for level in range(4):
+        repl.add_argument(f"-O{level}", dest="opt", action="store_const", const=level,
+                          help=argparse.SUPPRESS if level != 2 else "optimisation level (default -O2)")
+    repl.set_defaults(opt=2)
     bench = sub.add_parser("bench", help="compile ahead of time and time the executable",
                            description="Compile a program ahead of time once, then time RUNS runs "
                                        "of the executable (median, min, max, peak memory).")
@@ -81,6 +88,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return cmd_jit(args, program_args)
         if args.command == "compile":
             return cmd_compile(args)
+        if args.command == "repl":
+            from .repl import run_repl
+            return run_repl(args.opt)
         if args.command == "bench":
             from .benchcmd import run_bench
             if args.runs < 1:

@@ -82,20 +82,21 @@ def run_with_deep_stack(fn, *args, **kwargs):
 
 def _compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
                     verify: bool = False, dump_after: Optional[str] = None,
-                    handled_effects=()) -> CompiledProgram:
+                    handled_effects=(), session_globals: Optional[tuple] = None) -> CompiledProgram:
     from .frontend import parse_program
     from .frontend.check_effects import check_effects
-    program = parse_program(source, filename)
+    session = session_globals is not None
+    program = parse_program(source, filename, predeclared=tuple(session_globals or ()))
     check_effects(program, handled_effects)
     text = program.source
     try:
         from .backend.codegen import generate_module
         from .ir.pipeline import build_ir
         from .ir.printer import format_module
-        module, dump = build_ir(program, verify=verify, dump_after=dump_after)
+        module, dump = build_ir(program, verify=verify, dump_after=dump_after, session=session)
         if dump_after == "final":
             dump = format_module(module)
-        llvm_ir = str(generate_module(module, print_value=print_value))
+        llvm_ir = str(generate_module(module, print_value=print_value, session=session))
     except CompileError:
         raise
     except RecursionError:
@@ -103,7 +104,7 @@ def _compile_source(source: bytes | str, filename: str, *, print_value: bool = F
     except Exception as exc:  # a bug in the compiler: report it as one, at the form it hit
         span = getattr(exc, "fluentai_span", None)
         raise InternalCompilerError(filename, span, f"{type(exc).__name__}: {exc}") from exc
-    slots = {b.name: b.slot for b in program.globals}
+    slots = {b.name: b.slot for b in program.globals}     # in slot order
     return CompiledProgram(filename, text, llvm_ir, dump, list(program.warnings), slots)
 
 

@@ -140,3 +140,12 @@ def test_bench_reports_times_and_a_ratio(tmp_path, env):
     r = fluentai("bench", "p.fl", "-n", "2", "--vs", "true", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "compiled p.fl" in r.stdout and "median" in r.stdout and "ratio of medians" in r.stdout
+
+
+def test_repl_keeps_definitions_and_survives_errors(env):
+    script = ("(define (sq x) (* x x))\n(sq 12)\n(define xs\n  [1 2\n   3])\n(map sq xs)\n"
+              "(head [])\n(define (sq x) (+ x 1))\n(sq 12)\n(io:print \"hi\")\n(exit 4)\n")
+    r = fluentai("repl", env=env, stdin=script)
+    assert r.stdout == "144\n[1 4 9]\n13\nhi\n"
+    assert "error[empty-list]: `head` of an empty list" in r.stderr
+    assert r.returncode == 4 and "Traceback" not in r.stderr

@@ -39,6 +39,7 @@ MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64])
 RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_module_register": ir.FunctionType(VOID, [PTR]),
     "fl_globals_new": ir.FunctionType(PTR, [I64]),
+    "fl_session_globals": ir.FunctionType(PTR, [I64]),
     "fl_constants_new": ir.FunctionType(PTR, [I64]),
     "fl_rest_array": ir.FunctionType(PTR, [I64]),
     "fl_alloc": ir.FunctionType(PTR, [I64]),
@@ -111,8 +112,10 @@ class LocationTable:
 
 
 class ModuleCodegen:
-    def __init__(self, module: N.Module, triple: str = "", print_value: bool = False):
+    def __init__(self, module: N.Module, triple: str = "", print_value: bool = False,
+                 session: bool = False):
         self.ir_module = module
+        self.session = session      # globals in the REPL session's table, not a fresh one
         self.llmod = ir.Module(name=module.filename)
         if triple:
             self.llmod.triple = triple
@@ -194,7 +197,8 @@ class ModuleCodegen:
         b = ir.IRBuilder(init_block)
         b.call(self.runtime("fl_module_register"), [self._module_info()])
         nglobals = max(1, len(self.ir_module.global_names))
-        b.store(b.call(self.runtime("fl_globals_new"), [_c(nglobals)]), self.g_globals)
+        table = "fl_session_globals" if self.session else "fl_globals_new"
+        b.store(b.call(self.runtime(table), [_c(nglobals)]), self.g_globals)
         consts = b.call(self.runtime("fl_constants_new"), [_c(max(1, len(self.constants)))])
         b.store(consts, self.g_consts)
         for index, payload in enumerate(self.constants):
@@ -831,5 +835,5 @@ def _reverse_postorder(fn: N.Function) -> list[N.Block]:
     return order
 
 
-def generate_module(module: N.Module, print_value: bool = False) -> ir.Module:
-    return ModuleCodegen(module, print_value=print_value).generate()
+def generate_module(module: N.Module, print_value: bool = False, session: bool = False) -> ir.Module:
+    return ModuleCodegen(module, print_value=print_value, session=session).generate()

@@ -37,8 +37,10 @@ _FRAMES_PER_LEVEL = 12
 _DEEP_STACK_SIZES = (1 << 30, 1 << 28)
 
 
-def parse_program(source: Union[str, bytes], filename: str) -> Program:
-    """The resolved program of ``source``; raises CompileError listing every error."""
+def parse_program(source: Union[str, bytes], filename: str,
+                  predeclared: tuple[str, ...] = ()) -> Program:
+    """The resolved program of ``source``; raises CompileError listing every error.
+    ``predeclared`` names globals that already exist (a REPL session's)."""
     # The frontend builds large trees without cycles: the cyclic collector only costs time.
     collecting = gc.isenabled()
     gc.disable()
@@ -46,7 +48,7 @@ def parse_program(source: Union[str, bytes], filename: str) -> Program:
         text = decode_source(source, filename)
         result = read(text, filename)
         program = call_with_deep_stack(result.max_depth,
-                                       lambda: _parse_and_resolve(result.data, text, filename))
+                                       lambda: _parse_and_resolve(result.data, text, filename, predeclared))
         program.nesting_depth = result.max_depth
         return program
     finally:
@@ -54,8 +56,9 @@ def parse_program(source: Union[str, bytes], filename: str) -> Program:
             gc.enable()
 
 
-def _parse_and_resolve(data: list, text: str, filename: str) -> Program:
-    parsed = parse(data, filename, text)
+def _parse_and_resolve(data: list, text: str, filename: str,
+                       predeclared: tuple[str, ...] = ()) -> Program:
+    parsed = parse(data, filename, text, predeclared)
     diagnostics: list[Diagnostic] = parsed.diagnostics
     diagnostics += resolve(parsed.program, parsed.globals_by_name)
     diagnostics.sort(key=Diagnostic.sort_key)

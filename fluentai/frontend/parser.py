@@ -42,8 +42,15 @@ class ParseResult:
     diagnostics: list[Diagnostic]
 
 
-def parse(data: list[Datum], filename: str, source: str) -> ParseResult:
+def parse(data: list[Datum], filename: str, source: str,
+          predeclared: tuple[str, ...] = ()) -> ParseResult:
+    """``predeclared``: globals defined by earlier inputs of a REPL session; they
+    take the first slots, in this order, so slots stay stable across inputs."""
     parser = _Parser()
+    for name in predeclared:
+        parser.globals[name] = Binding(name, GLOBAL, None)
+        if ":" in name:
+            parser.colon_globals.add(name)
     forms = parser.parse_top_level(data)
     return ParseResult(Program(filename, source, forms), parser.globals, parser.diagnostics)
 

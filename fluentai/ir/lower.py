@@ -112,8 +112,11 @@ class _FunctionState:
 
 
 class Lowerer:
-    def __init__(self, program: A.Program):
+    def __init__(self, program: A.Program, session: bool = False):
         self.program = program
+        # A REPL input: its globals live on in the session and may be redefined
+        # by later inputs, so no call to a global is direct and every read is checked.
+        self.session = session
         self.module = N.Module(program.filename, program.source)
         self.module.global_names = [b.name for b in program.globals]
         self.fn_counter = 0
@@ -219,6 +222,8 @@ class Lowerer:
                 for ctor in form.ctors:
                     if ctor.binding is not None:
                         counts[ctor.binding.slot] = counts.get(ctor.binding.slot, 0) + 1
+        if self.session:
+            return
         code_ran = False
         for form in self.program.forms:
             if isinstance(form, A.Define) and isinstance(form.value, A.Lambda):
@@ -886,5 +891,5 @@ def _free_locals(e: A.Expr) -> list:
     return free
 
 
-def lower_program(program: A.Program) -> N.Module:
-    return Lowerer(program).lower_program()
+def lower_program(program: A.Program, session: bool = False) -> N.Module:
+    return Lowerer(program, session).lower_program()

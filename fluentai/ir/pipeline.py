@@ -33,11 +33,12 @@ PASS_NAMES = ["lower"] + [name for name, _ in PASSES]
 
 
 def build_ir(program: A.Program, *, verify: bool = False, dump_after: Optional[str] = None,
-             timings: Optional[dict] = None) -> tuple[N.Module, Optional[str]]:
-    """Lower and optimise; returns the module and the dump asked for, if any."""
+             timings: Optional[dict] = None, session: bool = False) -> tuple[N.Module, Optional[str]]:
+    """Lower and optimise; returns the module and the dump asked for, if any.
+    ``session``: the program is one input of a REPL session."""
     dump = None
     start = time.perf_counter()
-    module = lower_program(program)
+    module = lower_program(program, session)
     steps = [("lower", None)] + PASSES
     for name, run in steps:
         if run is not None:

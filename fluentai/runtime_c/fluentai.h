@@ -158,6 +158,7 @@ void fl_flush(void);
 /* ---- module support, called by generated code (module.c) ---- */
 void fl_module_register(const fl_module_info *info);  /* makes it the current module for errors */
 fl_value *fl_globals_new(int64_t n);                  /* uncollectable slots, all FL_UNBOUND */
+fl_value *fl_session_globals(int64_t n);              /* the REPL session's table (>= n slots) */
 fl_value *fl_constants_new(int64_t n);                /* uncollectable slots, all FL_NIL */
 void *fl_alloc(int64_t nbytes);                       /* GC memory, 16-byte aligned, zeroed */
 /* Free lists of cleared small objects (index = size / 16, 1..4), linked

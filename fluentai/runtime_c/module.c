@@ -51,6 +51,22 @@ const fl_module_info *fl_module_current(void)
     return current_module;
 }
 
+/* The global table of a REPL session: every input is its own module, and
+ * each finds the session's definitions at the same slots. It never moves
+ * (earlier inputs keep its address), so its size is fixed. */
+#define SESSION_SLOTS 65536
+static fl_value *session_table;
+
+fl_value *fl_session_globals(int64_t n)
+{
+    if (n > SESSION_SLOTS)
+        fl_raise("value-error", 0, "too many top-level definitions in one session (at most %d)",
+                 SESSION_SLOTS);
+    if (!session_table)
+        session_table = fl_globals_new(SESSION_SLOTS);
+    return session_table;
+}
+
 static fl_value *new_slots(int64_t n, fl_value fill)
 {
     if (n < 1)

@@ -227,18 +227,21 @@ def run_in_process(case: Case, ctx: RunContext) -> Outcome:
     command = f"python -c 'import fluentai; {call}'"
     # compiled under the case's name so that a fatal signal's stack dump names the case
     run_call = compile(call, f"<in-process run of {case.file_name}>", "eval")
+    status = 0
     try:
         with _in_process_timeout(command):
             eval(run_call, {"fluentai": fluentai})
     except CaseCrashed:
         raise
+    except fluentai.ProgramExit as exit_:   # (exit n): the API's way to say so
+        status = exit_.code
     except Exception as error:  # any escape from the API is the failure being reported
         trace = "".join(traceback.format_exception(error))
         raise CaseCrashed(f"`{command}` raised {type(error).__name__}\n{trace}") from None
     finally:
         _flush_c_stdio()
     captured = ctx.capfd.readouterr()
-    return Outcome(captured.out, captured.err, 0, command,
+    return Outcome(captured.out, captured.err, status, command,
                    compares_stdout_only=True)
 
 
@@ -332,12 +335,12 @@ def mismatches(case: Case, outcome: Outcome) -> list[str]:
     problems = []
     if outcome.stdout != expected_stdout:
         problems.append(_diff("stdout", expected_stdout, outcome.stdout))
+    if outcome.status != case.expected_status:
+        problems.append(f"exit status: expected {case.expected_status}, got {outcome.status}")
     if outcome.compares_stdout_only:
         return problems
     if outcome.stderr != case.expected_stderr:
         problems.append(_diff("stderr", case.expected_stderr, outcome.stderr))
-    if outcome.status != case.expected_status:
-        problems.append(f"exit status: expected {case.expected_status}, got {outcome.status}")
     return problems
 
 

@@ -376,6 +376,14 @@ class FunctionCodegen:
         k = self.untag(v, abi.HEADER_KIND, I32)
         b.cbranch(b.icmp_unsigned("==", k, ir.Constant(I32, kind)), yes, no)
 
+    def phi_at(self, done: ir.Block, typ, incoming: list) -> ir.Value:
+        """Continue at the join block ``done`` with a phi of (value, block) pairs."""
+        self.b.position_at_end(done)
+        phi = self.b.phi(typ)
+        for value, block in incoming:
+            phi.add_incoming(value, block)
+        return phi
+
     def both_fixnums(self, a, bv) -> ir.Value:
         return self.b.icmp_unsigned("==", self.b.and_(self.b.or_(a, bv), _c(1)), _c(0))
 
@@ -453,12 +461,7 @@ class FunctionCodegen:
         name = self.mc.cstring(i.checked_op.encode())
         r3 = b.call(self.mc.runtime("fl_number_to_double"), [v, name, _c(self.loc(i))])
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(F64)
-        phi.add_incoming(r1, fix)
-        phi.add_incoming(r2, boxed)
-        phi.add_incoming(r3, slow)
-        return phi
+        return self.phi_at(done, F64, [(r1, fix), (r2, boxed), (r3, slow)])
 
     def emit_Not(self, i: N.Not):
         return self.b.xor(self.get(i.a), ir.Constant(I1, 1))
@@ -488,11 +491,7 @@ class FunctionCodegen:
         b.position_at_end(slow)
         slow_result = b.call(self.mc.runtime(PRIM_SLOW[i.op]), [a, c, _c(self.loc(i))])
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I64)
-        phi.add_incoming(result, fast_end)
-        phi.add_incoming(slow_result, slow)
-        return phi
+        return self.phi_at(done, I64, [(result, fast_end), (slow_result, slow)])
 
     def prim_add(self, i, args):
         return self._arith(i, *args, self.b.sadd_with_overflow)
@@ -529,11 +528,7 @@ class FunctionCodegen:
         r2 = b.call(self.mc.runtime(name, UNIFORM),
                     [_c(0), self.argc(i, 2), a, c, _c(0), ir.Constant(PTR, None)])
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I64)
-        phi.add_incoming(r1, fast)
-        phi.add_incoming(r2, slow)
-        return phi
+        return self.phi_at(done, I64, [(r1, fast), (r2, slow)])
 
     prim_mod = prim_quotient = prim_remainder = lambda self, i, args: self._int_division(i, *args)
 
@@ -548,11 +543,7 @@ class FunctionCodegen:
         r2 = b.icmp_unsigned("!=", b.call(self.mc.runtime(PRIM_SLOW[i.op]), [a, c, _c(self.loc(i))]),
                              ir.Constant(I32, 0))
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I1)
-        phi.add_incoming(r1, fast)
-        phi.add_incoming(r2, slow)
-        return phi
+        return self.phi_at(done, I1, [(r1, fast), (r2, slow)])
 
     prim_lt = prim_le = prim_gt = prim_ge = lambda self, i, args: self._compare(i, *args)
 
@@ -567,12 +558,8 @@ class FunctionCodegen:
         b.position_at_end(slow)
         r = b.icmp_unsigned("!=", b.call(self.mc.runtime("fl_equal"), [a, c]), ir.Constant(I32, 0))
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I1)
-        phi.add_incoming(ir.Constant(I1, 1), start)
-        phi.add_incoming(ir.Constant(I1, 0), check)
-        phi.add_incoming(r, slow)
-        return phi
+        true, false = ir.Constant(I1, 1), ir.Constant(I1, 0)
+        return self.phi_at(done, I1, [(true, start), (false, check), (r, slow)])
 
     def prim_truthy(self, i, args):
         return self.b.icmp_unsigned("!=", self.b.or_(args[0], _c(4)), _c(7))
@@ -593,11 +580,7 @@ class FunctionCodegen:
         b.branch(done)
         b.position_at_end(no)
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I1)
-        phi.add_incoming(ir.Constant(I1, 1), yes)
-        phi.add_incoming(ir.Constant(I1, 0), no)
-        return phi
+        return self.phi_at(done, I1, [(ir.Constant(I1, 1), yes), (ir.Constant(I1, 0), no)])
 
     def _pair_field(self, i, v, offset, builtin):
         b = self.b
@@ -610,11 +593,7 @@ class FunctionCodegen:
         fn = self.mc.runtime(builtin, UNIFORM)
         r2 = b.call(fn, [_c(0), self.argc(i, 1), v, _c(0), _c(0), ir.Constant(PTR, None)])
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(I64)
-        phi.add_incoming(r1, yes)
-        phi.add_incoming(r2, no)
-        return phi
+        return self.phi_at(done, I64, [(r1, yes), (r2, no)])
 
     def prim_head(self, i, args):
         return self._pair_field(i, args[0], abi.PAIR_HEAD, "fl_bi_head")
@@ -644,11 +623,7 @@ class FunctionCodegen:
         b.position_at_end(slow)
         q = b.call(self.mc.runtime("fl_alloc"), [_c(granules * 16)])
         b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(PTR)
-        phi.add_incoming(p, fast)
-        phi.add_incoming(q, slow)
-        return b.ptrtoint(phi, I64)
+        return b.ptrtoint(self.phi_at(done, PTR, [(p, fast), (q, slow)]), I64)
 
     def store_field(self, addr: ir.Value, offset: int, value: ir.Value) -> None:
         self.b.store(value, self.b.inttoptr(self.b.add(addr, _c(offset)), PTR))

@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="FluentAI: a Lisp-family language compiled to native code through LLVM.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     jit = sub.add_parser("jit", help="compile in memory and run now",
-                         description="Compile a program in memory and run it.")
+                         description="Compile a program in memory and run it. Arguments after "
+                                     "`--` go to the program (command-line-args). Compiled "
+                                     "code is cached (~/.cache/fluentai/jit) unless --no-cache "
+                                     "or FLUENTAI_NO_CACHE=1.")
     _add_common(jit)
     jit.add_argument("-e", dest="expr", metavar="EXPR", help="run this source text instead of a file")
     jit.add_argument("--no-cache", action="store_true", help="do not use the compile cache")

@@ -161,6 +161,14 @@ class Converter:
             for i, f in enumerate(fields):
                 arr[i] = f
             return roots.push(lib.fl_make_data(tag, len(fields), arr))
+        if callable(x):
+            # A FluentAI function (any arity) that calls back into Python through
+            # the same bridge as Python effect handlers; errors raised there come
+            # back to the program as FluentAI errors.
+            from .pyhandlers import _bridge
+            bridge = _bridge(self)
+            index = bridge.register(x, None)
+            return roots.push(self.lib.fl_make_host_function(bridge.callback, index))
         raise TypeError(f"cannot pass a Python {type(x).__name__} to FluentAI")
 
     # ---- outcomes ----

@@ -108,3 +108,21 @@ def test_run_file(tmp_path):
     path = tmp_path / "prog.fl"
     path.write_text("(define (sq x) (* x x)) (sq 12)")
     assert fluentai.run_file(path) == 144
+
+
+def test_python_callables_become_fluentai_functions():
+    mod = fluentai.load("""
+        (define (ap f x) (f x))
+        (define (twice f xs) (map f xs))
+        (define (safe f) (handler ((error (lambda (e) (get e "message")))) (f 1)))
+    """)
+    assert mod["ap"](lambda x: x + 1, 2) == 3
+    assert mod["twice"](lambda x: [x, str(x)], [1, 2]) == [[1, "1"], [2, "2"]]
+
+    def fails(x):
+        raise ValueError("nope")
+
+    with pytest.raises(FluentAIError) as info:
+        mod["ap"](fails, 1)
+    assert (info.value.type, info.value.message) == ("python-error", "nope")
+    assert mod["safe"](fails) == "nope"           # a handler around the call catches it

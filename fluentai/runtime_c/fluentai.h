@@ -308,6 +308,8 @@ void fl_task_sleep(double seconds, int64_t loc);          /* suspends this task 
  * timeout passes (negative: none); returns the ready events, 0 on timeout. */
 int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds);
 int64_t fl_task_live_count(void);                         /* tasks alive in this run, main included */
+/* A FluentAI function running a Python callable (handler.c; runner.py's bridge). */
+fl_value fl_make_host_function(void *callback, int64_t index);
 /* ---- CDEF-END ---- */
 
 

@@ -212,6 +212,29 @@ static void raise_host_outcome(int64_t loc)
     }
 }
 
+/* Python functions passed into a program (runner.py) are closures whose code
+ * is this trampoline: free[0] is the Python-side index, free[1] the address of
+ * the cffi callback. The callback cannot unwind through Python frames, so it
+ * records a failure or an exit, and the trampoline acts on it once back here. */
+static fl_value host_function_entry(fl_value self, int64_t argc, fl_value a0, fl_value a1,
+                                    fl_value a2, fl_value *rest)
+{
+    fl_code python = (fl_code)(uintptr_t)FL_CLOSURE(self)->free[1];
+    fl_check_stack(FL_LOCOF(argc));
+    host_failed = host_exit_requested = 0;
+    fl_value v = python(self, argc, a0, a1, a2, rest);
+    raise_host_outcome(FL_LOCOF(argc));
+    return v;
+}
+
+fl_value fl_make_host_function(void *callback, int64_t index)
+{
+    fl_value clo = fl_make_closure(host_function_entry, 0, FL_CLOSURE_HAS_REST, FL_NIL, 2);
+    FL_CLOSURE(clo)->free[0] = FL_FIXNUM(index);
+    FL_CLOSURE(clo)->free[1] = (fl_value)(uintptr_t)callback;
+    return clo;
+}
+
 static fl_value call_host_clause(const handler_clause *c, int64_t op, int64_t argc, fl_value a0,
                                  fl_value a1, fl_value a2, fl_value *rest)
 {

@@ -221,7 +221,7 @@ def test_exit_in_a_task_ends_the_program(helpers):
 def test_deadlock_reports_every_blocked_task(helpers, entry, lines):
     out = run(helpers, entry)
     assert out.status == FL_DEADLOCK
-    assert report_of(out) == "\n".join(["error[deadlock]: all tasks are blocked"] + lines) + "\n"
+    assert report_of(out) == "\n".join(["prog.fl: error[deadlock]: all tasks are blocked"] + lines) + "\n"
     # the runtime is usable at once afterwards
     assert value_of(run(helpers, "helper_pingpong", 10)) == "55"
 

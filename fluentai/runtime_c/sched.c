@@ -417,6 +417,13 @@ static __attribute__((noreturn)) void report_deadlock(void)
 {
     fl_buf b;
     fl_buf_init(&b);
+    /* No one form is at fault: the header names the file, as every error
+     * without a location does (error.c), and the lines below say where. */
+    const fl_module_info *m = fl_module_current();
+    if (m) {
+        fl_buf_puts(&b, m->filename);
+        fl_buf_puts(&b, ": ");
+    }
     fl_buf_puts(&b, "error[deadlock]: all tasks are blocked\n");
     for (fl_task *t = &main_task; t; t = t->next) {
         if (t->waiting == FL_WAIT_NONE)

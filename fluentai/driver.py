@@ -28,62 +28,15 @@ class CompiledProgram:
     global_slots: dict = field(default_factory=dict)   # name -> slot
 
 
-def decode_source(data: bytes | str, filename: str) -> str:
-    if isinstance(data, str):
-        return data
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # The frontend reports the position of the first bad byte.
-        from .frontend import parse_program
-        parse_program(data, filename)
-        raise
-
-
-def compile_source(source: bytes | str, filename: str, **options) -> CompiledProgram:
+def compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
+                   verify: bool = False, dump_after: Optional[str] = None,
+                   handled_effects=(), session_globals: Optional[tuple] = None) -> CompiledProgram:
     """Frontend + IR passes + LLVM IR generation (no LLVM optimisation yet).
 
-    The passes recurse on the nesting of the program; nesting up to 10,000
-    levels must compile (LANGUAGE.md section 2), so they run on a thread with a
-    large stack and a matching recursion limit.
+    ``handled_effects``: effect names handled from outside (Python handlers);
+    ``session_globals``: the names a REPL session has defined so far.
     """
-    return run_with_deep_stack(_compile_source, source, filename, **options)
-
-
-DEEP_STACK_BYTES = 512 * 1024 * 1024
-DEEP_RECURSION_LIMIT = 200_000
-
-
-def run_with_deep_stack(fn, *args, **kwargs):
-    import threading
-    result: dict = {}
-
-    def target():
-        old = sys.getrecursionlimit()
-        sys.setrecursionlimit(DEEP_RECURSION_LIMIT)
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-        finally:
-            sys.setrecursionlimit(old)
-
-    old_size = threading.stack_size(DEEP_STACK_BYTES)
-    try:
-        worker = threading.Thread(target=target, name="fluentai-compile")
-        worker.start()
-    finally:
-        threading.stack_size(old_size)
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
-def _compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
-                    verify: bool = False, dump_after: Optional[str] = None,
-                    handled_effects=(), session_globals: Optional[tuple] = None) -> CompiledProgram:
-    from .frontend import parse_program
+    from .frontend import call_with_deep_stack, parse_program
     from .frontend.check_effects import check_effects
     session = session_globals is not None
     program = parse_program(source, filename, predeclared=tuple(session_globals or ()))
@@ -93,10 +46,15 @@ def _compile_source(source: bytes | str, filename: str, *, print_value: bool = F
         from .backend.codegen import generate_module
         from .ir.pipeline import build_ir
         from .ir.printer import format_module
-        module, dump = build_ir(program, verify=verify, dump_after=dump_after, session=session)
-        if dump_after == "final":
-            dump = format_module(module)
-        llvm_ir = str(generate_module(module, print_value=print_value, session=session))
+        def lower_and_generate():
+            module, dump = build_ir(program, verify=verify, dump_after=dump_after, session=session)
+            if dump_after == "final":
+                dump = format_module(module)
+            return dump, str(generate_module(module, print_value=print_value, session=session))
+
+        # The passes recurse on the program's nesting, up to the 10,000 levels
+        # the language allows: give them the room the frontend had.
+        dump, llvm_ir = call_with_deep_stack(program.nesting_depth, lower_and_generate)
     except CompileError:
         raise
     except RecursionError:

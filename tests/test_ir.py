@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from fluentai.diagnostics import CompileError
-from fluentai.driver import compile_source, run_with_deep_stack
-from fluentai.frontend import parse_program
+from fluentai.driver import compile_source
+from fluentai.frontend import call_with_deep_stack, parse_program
 from fluentai.ir.pipeline import PASS_NAMES, build_ir
 
 HERE = Path(__file__).parent
@@ -50,4 +50,4 @@ def test_verifier_after_every_pass(path: Path) -> None:
         program = parse_program(data, path.name)
     except CompileError:
         return          # a case about a compile error: nothing to lower
-    run_with_deep_stack(build_ir, program, verify=True)
+    call_with_deep_stack(program.nesting_depth, lambda: build_ir(program, verify=True))

@@ -53,7 +53,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_cons": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_not_callable": ir.FunctionType(I64, [I64, I64]),
     "fl_arity_fail": ir.FunctionType(I64, [I64, I64]),
-    "fl_undefined_global": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_undefined_global": ir.FunctionType(I64, [I64, I64]),
     "fl_unbound_local": ir.FunctionType(I64, [I64, I64]),
     "fl_collect_rest": ir.FunctionType(I64, [I64, I64, I64, I64, I64, PTR]),
     "fl_add": ir.FunctionType(I64, [I64, I64, I64]),
@@ -693,7 +693,7 @@ class FunctionCodegen:
         b.cbranch(b.icmp_unsigned("==", v, _c(abi.UNBOUND)), bad, ok).set_weights([1, 1000])
         b.position_at_end(bad)
         name = self.load_constant_slot(self.mc.constant_slot(N.Special("name", i.label)))
-        b.call(self.mc.runtime("fl_undefined_global"), [_c(0), name, _c(self.loc(i))])
+        b.call(self.mc.runtime("fl_undefined_global"), [name, _c(self.loc(i))])
         b.unreachable()
         b.position_at_end(ok)
         return v

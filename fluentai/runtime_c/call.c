@@ -61,9 +61,8 @@ static void used_before_definition(fl_value name, int64_t loc)
                    loc);
 }
 
-fl_value fl_undefined_global(int64_t name_const_index_unused, fl_value name, int64_t loc)
+fl_value fl_undefined_global(fl_value name, int64_t loc)
 {
-    (void)name_const_index_unused;
     used_before_definition(name, loc);
     return FL_NIL;
 }

@@ -184,7 +184,7 @@ int32_t  fl_kind_of(fl_value v);         /* 0 for fixnums and immediates; enum f
 /* Slow paths the generated code jumps to; they never return. */
 fl_value fl_not_callable(fl_value f, int64_t argc);
 fl_value fl_arity_fail(fl_value self, int64_t argc);
-fl_value fl_undefined_global(int64_t name_const_index_unused, fl_value name, int64_t loc);
+fl_value fl_undefined_global(fl_value name, int64_t loc);
 fl_value fl_unbound_local(fl_value name, int64_t loc);
 /* The list of arguments past the first `nfixed`, for closures with a rest parameter. */
 fl_value fl_collect_rest(int64_t nfixed, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);

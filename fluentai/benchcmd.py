@@ -56,14 +56,8 @@ def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: l
         sys.stderr.write(f"fluentai: error: cannot read {program}: {e.strerror}\n")
         return EXIT_USAGE
 
-    class _Args:   # what compile_for_cli reads
-        print_value = False
-        verify_ir = False
-        dump_after = None
-        emit_ir = False
-
     t0 = time.perf_counter()
-    compiled, status = compile_for_cli(_Args, data, program)
+    compiled, status = compile_for_cli(data, program)
     if compiled is None:
         return status
     with tempfile.TemporaryDirectory(prefix="fluentai-bench-") as tmp:

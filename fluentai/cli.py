@@ -7,7 +7,6 @@ output. No Python traceback ever reaches the user.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional
 
@@ -121,15 +120,17 @@ def read_program(args) -> tuple[Optional[bytes], str]:
         return None, args.file
 
 
-def compile_for_cli(args, data: bytes, filename: str):
+def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
+                    verify_ir: bool = False, dump_after: Optional[str] = None,
+                    emit_ir: bool = False):
     """Compile, printing diagnostics; returns (compiled, None) or (None, status)."""
     from .diagnostics import CompileError, format_diagnostic
     from .driver import compile_source, print_warnings
     from .errors import InternalCompilerError
-    dump_after = args.dump_after or ("final" if args.emit_ir else None)
+    dump_after = dump_after or ("final" if emit_ir else None)
     try:
-        compiled = compile_source(data, filename, print_value=args.print_value,
-                                  verify=args.verify_ir, dump_after=dump_after)
+        compiled = compile_source(data, filename, print_value=print_value,
+                                  verify=verify_ir, dump_after=dump_after)
     except CompileError as err:
         source = data.decode("utf-8", "replace")
         for d in err.diagnostics:
@@ -162,7 +163,9 @@ def cmd_jit(args, program_args: list[str]) -> int:
                 program = None       # unloadable after all: compile again below
             if program is not None:
                 return run_program(program, filename, args.opt, program_args, args.print_value)
-    compiled, status = compile_for_cli(args, data, filename)
+    compiled, status = compile_for_cli(data, filename, print_value=args.print_value,
+                                       verify_ir=args.verify_ir, dump_after=args.dump_after,
+                                       emit_ir=args.emit_ir)
     if compiled is None:
         return status
     if args.emit_ir or args.dump_after:
@@ -245,7 +248,9 @@ def cmd_compile(args) -> int:
     data, filename = read_program(args)
     if data is None:
         return EXIT_USAGE
-    compiled, status = compile_for_cli(args, data, filename)
+    compiled, status = compile_for_cli(data, filename, print_value=args.print_value,
+                                       verify_ir=args.verify_ir, dump_after=args.dump_after,
+                                       emit_ir=args.emit_ir)
     if compiled is None:
         return status
     if args.emit_ir or args.dump_after:
@@ -282,4 +287,4 @@ def entry() -> None:
                          "  = note: this is a bug in FluentAI\n")
         code = EXIT_INTERNAL
     sys.stdout.flush()
-    os._exit(code) if os.environ.get("FLUENTAI_FAST_EXIT") else sys.exit(code)
+    sys.exit(code)

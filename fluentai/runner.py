@@ -11,7 +11,7 @@ uncollectable memory, because Boehm does not scan Python objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from .backend import abi
 from .errors import FluentAIError, ProgramExit

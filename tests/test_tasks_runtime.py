@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys

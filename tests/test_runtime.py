@@ -10,8 +10,6 @@ are written as \\u{XX} (lowercase hex), DEL too.
 """
 from __future__ import annotations
 
-import ctypes
-import importlib.util
 import math
 import os
 import random
@@ -25,6 +23,8 @@ from pathlib import Path
 import pytest
 
 from fluentai.backend import rt_build
+
+from helper_extension import build_helper_extension
 from fluentai.builtins import BUILTINS
 
 ffi, lib = rt_build.load_runtime()
@@ -185,20 +185,7 @@ HELPER_CDEF = """
 
 def build_helpers(directory: Path):
     """Compile tests/runtime_helpers.c into an extension sharing the loaded runtime."""
-    import cffi
-
-    # The helpers' fl_* references resolve against the loaded runtime itself.
-    ctypes.CDLL(str(rt_build.runtime_extension_path()), mode=os.RTLD_GLOBAL | os.RTLD_NOLOAD)
-    shutil.copy(HERE / "runtime_helpers.c", directory / "runtime_helpers.c")
-    hffi = cffi.FFI()
-    hffi.cdef(HELPER_CDEF)
-    prototypes = HELPER_CDEF.replace("typedef int64_t fl_value;", "")
-    hffi.set_source("_fl_runtime_helpers", '#include "fluentai.h"\n' + prototypes, sources=["runtime_helpers.c"],
-                    include_dirs=[str(rt_build.runtime_c_dir())], extra_compile_args=["-O1"])
-    library = hffi.compile(tmpdir=str(directory))
-    spec = importlib.util.spec_from_file_location("_fl_runtime_helpers", library)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = build_helper_extension(directory, "runtime_helpers.c", "_fl_runtime_helpers", HELPER_CDEF)
     module.lib.helper_register_module()
     return module
 

@@ -12,10 +12,7 @@ The same rules seen from FluentAI programs are the golden cases tests/cases/task
 """
 from __future__ import annotations
 
-import ctypes
-import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from fluentai.backend import rt_build
+
+from helper_extension import build_helper_extension
 
 ffi, lib = rt_build.load_runtime()
 HERE = Path(__file__).resolve().parent
@@ -51,20 +50,7 @@ double helper_measured2(void);
 
 def build_helpers(directory: Path):
     """Compile the helpers into an extension whose fl_* calls go to the loaded runtime."""
-    import cffi
-
-    ctypes.CDLL(str(rt_build.runtime_extension_path()), mode=os.RTLD_GLOBAL | os.RTLD_NOLOAD)
-    shutil.copy(HERE / "tasks_runtime_helpers.c", directory / "tasks_runtime_helpers.c")
-    hffi = cffi.FFI()
-    hffi.cdef(HELPER_CDEF)
-    prototypes = HELPER_CDEF.replace("typedef int64_t fl_value;", "")
-    hffi.set_source("_fl_tasks_helpers", '#include "fluentai.h"\n' + prototypes,
-                    sources=["tasks_runtime_helpers.c"], include_dirs=[str(rt_build.runtime_c_dir())],
-                    extra_compile_args=["-O1"])
-    library = hffi.compile(tmpdir=str(directory))
-    spec = importlib.util.spec_from_file_location("_fl_tasks_helpers", library)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = build_helper_extension(directory, "tasks_runtime_helpers.c", "_fl_tasks_helpers", HELPER_CDEF)
     return module
 
 

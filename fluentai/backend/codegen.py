@@ -124,7 +124,7 @@ class ModuleCodegen:
         self.declared: dict[str, ir.Function] = {}
         self.functions: dict[N.Function, ir.Function] = {}
         self.strings: dict[bytes, ir.GlobalVariable] = {}
-        self.constants = list(module.constants)     # may grow (names for errors)
+        self.constants = module.constants.copy()    # grows: names for errors, effect ops
         self.effect_slots: dict[str, int] = {}
         self.g_globals = self._global_ptr("fl_globals")
         self.g_consts = self._global_ptr("fl_consts")
@@ -160,12 +160,7 @@ class ModuleCodegen:
         return g
 
     def constant_slot(self, payload) -> int:
-        key = N._const_key(payload)
-        for i, v in enumerate(self.constants):
-            if N._const_key(v) == key:
-                return i
-        self.constants.append(payload)
-        return len(self.constants) - 1
+        return self.constants.index(payload)
 
     def effect_slot(self, op: str) -> int:
         return self.constant_slot(N.Special("effect-op", op))
@@ -432,7 +427,7 @@ class FunctionCodegen:
         return self.b.load(self.b.gep(table, [_c(index)], source_etype=I64), typ=I64)
 
     def emit_LoadConst(self, i: N.LoadConst):
-        return self.load_constant_slot(self.mc.constant_slot(i.value))
+        return self.load_constant_slot(i.index)
 
     def emit_Box(self, i: N.Box):
         a = self.get(i.a)

@@ -473,17 +473,39 @@ class Module:
         self.source = source
         self.functions: list[Function] = []
         self.entry: Optional[Function] = None
-        self.constants: list[object] = []       # payloads of LoadConst, by index
+        self.constants = ConstantTable()        # payloads of LoadConst
         self.global_names: list[str] = []       # by slot
         self.effect_ops: list[str] = []         # effect operations performed
 
     def constant_index(self, value) -> int:
+        return self.constants.index(value)
+
+
+class ConstantTable:
+    """The payloads of a module's constant slots, each stored once."""
+
+    def __init__(self, payloads=()):
+        self.payloads: list[object] = []
+        self._slots: dict = {}
+        for p in payloads:
+            self.index(p)
+
+    def index(self, value) -> int:
         key = _const_key(value)
-        for i, v in enumerate(self.constants):
-            if _const_key(v) == key:
-                return i
-        self.constants.append(value)
-        return len(self.constants) - 1
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = len(self.payloads)
+            self.payloads.append(value)
+        return slot
+
+    def copy(self) -> "ConstantTable":
+        return ConstantTable(self.payloads)
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def __iter__(self):
+        return iter(self.payloads)
 
 
 @dataclass(frozen=True)

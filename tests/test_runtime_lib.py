@@ -1,6 +1,6 @@
 """Tests of the runtime library: lists (list.c), strings (string.c), maps (map.c).
 
-In:  the C runtime of fluentai/runtime_c, compiled with tests/runtime_lib_helpers.c
+In:  the C runtime of runtime_c/, compiled with tests/runtime_lib_helpers.c
      into a test-only cffi extension (cached under .pytest_cache, keyed by the
      sources), plus a variant whose map hash keeps only 4 bits so that
      full-hash collisions are exercised.
@@ -29,7 +29,7 @@ from fluentai.backend import rt_build
 from fluentai.builtins import BUILTINS
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME_DIR = ROOT / "fluentai" / "runtime_c"
+RUNTIME_DIR = ROOT / "runtime_c"
 HELPERS_C = Path(__file__).with_name("runtime_lib_helpers.c")
 
 HELPERS_CDEF = """

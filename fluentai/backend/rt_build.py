@@ -1,4 +1,4 @@
-"""Build and load the C runtime (fluentai/runtime_c/) for the JIT and for AOT linking.
+"""Build and load the C runtime (runtime_c/ at the top of the source tree) for the JIT and for AOT linking.
 
 In: the runtime sources (``*.c``, ``*.S`` and the header ``fluentai.h``).
 Out:
@@ -47,12 +47,18 @@ class RuntimeBuildError(Exception):
 
 
 def runtime_c_dir() -> Path:
-    """The runtime sources: inside the package (installed or source tree), or
-    FLUENTAI_RUNTIME_DIR when set (to test a runtime being worked on)."""
+    """The runtime sources: FLUENTAI_RUNTIME_DIR when set (to test a runtime being
+    worked on); else ``fluentai/runtime_c`` inside an installed wheel, where the
+    build copies them as package data; else ``runtime_c/`` beside the package in
+    the source tree (an editable install)."""
     override = os.environ.get("FLUENTAI_RUNTIME_DIR")
     if override:
         return Path(override).resolve()
-    return Path(__file__).resolve().parent.parent / "runtime_c"
+    package_dir = Path(__file__).resolve().parent.parent
+    installed = package_dir / "runtime_c"
+    if (installed / "fluentai.h").is_file():
+        return installed
+    return package_dir.parent / "runtime_c"
 
 
 def _sources(directory: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 #
 #   make setup        venv + editable install + Boehm GC + prebuilt C runtime (idempotent)
 #   make demo         run examples/tour.fl, then show how an uncaught error is reported
-#   make test         the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
+#   make test         pyflakes, then the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
 #   make bench        benchmarks against C and installed peers (QUICK=1: about a minute)
 #   make bench-peers  apt-get install the peer implementations (Chez, Racket, Guile, PyPy)
 #   make clean        remove build products (keeps .venv; `make distclean` removes it too)
@@ -95,7 +95,9 @@ demo: setup
 	@$(FLUENTAI) jit -e '(head [])'; status=$$?; \
 	  if [ $$status -ne 1 ]; then echo "demo: expected exit status 1, got $$status" >&2; exit 1; fi
 
+# pyflakes first (unused imports and variables, undefined names): fast, and a failure stops here.
 test: setup
+	$(VPY) -m pyflakes fluentai tests bench
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup $(BENCH_STAMP)

@@ -1,6 +1,6 @@
 """Compile-time diagnostics: what went wrong, where, and how it is shown to the user.
 
-In: a ``Diagnostic`` (code, message, span, severity, notes) built by any stage of the
+In: a ``Diagnostic`` (code, message, span, severity, notes, helps) built by any stage of the
 compiler, plus the source text it points into.
 Out: the text block of LANGUAGE.md section 10, exactly::
 
@@ -23,6 +23,7 @@ ERROR = "error"
 WARNING = "warning"
 _GUTTER = f"{'':>5} | "
 _NOTE_PREFIX = "      = note: "
+_HELP_PREFIX = "      = help: "
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Diagnostic:
     span: Optional["Span"]
     severity: str = ERROR
     notes: list[str] = field(default_factory=list)
+    helps: list[str] = field(default_factory=list)     # suggestions, shown after the notes
 
     def __post_init__(self) -> None:
         if self.severity not in (ERROR, WARNING):
@@ -49,13 +51,14 @@ class Diagnostic:
 
 
 def format_diagnostic(diag: Diagnostic, source_text: Optional[str]) -> str:
-    """The header line, the source line with its caret line, then the notes (no final newline)."""
+    """The header line, the source line with its caret line, then the notes and helps (no final newline)."""
     lines = [_header(diag)]
     source_line = _source_line(source_text, diag.span)
     if source_line is not None:
         lines.append(f"{diag.span.line:>5} | {source_line}")
         lines.append(_GUTTER + _caret_text(source_line, diag.span))
     lines.extend(_NOTE_PREFIX + note for note in diag.notes)
+    lines.extend(_HELP_PREFIX + text for text in diag.helps)
     return "\n".join(lines)
 
 

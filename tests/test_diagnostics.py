@@ -105,3 +105,27 @@ def test_compile_error_carries_every_diagnostic_and_formats_them_all():
     assert str(err) == format_diagnostics([first, second], "(a)\n(b)\n")
     assert str(err).count("error[undefined-variable]") == 2
     assert isinstance(err, Exception)
+
+
+# ---- 'did you mean' (fluentai/suggest.py) ----
+
+def test_closest_name_takes_swaps_as_one_edit_and_scales_with_length():
+    from fluentai.suggest import closest, edit_distance
+    assert edit_distance("lenght", "length", 3) == 1
+    assert closest("lenght", ["list", "length", "len"]) == "length"
+    assert closest("quux", ["length", "print-line"]) is None
+    assert closest("y", ["x", "Y"]) == "Y"                          # short: only case differs
+    assert closest("x", ["y"]) is None
+
+
+def test_closest_name_prefers_candidates_listed_first_on_a_tie():
+    from fluentai.suggest import closest
+    assert closest("fob", ["fab", "foo"]) == "fab"
+    assert closest("fob", ["foo", "fab"]) == "foo"
+
+
+def test_help_lines_follow_the_notes():
+    from fluentai.diagnostics import Diagnostic, format_diagnostic
+    text = format_diagnostic(Diagnostic("undefined-variable", "undefined variable `x`", None,
+                                        notes=["n"], helps=["did you mean `y`?"]), None)
+    assert text.splitlines()[1:] == ["      = note: n", "      = help: did you mean `y`?"]

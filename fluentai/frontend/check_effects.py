@@ -4,7 +4,7 @@ In:  a resolved ``Program`` and the effect names handled from outside (Python
 handlers). Out: nothing, or ``CompileError`` listing every ``Perform`` of an
 operation that nothing can handle: not a built-in operation, no ``handler``
 clause anywhere in the program names it or its effect, and no outside handler
-does. (Handlers act through dynamic extent, so any clause in the program might
+does; with a 'did you mean' help when a known operation is close. (Handlers act through dynamic extent, so any clause in the program might
 be active at the perform site; only a program with none is certainly wrong.)
 Also every ``handler`` clause whose function is a literal that is not a
 function (``(handler ((io:print 42)) ...)``).
@@ -12,7 +12,8 @@ function (``(handler ((io:print 42)) ...)``).
 from __future__ import annotations
 
 from ..diagnostics import CompileError, Diagnostic
-from ..effects import is_builtin_op, split_op
+from ..effects import BUILTIN_EFFECTS, is_builtin_op, split_op
+from ..suggest import did_you_mean
 from . import ast as A
 
 
@@ -35,6 +36,15 @@ def _walk(node):
 NOT_FUNCTIONS = (A.Const, A.ListLit, A.MapLit)
 
 
+def _known_ops(effect: str, handled: set[str]) -> list[str]:
+    """What a misspelt operation could have meant: the operations of its own effect first
+    (built in, or named by a handler clause), then every other one."""
+    builtin = [f"{e}:{op}" for e, ops in BUILTIN_EFFECTS.items() for op in ops]
+    named = sorted(name for name in handled if ":" in name)
+    every = named + builtin
+    return [op for op in every if split_op(op)[0] == effect] + every
+
+
 def check_effects(program: A.Program, handled_outside=()) -> None:
     performs: list[A.Perform] = []
     handled: set[str] = set(handled_outside)
@@ -53,7 +63,8 @@ def check_effects(program: A.Program, handled_outside=()) -> None:
         if is_builtin_op(p.op) or p.op in handled or effect in handled:
             continue
         errors.append(Diagnostic("unhandled-effect", f"unhandled effect `{p.op}`: no handler in "
-                                 "the program can handle it", p.span))
+                                 "the program can handle it", p.span,
+                                 helps=did_you_mean(p.op, _known_ops(effect, handled))))
     if errors:
         errors.sort(key=lambda d: d.sort_key())
         raise CompileError(errors)

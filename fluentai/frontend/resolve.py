@@ -4,8 +4,9 @@ In: the unresolved ``Program`` of ``parser.parse`` and its table of top-level na
 Out (in place): every ``Ref.binding`` set; ``Program.globals`` listed by slot
 (``Binding.slot``); ``Lambda.free`` (the LOCAL bindings a lambda uses, directly or through
 nested lambdas, that are bound outside it, in first-use order) and ``Binding.captured``;
-``Let.recursive``. Returns the ``undefined-variable`` errors and the ``arity-error``
-warnings, in source order.
+``Let.recursive``. Returns the ``undefined-variable`` errors (with a 'did you mean' help
+when a visible name is close, ``fluentai/suggest.py``) and the ``arity-error`` warnings,
+in source order.
 
 Scope (LANGUAGE.md sections 1 and 3): a local shadows a global shadows a builtin; all
 top-level names are visible everywhere. In a ``Let`` the init of binding i sees bindings
@@ -20,6 +21,7 @@ from typing import Callable, Optional
 
 from fluentai.builtins import BUILTINS
 from fluentai.diagnostics import WARNING, Diagnostic
+from fluentai.suggest import did_you_mean
 from fluentai.frontend.ast import (
     BUILTIN, GLOBAL, LOCAL, And, Binding, Call, Const, DataDecl, Define, Expr, Handler, If,
     Lambda, Let, Letrec, ListLit, MapLit, Match, Or, Pattern, PCtor, Perform, PList, Program,
@@ -110,6 +112,14 @@ class _Resolver:
             return self._builtin(name)
         return None
 
+    def _visible_names(self) -> list[str]:
+        """What a name here could have meant: locals in scope (latest bound first), then
+        globals, then builtins."""
+        local = [name for name, entries in reversed(self.scope.items())
+                 if any(pending_in is None or self.depth > let_depth
+                        for _, let_depth, pending_in in entries)]
+        return local + list(self.globals) + sorted(BUILTINS)
+
     def _note_use(self, binding: Binding) -> None:
         """Record a LOCAL used under lambdas deeper than its binder: they all capture it."""
         owner = self.owner_depth[binding]
@@ -134,7 +144,8 @@ class _Resolver:
         binding = self._lookup(node.name)
         if binding is None:
             self.diagnostics.append(Diagnostic("undefined-variable",
-                                               f"undefined variable `{node.name}`", node.span))
+                                               f"undefined variable `{node.name}`", node.span,
+                                               helps=did_you_mean(node.name, self._visible_names())))
             return
         node.binding = binding
         if binding.kind == LOCAL:

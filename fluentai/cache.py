@@ -16,6 +16,11 @@ same directory and are renamed into place, the .json last, so concurrent runs
 never see half an entry. ``--no-cache`` or
 ``FLUENTAI_NO_CACHE=1`` turns the cache off.
 
+Size cap: after each store, least recently used entries (a hit refreshes the
+mtime of its .json) are evicted until the cache holds at most
+``$FLUENTAI_CACHE_MAX_MB`` MiB (default ``DEFAULT_MAX_MB``). ``info()`` and
+``clear()`` serve ``fluentai cache info`` / ``fluentai cache clear``.
+
 This module is on the warm start-up path: it imports nothing heavy.
 """
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Optional
 
 _PACKAGE = Path(__file__).resolve().parent
 _fingerprint: Optional[str] = None
+DEFAULT_MAX_MB = 256
+MAX_MB_VARIABLE = "FLUENTAI_CACHE_MAX_MB"
 
 
 def enabled(no_cache_flag: bool) -> bool:
@@ -43,14 +50,21 @@ def cache_dir() -> Path:
 
 
 def compiler_fingerprint() -> str:
-    """A hash of every file that can change generated code or the runtime."""
+    """A hash of every file that can change generated code or the runtime: the
+    package's sources and the runtime's (inside the package in a wheel, beside
+    it in a source tree)."""
     global _fingerprint
     if _fingerprint is None:
+        from .backend.rt_build import runtime_c_dir
         h = hashlib.sha256()
-        for path in sorted(_PACKAGE.rglob("*")):
-            if path.suffix in (".py", ".lark", ".c", ".h", ".S") and "__pycache__" not in path.parts:
-                h.update(str(path.relative_to(_PACKAGE)).encode())
-                h.update(path.read_bytes())
+        runtime = runtime_c_dir()
+        files = [(p.relative_to(_PACKAGE), p) for p in _PACKAGE.rglob("*")
+                 if p.suffix in (".py", ".lark") and "__pycache__" not in p.parts]
+        files += [(Path("runtime_c") / p.name, p) for p in runtime.iterdir()
+                  if p.suffix in (".c", ".h", ".S")]
+        for name, path in sorted(files):
+            h.update(str(name).encode() + b"\0")
+            h.update(path.read_bytes())
         _fingerprint = h.hexdigest()
     return _fingerprint
 
@@ -80,6 +94,10 @@ def load(key: str) -> Optional[tuple[Path, dict]]:
         return None
     if not isinstance(meta, dict) or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         return None
+    try:
+        os.utime(meta_path)     # recently used: last in line for eviction
+    except OSError:
+        pass
     return so_path, meta
 
 
@@ -103,4 +121,87 @@ def store(key: str, shared_object: bytes, meta: dict) -> Optional[Path]:
                 raise
     except OSError:
         return None
+    evict(max_bytes(), keep=key)
     return so_path
+
+
+def max_bytes() -> int:
+    """The size cap: $FLUENTAI_CACHE_MAX_MB MiB (a bad value means the default)."""
+    try:
+        megabytes = float(os.environ.get(MAX_MB_VARIABLE, DEFAULT_MAX_MB))
+    except ValueError:
+        megabytes = DEFAULT_MAX_MB
+    return max(int(megabytes * 1024 * 1024), 0)
+
+
+def _entries() -> list[tuple[float, int, str]]:
+    """(last use, bytes, key) of every entry, least recently used first. An
+    orphan .so (its writer died before the .json) counts, with its own mtime."""
+    groups: dict[str, list[os.stat_result]] = {}
+    used: dict[str, float] = {}
+    try:
+        listing = list(os.scandir(cache_dir()))
+    except OSError:
+        return []
+    for item in listing:
+        stem, dot, suffix = item.name.rpartition(".")
+        if not dot or suffix not in ("so", "json") or item.name.startswith(".tmp-"):
+            continue
+        try:
+            st = item.stat()
+        except OSError:
+            continue
+        groups.setdefault(stem, []).append(st)
+        if suffix == "json" or stem not in used:
+            used[stem] = st.st_mtime
+    return sorted((used[k], sum(st.st_size for st in v), k) for k, v in groups.items())
+
+
+def _remove(key: str) -> None:
+    so_path, meta_path = _paths(key)
+    for path in (meta_path, so_path):     # the .json first: the entry stops being valid at once
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def evict(limit: int, keep: Optional[str] = None) -> int:
+    """Remove least recently used entries until the cache holds at most ``limit``
+    bytes (``keep``, the entry just written, stays). Returns how many went."""
+    entries = _entries()
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, key in entries:
+        if total <= limit:
+            break
+        if key == keep:
+            continue
+        try:
+            _remove(key)
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
+
+
+def info() -> dict:
+    """Where the cache is, its entries and bytes, and its cap."""
+    entries = _entries()
+    return {"directory": str(cache_dir()), "entries": len(entries),
+            "bytes": sum(size for _, size, _ in entries), "max_bytes": max_bytes()}
+
+
+def clear() -> tuple[int, int]:
+    """Remove every entry (and leftover temporary files); returns (entries, bytes)."""
+    entries = _entries()
+    for _, _, key in entries:
+        _remove(key)
+    try:
+        for item in os.scandir(cache_dir()):
+            if item.name.startswith(".tmp-"):
+                os.unlink(item.path)
+    except OSError:
+        pass
+    return len(entries), sum(size for _, size, _ in entries)

@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="number of timed runs (default 10)")
     bench.add_argument("--vs", metavar="COMMAND", help="another command to time in alternation")
     bench.set_defaults(opt=2)
+    cache = sub.add_parser("cache", help="show or empty the compile cache of `fluentai jit`",
+                           description="The compile cache of `fluentai jit`: $FLUENTAI_CACHE_DIR, "
+                                       "else $XDG_CACHE_HOME/fluentai/jit (default "
+                                       "~/.cache/fluentai/jit). It holds at most "
+                                       "$FLUENTAI_CACHE_MAX_MB MiB (default 256); the least "
+                                       "recently used programs are evicted first.")
+    cache.add_argument("action", choices=["info", "clear"],
+                       help="info: where the cache is, its entries, size and limit; "
+                            "clear: remove every entry")
     return parser
 
 
@@ -99,11 +108,37 @@ def main(argv: Optional[list[str]] = None) -> int:
                 sys.stderr.write("fluentai: error: -n needs at least 1 run\n")
                 return EXIT_USAGE
             return run_bench(args.file, args.runs, args.opt, args.vs, program_args)
+        if args.command == "cache":
+            return cmd_cache(args.action)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
     parser.print_help(sys.stderr)
     return EXIT_USAGE
+
+
+def _mib(count: int) -> str:
+    return f"{count / (1024 * 1024):.1f} MiB"
+
+
+def cmd_cache(action: str) -> int:
+    from . import cache
+    if action == "clear":
+        try:
+            entries, size = cache.clear()
+        except OSError as e:
+            sys.stderr.write(f"fluentai: error: cannot clear {cache.cache_dir()}: {e.strerror}\n")
+            return EXIT_USAGE
+        sys.stdout.write(f"removed {entries} entries ({size} bytes) from {cache.cache_dir()}\n")
+        return EXIT_OK
+    facts = cache.info()
+    state = "" if cache.enabled(False) else " (disabled by FLUENTAI_NO_CACHE)"
+    sys.stdout.write(f"cache directory: {facts['directory']}{state}\n"
+                     f"entries:         {facts['entries']}\n"
+                     f"size:            {facts['bytes']} bytes ({_mib(facts['bytes'])})\n"
+                     f"size limit:      {facts['max_bytes']} bytes ({_mib(facts['max_bytes'])}; "
+                     f"${cache.MAX_MB_VARIABLE}, least recently used evicted first)\n")
+    return EXIT_OK
 
 
 def read_program(args) -> tuple[Optional[bytes], str]:

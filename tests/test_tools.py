@@ -1,0 +1,81 @@
+"""Developer tools of the command line: `fluentai cache`, `--time-passes`, `-g` under gdb.
+
+Like tests/test_cli.py, everything runs `python -m fluentai` in a subprocess with its own
+cache directory.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ)
+    e["FLUENTAI_CACHE_DIR"] = str(tmp_path / "cache")
+    e.pop("FLUENTAI_NO_CACHE", None)
+    e.pop("FLUENTAI_CACHE_MAX_MB", None)
+    return e
+
+
+def fluentai(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fluentai", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+def _info(env) -> dict[str, str]:
+    r = fluentai("cache", "info", env=env)
+    assert r.returncode == 0, r.stderr
+    return dict(line.split(":", 1) for line in r.stdout.splitlines())
+
+
+# ---- fluentai cache ----
+
+def test_cache_info_counts_entries_and_clear_empties_it(env, tmp_path):
+    info = _info(env)
+    assert info["cache directory"].strip() == str(tmp_path / "cache")
+    assert info["entries"].strip() == "0"
+    assert info["size limit"].strip().startswith(str(256 * 1024 * 1024))
+    for i in range(2):
+        assert fluentai("jit", "-e", f"(print-line {i})", env=env).stdout == f"{i}\n"
+    info = _info(env)
+    assert info["entries"].strip() == "2"
+    size = int(info["size"].split()[0])
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "cache").iterdir())
+    assert size == on_disk > 0
+    r = fluentai("cache", "clear", env=env)
+    assert r.returncode == 0 and r.stdout.startswith(f"removed 2 entries ({size} bytes)")
+    assert _info(env)["entries"].strip() == "0"
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_cache_evicts_the_least_recently_used_beyond_its_cap(env, tmp_path):
+    cache = tmp_path / "cache"
+    keys = []
+    for i in range(3):
+        before = {p.stem for p in cache.glob("*.json")}
+        assert fluentai("jit", "-e", f"(print-line {i})", env=env).returncode == 0
+        (new,) = {p.stem for p in cache.glob("*.json")} - before
+        keys.append(new)
+    now = time.time()     # explicit ages: mtimes of quick runs may tie
+    for key, age in zip(keys, (300, 200, 100)):
+        os.utime(cache / f"{key}.json", (now - age, now - age))
+    # A hit refreshes its entry: program 0 is used again, so program 1 is now the oldest.
+    assert fluentai("jit", "-e", "(print-line 0)", env=env).stdout == "0\n"
+    one_entry = sum((cache / f"{keys[0]}{suffix}").stat().st_size for suffix in (".so", ".json"))
+    env["FLUENTAI_CACHE_MAX_MB"] = str(3.5 * one_entry / (1024 * 1024))
+    assert fluentai("jit", "-e", "(print-line 3)", env=env).stdout == "3\n"
+    remaining = {p.stem for p in cache.glob("*.json")}
+    assert keys[1] not in remaining and not (cache / f"{keys[1]}.so").exists()
+    assert {keys[0], keys[2]} <= remaining and len(remaining) == 3
+
+
+def test_cache_help_documents_the_location_and_the_cap():
+    r = fluentai("cache", "--help")
+    assert r.returncode == 0
+    assert "FLUENTAI_CACHE_DIR" in r.stdout and "FLUENTAI_CACHE_MAX_MB" in r.stdout

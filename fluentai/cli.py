@@ -25,6 +25,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dump-after", metavar="PASS",
                    help="print the SSA IR after PASS (lower, dce, unbox-floats, ...)")
     p.add_argument("--verify-ir", action="store_true", help="run the IR verifier after every pass")
+    p.add_argument("--time-passes", action="store_true",
+                   help="print on stderr how long each compiler pass took (frontend stages, IR "
+                        "passes, codegen, LLVM optimisation and code generation, linking)")
     p.set_defaults(opt=2)
 
 
@@ -178,6 +181,30 @@ def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
     return compiled, None
 
 
+def _timed(command):
+    """Run ``command(args, ...)`` collecting pass times when --time-passes asks for them;
+    the table goes to stderr before the program runs (``args.report_times``)."""
+    def run(args, *rest) -> int:
+        args.report_times = lambda: None
+        if not args.time_passes:
+            return command(args, *rest)
+        from . import timing
+        with timing.collect() as times:
+            reported = []
+
+            def report() -> None:
+                if not reported:
+                    reported.append(True)
+                    sys.stderr.write(timing.format_table(times))
+                    sys.stderr.flush()
+            args.report_times = report
+            status = command(args, *rest)
+        report()
+        return status
+    return run
+
+
+@_timed
 def cmd_jit(args, program_args: list[str]) -> int:
     data, filename = read_program(args)
     if data is None:
@@ -187,7 +214,8 @@ def cmd_jit(args, program_args: list[str]) -> int:
     key = None
     if not inspecting and cache.enabled(args.no_cache):
         key = cache.key_for(data, filename, args.opt, f"print-value={int(args.print_value)}")
-        hit = cache.load(key)
+        # --time-passes measures a compilation: look nothing up, but store as usual.
+        hit = None if args.time_passes else cache.load(key)
         if hit is not None:
             path, meta = hit
             sys.stderr.write(meta.get("warnings", ""))
@@ -215,6 +243,7 @@ def cmd_jit(args, program_args: list[str]) -> int:
     except Exception as exc:  # LLVM rejected what we generated: a compiler bug
         sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
         return EXIT_INTERNAL
+    args.report_times()
     return run_program(program, filename, args.opt, program_args, args.print_value)
 
 
@@ -233,8 +262,10 @@ def _jit_program(compiled, opt: int, key: Optional[str]):
         path = cache.store(key, shared, {"warnings": format_warnings(compiled)}) if shared else None
         if path is not None:
             from .runner import load_shared_program
+            from .timing import phase
             try:
-                return load_shared_program(path)
+                with phase("load"):
+                    return load_shared_program(path)
             except OSError:
                 pass
     from .backend.jit import jit_compile
@@ -279,6 +310,7 @@ def _write_output(text_or_bytes, path: Optional[str]) -> int:
     return EXIT_OK
 
 
+@_timed
 def cmd_compile(args) -> int:
     data, filename = read_program(args)
     if data is None:

@@ -16,6 +16,7 @@ from typing import Optional
 
 from .diagnostics import CompileError, Diagnostic, format_diagnostic
 from .errors import FluentAIError, InternalCompilerError
+from .timing import phase
 
 
 @dataclass
@@ -40,7 +41,8 @@ def compile_source(source: bytes | str, filename: str, *, print_value: bool = Fa
     from .frontend.check_effects import check_effects
     session = session_globals is not None
     program = parse_program(source, filename, predeclared=tuple(session_globals or ()))
-    check_effects(program, handled_effects)
+    with phase("check-effects"):
+        check_effects(program, handled_effects)
     text = program.source
     try:
         from .backend.codegen import generate_module
@@ -50,7 +52,10 @@ def compile_source(source: bytes | str, filename: str, *, print_value: bool = Fa
             module, dump = build_ir(program, verify=verify, dump_after=dump_after, session=session)
             if dump_after == "final":
                 dump = format_module(module)
-            return dump, str(generate_module(module, print_value=print_value, session=session))
+            with phase("codegen"):
+                llvm_module = generate_module(module, print_value=print_value, session=session)
+            with phase("codegen-ir-text"):
+                return dump, str(llvm_module)
 
         # The passes recurse on the program's nesting, up to the 10,000 levels
         # the language allows: give them the room the frontend had.

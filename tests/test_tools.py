@@ -79,3 +79,27 @@ def test_cache_help_documents_the_location_and_the_cap():
     r = fluentai("cache", "--help")
     assert r.returncode == 0
     assert "FLUENTAI_CACHE_DIR" in r.stdout and "FLUENTAI_CACHE_MAX_MB" in r.stdout
+
+
+# ---- --time-passes ----
+
+def _pass_rows(stderr: str) -> list[str]:
+    table = stderr[stderr.index("===== fluentai --time-passes ====="):]
+    return [m.group(1) for m in re.finditer(r"^  (\S+)\s+\d+\.\d\d\s+\d+\.\d%$", table, re.M)]
+
+
+def test_time_passes_lists_every_stage_for_jit_and_compile(env, tmp_path):
+    from fluentai.ir.pipeline import PASS_NAMES
+    stages = (["decode", "read", "parse", "resolve", "check-effects"] + PASS_NAMES
+              + ["codegen", "llvm-optimize", "llvm-codegen"])
+    (tmp_path / "p.fl").write_text("(define (sq x) (* x x))\n(print-line (sq 1.5))\n")
+    for _ in range(2):      # the second run would be a cache hit: it still compiles
+        r = fluentai("jit", "--time-passes", "p.fl", env=env, cwd=tmp_path)
+        assert r.returncode == 0 and r.stdout == "2.25\n", r.stderr
+        rows = _pass_rows(r.stderr)
+        assert [row for row in rows if row in stages] == stages and rows[-1] == "total"
+    r = fluentai("compile", "--time-passes", "p.fl", "-o", "p", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = _pass_rows(r.stderr)
+    assert [row for row in rows if row in stages] == stages and "link" in rows
+    assert subprocess.run([str(tmp_path / "p")], capture_output=True, text=True).stdout == "2.25\n"

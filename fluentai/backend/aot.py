@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..timing import phase
 from . import llvm_passes
 
 LIBGC_CANDIDATES = ["/usr/lib/x86_64-linux-gnu/libgc.a", "/usr/lib/aarch64-linux-gnu/libgc.a",
@@ -24,13 +25,17 @@ class LinkError(Exception):
 
 
 def emit_object(llvm_ir: str, opt: int) -> bytes:
-    mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
-    return llvm_passes.target_machine(opt, False).emit_object(mod)
+    with phase("llvm-optimize"):
+        mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
+    with phase("llvm-codegen"):
+        return llvm_passes.target_machine(opt, False).emit_object(mod)
 
 
 def emit_assembly(llvm_ir: str, opt: int) -> str:
-    mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
-    return llvm_passes.target_machine(opt, False).emit_assembly(mod)
+    with phase("llvm-optimize"):
+        mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
+    with phase("llvm-codegen"):
+        return llvm_passes.target_machine(opt, False).emit_assembly(mod)
 
 
 def find_c_compiler() -> str:
@@ -54,8 +59,9 @@ def link_executable(obj: bytes, out_path: str, opt: int) -> None:
     from .rt_build import static_runtime_archive
     cc = find_c_compiler()
     libgc = find_libgc()
-    archive = static_runtime_archive()
-    with tempfile.TemporaryDirectory(prefix="fluentai-link-") as tmp:
+    with phase("runtime-archive"):
+        archive = static_runtime_archive()
+    with phase("link"), tempfile.TemporaryDirectory(prefix="fluentai-link-") as tmp:
         obj_path = Path(tmp) / "program.o"
         obj_path.write_bytes(obj)
         tmp_out = Path(tmp) / "a.out"
@@ -74,7 +80,7 @@ def link_shared_object(obj: bytes) -> bytes:
     Its runtime references stay undefined: they bind, when it is loaded, to
     the runtime extension already in the process (loaded RTLD_GLOBAL)."""
     cc = find_c_compiler()
-    with tempfile.TemporaryDirectory(prefix="fluentai-so-") as tmp:
+    with phase("link"), tempfile.TemporaryDirectory(prefix="fluentai-so-") as tmp:
         obj_path = Path(tmp) / "program.o"
         obj_path.write_bytes(obj)
         so_path = Path(tmp) / "program.so"

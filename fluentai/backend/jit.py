@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
+from ..timing import phase
 from . import llvm_passes
 from .rt_build import load_runtime, symbol_addresses
 
@@ -54,15 +55,23 @@ def check_externals(mod: "llvm.ModuleRef") -> None:
 def compile_object(llvm_ir: str, opt: int) -> bytes:
     """Optimise and compile to an in-memory object for this machine (what the
     compile cache stores). Every external must resolve to a runtime symbol."""
-    register_runtime_symbols()
-    mod = llvm_passes.optimize(llvm_ir, opt, jit=True)
+    with phase("runtime-load"):
+        register_runtime_symbols()
+    with phase("llvm-optimize"):
+        mod = llvm_passes.optimize(llvm_ir, opt, jit=True)
     check_externals(mod)
-    return llvm_passes.target_machine(opt, True).emit_object(mod)
+    with phase("llvm-codegen"):
+        return llvm_passes.target_machine(opt, True).emit_object(mod)
 
 
 def load_object(obj: bytes, opt: int) -> JitProgram:
     """Link an object from ``compile_object`` (fresh or cached) into this process."""
     register_runtime_symbols()
+    with phase("load"):
+        return _load_object(obj, opt)
+
+
+def _load_object(obj: bytes, opt: int) -> JitProgram:
     tm = llvm_passes.new_target_machine(opt, True)    # owned by the engine from here on
     mod = llvm.parse_assembly("")
     mod.triple = tm.triple

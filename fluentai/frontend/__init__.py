@@ -20,6 +20,7 @@ import threading
 from typing import Callable, TypeVar, Union
 
 from fluentai.diagnostics import CompileError, Diagnostic
+from fluentai.timing import phase
 from fluentai.frontend.ast import Program
 from fluentai.frontend.parser import parse
 from fluentai.frontend.reader import MAX_NESTING, decode_source, read
@@ -45,8 +46,10 @@ def parse_program(source: Union[str, bytes], filename: str,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        text = decode_source(source, filename)
-        result = read(text, filename)
+        with phase("decode"):
+            text = decode_source(source, filename)
+        with phase("read"):
+            result = read(text, filename)
         program = call_with_deep_stack(result.max_depth,
                                        lambda: _parse_and_resolve(result.data, text, filename, predeclared))
         program.nesting_depth = result.max_depth
@@ -58,9 +61,11 @@ def parse_program(source: Union[str, bytes], filename: str,
 
 def _parse_and_resolve(data: list, text: str, filename: str,
                        predeclared: tuple[str, ...] = ()) -> Program:
-    parsed = parse(data, filename, text, predeclared)
+    with phase("parse"):
+        parsed = parse(data, filename, text, predeclared)
     diagnostics: list[Diagnostic] = parsed.diagnostics
-    diagnostics += resolve(parsed.program, parsed.globals_by_name)
+    with phase("resolve"):
+        diagnostics += resolve(parsed.program, parsed.globals_by_name)
     diagnostics.sort(key=Diagnostic.sort_key)
     errors = [d for d in diagnostics if d.is_error]
     if errors:

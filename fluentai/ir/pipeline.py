@@ -12,9 +12,9 @@ every pass, and a failure names the pass.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable, Optional
 
+from .. import timing
 from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
@@ -33,24 +33,22 @@ PASS_NAMES = ["lower"] + [name for name, _ in PASSES]
 
 
 def build_ir(program: A.Program, *, verify: bool = False, dump_after: Optional[str] = None,
-             timings: Optional[dict] = None, session: bool = False) -> tuple[N.Module, Optional[str]]:
+             session: bool = False) -> tuple[N.Module, Optional[str]]:
     """Lower and optimise; returns the module and the dump asked for, if any.
-    ``session``: the program is one input of a REPL session."""
+    ``session``: the program is one input of a REPL session. Each step is a
+    ``timing.phase`` (``--time-passes``)."""
     dump = None
-    start = time.perf_counter()
-    module = lower_program(program, session)
+    with timing.phase("lower"):
+        module = lower_program(program, session)
     steps = [("lower", None)] + PASSES
     for name, run in steps:
         if run is not None:
-            t0 = time.perf_counter()
-            run(module)
-            if timings is not None:
-                timings[name] = time.perf_counter() - t0
-        elif timings is not None:
-            timings[name] = time.perf_counter() - start
+            with timing.phase(name):
+                run(module)
         if verify:
             try:
-                verify_module(module)
+                with timing.phase("verify-ir"):
+                    verify_module(module)
             except IRVerifyError as e:
                 raise IRVerifyError(f"after pass {name}: {e}") from None
         if dump_after == name:

@@ -116,6 +116,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as exc:
+        from .backend.rt_build import RuntimeBuildError
+        if not isinstance(exc, RuntimeBuildError):
+            raise
+        sys.stderr.write(f"fluentai: error: {exc}\n")     # the machine lacks a build tool
+        return EXIT_USAGE
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -237,9 +243,12 @@ def cmd_jit(args, program_args: list[str]) -> int:
     if args.emit_llvm:
         sys.stdout.write(compiled.llvm_ir)
         return EXIT_OK
+    from .backend.rt_build import RuntimeBuildError
     from .errors import InternalCompilerError
     try:
         program = _jit_program(compiled, args.opt, key)
+    except RuntimeBuildError:
+        raise                 # reported by main(): a missing tool, not a compiler bug
     except Exception as exc:  # LLVM rejected what we generated: a compiler bug
         sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
         return EXIT_INTERNAL

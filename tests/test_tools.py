@@ -103,3 +103,12 @@ def test_time_passes_lists_every_stage_for_jit_and_compile(env, tmp_path):
     rows = _pass_rows(r.stderr)
     assert [row for row in rows if row in stages] == stages and "link" in rows
     assert subprocess.run([str(tmp_path / "p")], capture_output=True, text=True).stdout == "2.25\n"
+
+
+def test_a_missing_libgc_is_reported_with_the_package_to_install(env, tmp_path):
+    # -nostdinc hides /usr/include, so gc.h is not found: as on a machine without libgc-dev.
+    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), CC="cc -nostdinc")
+    r = fluentai("jit", "-e", "(print-line 1)", env=env)
+    assert r.returncode == 2, r.stderr
+    assert "gc.h was not found" in r.stderr and "libgc-dev" in r.stderr
+    assert "Traceback" not in r.stderr and "internal compiler error" not in r.stderr

@@ -157,7 +157,20 @@ def _publish(build_dir: Path, final_dir: Path) -> None:
         shutil.rmtree(build_dir, ignore_errors=True)
 
 
+def check_libgc() -> None:
+    """RuntimeBuildError naming the package to install when the C compiler cannot find
+    Boehm GC's gc.h: clearer than the compiler's own error, deep in a build log."""
+    probe = subprocess.run(c_compiler().split() + ["-E", "-x", "c", "-", "-o", os.devnull],
+                           input=b"#include <gc.h>\n", capture_output=True)
+    if probe.returncode != 0:
+        raise RuntimeBuildError(
+            "cannot build the FluentAI runtime: Boehm GC's header gc.h was not found; install "
+            "libgc-dev (Debian/Ubuntu: apt-get install libgc-dev; `make setup` does it), "
+            "then run again")
+
+
 def _compile_extension(build_dir: Path) -> None:
+    check_libgc()
     import cffi  # only when building: cffi's compiler machinery is slow to import
 
     source_dir = build_dir / "src"
@@ -227,6 +240,7 @@ def _archive_flags(opt: int) -> list[str]:
 
 def _compile_archive(build_dir: Path, opt: int) -> None:
     compiler = c_compiler().split()
+    check_libgc()
     source_dir = runtime_c_dir()
     jobs = []
     for path in _sources(source_dir):

@@ -47,7 +47,8 @@ setup: system-deps $(TEST_STAMP)
 	$(VPY) -m fluentai.backend.rt_build
 
 # What building the C runtime (a cffi extension) needs: a C compiler, Python's headers, and
-# Boehm GC: gc.h for the runtime, the static libgc.a so AOT executables need nothing installed.
+# Boehm GC: gc.h for the runtime, the static libgc.a so AOT executables need nothing installed;
+# and gdb, which the tests of -g drive (optional: without it those tests are skipped).
 system-deps:
 	@command -v $(CC) >/dev/null 2>&1 || { \
 	  echo "no C compiler ($(CC)) found: installing gcc"; \
@@ -58,6 +59,9 @@ system-deps:
 	  if [ ! -f /usr/include/gc.h ] || [ "$$($(CC) -print-file-name=libgc.a)" = libgc.a ]; then \
 	    echo "error: libgc-dev is installed but gc.h or libgc.a is still not found" >&2; exit 1; fi; \
 	fi
+	@command -v gdb >/dev/null 2>&1 || { \
+	  echo "gdb not found (the tests of -g debug an executable with it): installing gdb"; \
+	  ( $(call apt_install,gdb,gdb) ) || echo "warning: gdb could not be installed: its tests will be skipped" >&2; }
 	@$(PYTHON) -c "import sys, sysconfig, os; \
 	  sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
 	  echo "Python.h not found (needed to build the runtime extension): installing python3-dev"; \

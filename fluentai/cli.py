@@ -25,6 +25,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dump-after", metavar="PASS",
                    help="print the SSA IR after PASS (lower, dce, unbox-floats, ...)")
     p.add_argument("--verify-ir", action="store_true", help="run the IR verifier after every pass")
+    p.add_argument("-g", dest="debug", action="store_true",
+                   help="emit DWARF debug info (line tables, function names) for gdb: "
+                        "`break prog.fl:12`, `bt`")
     p.add_argument("--time-passes", action="store_true",
                    help="print on stderr how long each compiler pass took (frontend stages, IR "
                         "passes, codegen, LLVM optimisation and code generation, linking)")
@@ -166,7 +169,7 @@ def read_program(args) -> tuple[Optional[bytes], str]:
 
 def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
                     verify_ir: bool = False, dump_after: Optional[str] = None,
-                    emit_ir: bool = False):
+                    emit_ir: bool = False, debug: bool = False):
     """Compile, printing diagnostics; returns (compiled, None) or (None, status)."""
     from .diagnostics import CompileError, format_diagnostic
     from .driver import compile_source, print_warnings
@@ -174,7 +177,7 @@ def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
     dump_after = dump_after or ("final" if emit_ir else None)
     try:
         compiled = compile_source(data, filename, print_value=print_value,
-                                  verify=verify_ir, dump_after=dump_after)
+                                  verify=verify_ir, dump_after=dump_after, debug=debug)
     except CompileError as err:
         source = data.decode("utf-8", "replace")
         for d in err.diagnostics:
@@ -219,7 +222,8 @@ def cmd_jit(args, program_args: list[str]) -> int:
     inspecting = args.emit_ir or args.emit_llvm or args.dump_after or args.verify_ir
     key = None
     if not inspecting and cache.enabled(args.no_cache):
-        key = cache.key_for(data, filename, args.opt, f"print-value={int(args.print_value)}")
+        flags = f"print-value={int(args.print_value)}" + (";g" if args.debug else "")
+        key = cache.key_for(data, filename, args.opt, flags)
         # --time-passes measures a compilation: look nothing up, but store as usual.
         hit = None if args.time_passes else cache.load(key)
         if hit is not None:
@@ -234,7 +238,7 @@ def cmd_jit(args, program_args: list[str]) -> int:
                 return run_program(program, filename, args.opt, program_args, args.print_value)
     compiled, status = compile_for_cli(data, filename, print_value=args.print_value,
                                        verify_ir=args.verify_ir, dump_after=args.dump_after,
-                                       emit_ir=args.emit_ir)
+                                       emit_ir=args.emit_ir, debug=args.debug)
     if compiled is None:
         return status
     if args.emit_ir or args.dump_after:
@@ -326,7 +330,7 @@ def cmd_compile(args) -> int:
         return EXIT_USAGE
     compiled, status = compile_for_cli(data, filename, print_value=args.print_value,
                                        verify_ir=args.verify_ir, dump_after=args.dump_after,
-                                       emit_ir=args.emit_ir)
+                                       emit_ir=args.emit_ir, debug=args.debug)
     if compiled is None:
         return status
     if args.emit_ir or args.dump_after:

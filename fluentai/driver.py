@@ -31,11 +31,13 @@ class CompiledProgram:
 
 def compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
                    verify: bool = False, dump_after: Optional[str] = None,
-                   handled_effects=(), session_globals: Optional[tuple] = None) -> CompiledProgram:
+                   handled_effects=(), session_globals: Optional[tuple] = None,
+                   debug: bool = False) -> CompiledProgram:
     """Frontend + IR passes + LLVM IR generation (no LLVM optimisation yet).
 
     ``handled_effects``: effect names handled from outside (Python handlers);
-    ``session_globals``: the names a REPL session has defined so far.
+    ``session_globals``: the names a REPL session has defined so far;
+    ``debug``: DWARF line tables and function names (``-g``).
     """
     from .frontend import call_with_deep_stack, parse_program
     from .frontend.check_effects import check_effects
@@ -53,7 +55,8 @@ def compile_source(source: bytes | str, filename: str, *, print_value: bool = Fa
             if dump_after == "final":
                 dump = format_module(module)
             with phase("codegen"):
-                llvm_module = generate_module(module, print_value=print_value, session=session)
+                llvm_module = generate_module(module, print_value=print_value, session=session,
+                                              debug=debug)
             with phase("codegen-ir-text"):
                 return dump, str(llvm_module)
 

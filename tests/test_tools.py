@@ -6,6 +6,7 @@ cache directory.
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -112,3 +113,65 @@ def test_a_missing_libgc_is_reported_with_the_package_to_install(env, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "gc.h was not found" in r.stderr and "libgc-dev" in r.stderr
     assert "Traceback" not in r.stderr and "internal compiler error" not in r.stderr
+
+
+# ---- -g under gdb ----
+
+DEBUGGEE = """\
+(define (square x)
+  (* x x))
+
+(define (sum-squares xs)
+  (if (empty? xs)
+      0
+      (+ (square (head xs))
+         (sum-squares (tail xs)))))
+
+(define (report)
+  (let ((total (sum-squares [1 2 3])))
+    (print-line total)))
+(report)
+"""
+
+needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None,
+                               reason="gdb is not installed (make setup installs Debian's gdb)")
+
+
+def _gdb(tmp_path, *command, env=None):
+    script = tmp_path / "commands.gdb"
+    script.write_text("set breakpoint pending on\nbreak prog.fl:2\nrun\nbt\ndelete\ncontinue\n")
+    r = subprocess.run(["gdb", "-batch", "-nx", "-x", str(script), "--args", *command],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    return r.stdout + r.stderr
+
+
+def _assert_backtrace(output: str) -> None:
+    assert re.search(r"Breakpoint 1[.\d]*, square \(\) at prog\.fl:2", output), output
+    frames = re.findall(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(\) at prog\.fl:(\d+)", output, re.M)
+    assert [(name, line) for _, name, line in frames[:3]] == [
+        ("square", "2"), ("sum-squares", "7"), ("report", "11")], output
+    assert "14\n" in output         # and the program ran on to the end
+
+
+@needs_gdb
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_compile_g_lets_gdb_break_at_a_line_and_name_the_frames(env, tmp_path, opt):
+    (tmp_path / "prog.fl").write_text(DEBUGGEE)
+    r = fluentai("compile", "-g", opt, "prog.fl", "-o", "prog", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    _assert_backtrace(_gdb(tmp_path, "./prog"))
+
+
+@needs_gdb
+def test_jit_g_is_debuggable_through_the_cached_shared_object(env, tmp_path):
+    (tmp_path / "prog.fl").write_text(DEBUGGEE)
+    _assert_backtrace(_gdb(tmp_path, sys.executable, "-m", "fluentai", "jit", "-g", "prog.fl",
+                           env=env))
+
+
+def test_without_g_there_is_no_debug_info(env, tmp_path):
+    (tmp_path / "prog.fl").write_text(DEBUGGEE)
+    plain = fluentai("compile", "--emit-llvm", "prog.fl", env=env, cwd=tmp_path).stdout
+    debug = fluentai("compile", "-g", "--emit-llvm", "prog.fl", env=env, cwd=tmp_path).stdout
+    assert "!dbg" not in plain and "DICompileUnit" not in plain
+    assert 'name: "sum-squares"' in debug and '"Debug Info Version"' in debug

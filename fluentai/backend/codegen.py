@@ -22,6 +22,7 @@ from ..frontend.ast import Keyword, Span, Symbol
 from ..ir import nodes as N
 from ..ir.nodes import Rep
 from . import abi
+from .debuginfo import DebugInfo, function_name
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -113,7 +114,7 @@ class LocationTable:
 
 class ModuleCodegen:
     def __init__(self, module: N.Module, triple: str = "", print_value: bool = False,
-                 session: bool = False):
+                 session: bool = False, debug: bool = False):
         self.ir_module = module
         self.session = session      # globals in the REPL session's table, not a fresh one
         self.llmod = ir.Module(name=module.filename)
@@ -130,6 +131,7 @@ class ModuleCodegen:
         self.g_consts = self._global_ptr("fl_consts")
         self.g_small_free = ir.GlobalVariable(self.llmod, ir.ArrayType(PTR, abi.SMALL_GRANULES + 1),
                                               "fl_small_free")
+        self.debug: Optional[DebugInfo] = DebugInfo(self.llmod, module.filename) if debug else None
 
     # ---- module-level helpers ----
 
@@ -190,6 +192,8 @@ class ModuleCodegen:
         entry = self.functions[self.ir_module.entry]
         init_block = entry.insert_basic_block(0, "module_init")
         b = ir.IRBuilder(init_block)
+        if self.debug is not None:
+            b.debug_metadata = self.debug.location(entry.metadata["dbg"], 1, 1)
         b.call(self.runtime("fl_module_register"), [self._module_info()])
         nglobals = max(1, len(self.ir_module.global_names))
         table = "fl_session_globals" if self.session else "fl_globals_new"
@@ -277,6 +281,7 @@ class FunctionCodegen:
         self.end_blocks: dict[N.Block, ir.Block] = {}
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
         self.b: Optional[ir.IRBuilder] = None
+        self.dbg_scope = None       # the DISubprogram under -g
 
     # ---- driver ----
 
@@ -289,6 +294,13 @@ class FunctionCodegen:
         for blk in order:
             self.blocks[blk] = self.llfn.append_basic_block(blk.label)
         self.b = ir.IRBuilder(pro)
+        debug = self.mc.debug
+        if debug is not None:
+            line = self.fn.span.line if self.fn.span else 1
+            self.dbg_scope = debug.subprogram(
+                self.llfn, function_name(self.fn.display_name, self.fn.kind, line), line)
+            self.b.debug_metadata = debug.location(self.dbg_scope, line,
+                                                   self.fn.span.col if self.fn.span else 1)
         if self.fn.kind == "closure":
             self._emit_prologue()
         self.b.branch(self.blocks[self.fn.blocks[0]])
@@ -333,6 +345,10 @@ class FunctionCodegen:
         return self.values[id(v)]
 
     def emit(self, instr: N.Instr) -> None:
+        if self.dbg_scope is not None:
+            span = getattr(instr, "span", None)
+            if span is not None:    # else the location of the previous instruction stays
+                self.b.debug_metadata = self.mc.debug.location(self.dbg_scope, span.line, span.col)
         method = getattr(self, "emit_" + type(instr).__name__)
         result = method(instr)
         if result is not None:
@@ -805,5 +821,7 @@ def _reverse_postorder(fn: N.Function) -> list[N.Block]:
     return order
 
 
-def generate_module(module: N.Module, print_value: bool = False, session: bool = False) -> ir.Module:
-    return ModuleCodegen(module, print_value=print_value, session=session).generate()
+def generate_module(module: N.Module, print_value: bool = False, session: bool = False,
+                    debug: bool = False) -> ir.Module:
+    """``debug``: DWARF for -g (``backend/debuginfo.py``)."""
+    return ModuleCodegen(module, print_value=print_value, session=session, debug=debug).generate()

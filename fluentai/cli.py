@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Compile a program in memory and run it. Arguments after "
                                      "`--` go to the program (command-line-args). Compiled "
                                      "code is cached (~/.cache/fluentai/jit) unless --no-cache "
-                                     "or FLUENTAI_NO_CACHE=1.")
+                                     "or FLUENTAI_NO_CACHE=1 (`fluentai cache` shows it). With -g, "
+                                     "gdb sees the debug info through the cached shared object "
+                                     "(`gdb --args fluentai jit -g prog.fl`).")
     _add_common(jit)
     jit.add_argument("-e", dest="expr", metavar="EXPR", help="run this source text instead of a file")
     jit.add_argument("--no-cache", action="store_true", help="do not use the compile cache")

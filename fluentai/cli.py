@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "`--` go to the program (command-line-args). Compiled "
                                      "code is cached (~/.cache/fluentai/jit) unless --no-cache "
                                      "or FLUENTAI_NO_CACHE=1 (`fluentai cache` shows it). With -g, "
-                                     "gdb sees the debug info through the cached shared object "
+                                     "the program is loaded as a shared object that gdb can read "
                                      "(`gdb --args fluentai jit -g prog.fl`).")
     _add_common(jit)
     jit.add_argument("-e", dest="expr", metavar="EXPR", help="run this source text instead of a file")
@@ -252,7 +252,7 @@ def cmd_jit(args, program_args: list[str]) -> int:
     from .backend.rt_build import RuntimeBuildError
     from .errors import InternalCompilerError
     try:
-        program = _jit_program(compiled, args.opt, key)
+        program = _jit_program(compiled, args.opt, key, args.debug)
     except RuntimeBuildError:
         raise                 # reported by main(): a missing tool, not a compiler bug
     except Exception as exc:  # LLVM rejected what we generated: a compiler bug
@@ -262,11 +262,13 @@ def cmd_jit(args, program_args: list[str]) -> int:
     return run_program(program, filename, args.opt, program_args, args.print_value)
 
 
-def _jit_program(compiled, opt: int, key: Optional[str]):
+def _jit_program(compiled, opt: int, key: Optional[str], debug: bool = False):
     """Machine code for a freshly compiled program: through the cache (a shared
     object, linked once, loaded without LLVM next time) when it is on and a C
-    compiler is at hand, else straight into memory with MCJIT."""
-    if key is not None:
+    compiler is at hand, else straight into memory with MCJIT. With -g and no
+    cache the program is still a shared object (in a temporary directory for
+    the process's lifetime): gdb reads DWARF from files, not from MCJIT's memory."""
+    if key is not None or debug:
         from . import cache
         from .backend import aot
         from .driver import format_warnings
@@ -274,7 +276,12 @@ def _jit_program(compiled, opt: int, key: Optional[str]):
             shared = aot.link_shared_object(aot.emit_object(compiled.llvm_ir, opt))
         except aot.LinkError:
             shared = None
-        path = cache.store(key, shared, {"warnings": format_warnings(compiled)}) if shared else None
+        if shared is None:
+            path = None
+        elif key is not None:
+            path = cache.store(key, shared, {"warnings": format_warnings(compiled)})
+        else:
+            path = _private_shared_object(shared)
         if path is not None:
             from .runner import load_shared_program
             from .timing import phase
@@ -285,6 +292,22 @@ def _jit_program(compiled, opt: int, key: Optional[str]):
                 pass
     from .backend.jit import jit_compile
     return jit_compile(compiled.llvm_ir, opt)
+
+
+def _private_shared_object(shared: bytes) -> Optional[str]:
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    try:
+        directory = tempfile.mkdtemp(prefix="fluentai-g-")
+        path = os.path.join(directory, "program.so")
+        with open(path, "wb") as f:
+            f.write(shared)
+    except OSError:
+        return None
+    atexit.register(shutil.rmtree, directory, True)
+    return path
 
 
 def run_program(program, filename: str, opt: int, argv: list[str], print_value: bool) -> int:

@@ -163,10 +163,14 @@ def test_compile_g_lets_gdb_break_at_a_line_and_name_the_frames(env, tmp_path, o
 
 
 @needs_gdb
-def test_jit_g_is_debuggable_through_the_cached_shared_object(env, tmp_path):
+@pytest.mark.parametrize("cache", ["cache", "no-cache"])
+def test_jit_g_is_debuggable_with_or_without_the_cache(env, tmp_path, cache):
     (tmp_path / "prog.fl").write_text(DEBUGGEE)
-    _assert_backtrace(_gdb(tmp_path, sys.executable, "-m", "fluentai", "jit", "-g", "prog.fl",
-                           env=env))
+    flags = ["--no-cache"] if cache == "no-cache" else []
+    _assert_backtrace(_gdb(tmp_path, sys.executable, "-m", "fluentai", "jit", "-g", *flags,
+                           "prog.fl", env=env))
+    if cache == "no-cache":
+        assert not (tmp_path / "cache").exists()
 
 
 def test_without_g_there_is_no_debug_info(env, tmp_path):

@@ -7,9 +7,9 @@ and, through the builder's ``debug_metadata``, a ``DILocation`` on every instruc
 (the span of the nearest instruction that has one, else the function's first line).
 LLVM carries these through its optimisations (inlined frames included) into the
 object's ``.debug_line`` / ``.debug_info``, so ``break prog.fl:12`` and ``bt`` work in
-gdb on an executable from ``fluentai compile -g``, and on ``fluentai jit -g`` while the
-compile cache is on (the cached shared object holds the DWARF; MCJIT's in-memory code
-is not registered with gdb).
+gdb on an executable from ``fluentai compile -g``, and on ``fluentai jit -g``, which
+loads the program as a shared object (cached, or temporary with ``--no-cache``) because
+MCJIT's in-memory code is not registered with gdb.
 
 Codegen calls ``DebugInfo`` from three places only: module creation, function start,
 and each instruction emitted; without ``-g`` none of it runs.

@@ -3,7 +3,7 @@
  *
  * Each id has a default implementation (the built-in effects' handlers at the
  * bottom of every handler stack, registered by io.c, state.c, timeeff.c,
- * random.c and handler.c) and a count of installed user handlers that could
+ * random.c, dom.c and handler.c) and a count of installed user handlers that could
  * match it (handler forms and Python handlers). While the count is 0,
  * fl_perform is one table load and an indirect call, as cheap as calling the
  * default directly; otherwise handler.c searches the handler stack.
@@ -188,6 +188,7 @@ void fl_effect_init(void)
     fl_state_effect_init();
     fl_time_effect_init();
     fl_random_effect_init();
+    fl_dom_effect_init();
 }
 
 /* Everything a program run may have changed in the effects' world goes back
@@ -199,4 +200,5 @@ void fl_effects_program_start(void)
     fl_error_catch_reset();
     fl_time_reset();
     fl_random_reseed();
+    fl_dom_reset();
 }

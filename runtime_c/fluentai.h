@@ -82,7 +82,8 @@ enum fl_kind {
     FL_K_DATA = 9,     /* {hdr(aux = field count), fl_value tag (string), fl_value fields[]} */
     FL_K_CELL = 10,    /* {hdr, fl_value value}: a letrec binding captured before it is set */
     FL_K_PROMISE = 11,
-    FL_K_CHANNEL = 12
+    FL_K_CHANNEL = 12,
+    FL_K_DOM_NODE = 13  /* dom.c: an element or text node of the dom effect's document */
 };
 
 typedef struct fl_header {
@@ -441,6 +442,8 @@ fl_value fl_time_sleep_default(fl_value self, int64_t argc, fl_value a0, fl_valu
                                fl_value *rest);
 void fl_random_effect_init(void);   /* random.c */
 void fl_random_reseed(void);        /* from the OS */
+void fl_dom_effect_init(void);      /* dom.c */
+void fl_dom_reset(void);            /* a new program: no document root */
 
 /* Program stack and context switch (fiber.c). */
 void fl_ctx_switch(void **save_sp, void *new_sp);

@@ -231,6 +231,7 @@ const char *fl_type_phrase(fl_value v)
     case FL_K_CELL: return "a cell";
     case FL_K_PROMISE: return "a promise";
     case FL_K_CHANNEL: return "a channel";
+    case FL_K_DOM_NODE: return "a dom node";
     }
     return "an unknown value";
 }

@@ -169,7 +169,7 @@ fl_value fl_perform_default(int64_t op, int64_t argc, fl_value a0, fl_value a1, 
     return fallback(FL_NIL, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+static fl_value perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 {
     if (__builtin_expect(op < 0 || op >= op_count, 0))
         return unhandled(op, argc);
@@ -201,4 +201,12 @@ void fl_effects_program_start(void)
     fl_time_reset();
     fl_random_reseed();
     fl_dom_reset();
+}
+
+/* A resume point (fluentai.h): a fault inside a default handler, or an unhandled
+ * effect, returns an error:catch handler's answer as the operation's value. */
+fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+{
+    FL_RESUME_GUARD(perform(op, argc, a0, a1, a2, rest));
+    return perform(op, argc, a0, a1, a2, rest);
 }

@@ -205,8 +205,6 @@ void fl_effects_program_start(void)
 
 /* A resume point (fluentai.h): a fault inside a default handler, or an unhandled
  * effect, returns an error:catch handler's answer as the operation's value. */
-fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
-{
-    FL_RESUME_GUARD(perform(op, argc, a0, a1, a2, rest));
-    return perform(op, argc, a0, a1, a2, rest);
-}
+FL_RESUME_ENTRY(fl_value, fl_perform,
+                (int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest),
+                (op, argc, a0, a1, a2, rest), perform, FL_RESUME_AS_VALUE)

@@ -60,6 +60,13 @@ void fl_resume_push(fl_catch *c)
     c->is_resume = 1;
 }
 
+fl_value fl_call_resumable(fl_code body, fl_value self, int64_t argc, fl_value a0, fl_value a1,
+                           fl_value a2, fl_value *rest)
+{
+    FL_RESUME_GUARD(body(self, argc, a0, a1, a2, rest));
+    return body(self, argc, a0, a1, a2, rest);
+}
+
 /* Errors and stack overflows go to the innermost frame that is not a resume point. */
 static fl_catch *unwind_target(void)
 {

@@ -433,15 +433,33 @@ void fl_resume_push(fl_catch *c);
     } while (0)
 #define FL_RESUME_AS_VALUE(v) (v)
 #define FL_RESUME_GUARD(call) FL_RESUME_GUARD_AS(fl_value, FL_RESUME_AS_VALUE, call)
-/* A builtin or an effect default, guarded: `cname` is the uniform entry, the body
- * follows the macro as the body of cname##_body. */
+/* The guarded path lives in its own function so that the catch frame (a
+ * sigjmp_buf) is not in the frame of every call: deep recursion through
+ * builtins costs the same stack armed or not. */
+#define FL_RESUME_ENTRY(type, name, params, args, impl, convert)                          \
+    static __attribute__((noinline)) type name##_resumable params                        \
+    {                                                                                    \
+        FL_RESUME_GUARD_AS(type, convert, impl args);                                    \
+        return impl args;                                                                \
+    }                                                                                    \
+    type name params                                                                     \
+    {                                                                                    \
+        if (__builtin_expect(fl_resume_armed, 0))                                        \
+            return name##_resumable args;                                                \
+        return impl args;                                                                \
+    }
+/* Call a builtin's body as a resume point (error.c). */
+fl_value fl_call_resumable(fl_code body, fl_value self, int64_t argc, fl_value a0, fl_value a1,
+                           fl_value a2, fl_value *rest);
+/* A builtin, guarded: `cname` is the uniform entry; the body follows the macro. */
 #define FL_BUILTIN(cname)                                                                 \
     static fl_value cname##_body(fl_value self, int64_t argc, fl_value a0, fl_value a1,   \
                                  fl_value a2, fl_value *rest);                           \
     fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2,    \
                    fl_value *rest)                                                       \
     {                                                                                    \
-        FL_RESUME_GUARD(cname##_body(self, argc, a0, a1, a2, rest));                     \
+        if (__builtin_expect(fl_resume_armed, 0))                                        \
+            return fl_call_resumable(cname##_body, self, argc, a0, a1, a2, rest);        \
         return cname##_body(self, argc, a0, a1, a2, rest);                               \
     }                                                                                    \
     static inline fl_value cname##_body(fl_value self, int64_t argc, fl_value a0,         \

@@ -48,10 +48,8 @@ static fl_value checked_cons(fl_value head, fl_value tail, int64_t loc) {
 }
 
 /* Generated code calls this only when a cons's tail is not a list: a resume point. */
-fl_value fl_cons(fl_value head, fl_value tail, int64_t loc) {
-    FL_RESUME_GUARD(checked_cons(head, tail, loc));
-    return checked_cons(head, tail, loc);
-}
+FL_RESUME_ENTRY(fl_value, fl_cons, (fl_value head, fl_value tail, int64_t loc), (head, tail, loc),
+                checked_cons, FL_RESUME_AS_VALUE)
 
 fl_value fl_list_from_array(int64_t n, fl_value *items) {
     fl_value list = FL_EMPTY;

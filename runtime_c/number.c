@@ -213,27 +213,20 @@ static double resume_as_double(fl_value v)
     return n.kind == NUM_NONE ? __builtin_nan("") : as_double(n);
 }
 
-fl_value fl_add(fl_value a, fl_value b, int64_t loc) { FL_RESUME_GUARD(add_numbers(a, b, loc)); return add_numbers(a, b, loc); }
-fl_value fl_sub(fl_value a, fl_value b, int64_t loc) { FL_RESUME_GUARD(sub_numbers(a, b, loc)); return sub_numbers(a, b, loc); }
-fl_value fl_mul(fl_value a, fl_value b, int64_t loc) { FL_RESUME_GUARD(mul_numbers(a, b, loc)); return mul_numbers(a, b, loc); }
-fl_value fl_div(fl_value a, fl_value b, int64_t loc) { FL_RESUME_GUARD(div_numbers(a, b, loc)); return div_numbers(a, b, loc); }
-fl_value fl_neg(fl_value a, int64_t loc) { FL_RESUME_GUARD(negate_number(a, loc)); return negate_number(a, loc); }
-#define GUARDED_COMPARISON(name, impl)                                            \
-    int32_t name(fl_value a, fl_value b, int64_t loc)                             \
-    {                                                                             \
-        FL_RESUME_GUARD_AS(int32_t, FL_RESUME_AS_TRUTH, impl(a, b, loc));         \
-        return impl(a, b, loc);                                                   \
-    }
-GUARDED_COMPARISON(fl_lt, less)
-GUARDED_COMPARISON(fl_le, less_equal)
-GUARDED_COMPARISON(fl_gt, greater)
-GUARDED_COMPARISON(fl_ge, greater_equal)
+#define BINARY_PARAMS (fl_value a, fl_value b, int64_t loc)
+#define BINARY_ARGS (a, b, loc)
+FL_RESUME_ENTRY(fl_value, fl_add, BINARY_PARAMS, BINARY_ARGS, add_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_sub, BINARY_PARAMS, BINARY_ARGS, sub_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_mul, BINARY_PARAMS, BINARY_ARGS, mul_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_div, BINARY_PARAMS, BINARY_ARGS, div_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_neg, (fl_value a, int64_t loc), (a, loc), negate_number, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(int32_t, fl_lt, BINARY_PARAMS, BINARY_ARGS, less, FL_RESUME_AS_TRUTH)
+FL_RESUME_ENTRY(int32_t, fl_le, BINARY_PARAMS, BINARY_ARGS, less_equal, FL_RESUME_AS_TRUTH)
+FL_RESUME_ENTRY(int32_t, fl_gt, BINARY_PARAMS, BINARY_ARGS, greater, FL_RESUME_AS_TRUTH)
+FL_RESUME_ENTRY(int32_t, fl_ge, BINARY_PARAMS, BINARY_ARGS, greater_equal, FL_RESUME_AS_TRUTH)
 
-double fl_number_to_double(fl_value v, const char *fname, int64_t loc)
-{
-    FL_RESUME_GUARD_AS(double, resume_as_double, number_to_double(v, fname, loc));
-    return number_to_double(v, fname, loc);
-}
+FL_RESUME_ENTRY(double, fl_number_to_double, (fl_value v, const char *fname, int64_t loc), (v, fname, loc),
+                number_to_double, resume_as_double)
 
 /* ---- variadic arithmetic builtins ---- */
 

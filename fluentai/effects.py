@@ -23,7 +23,11 @@ BUILTIN_EFFECTS: dict[str, dict[str, tuple[int, int]]] = {
     "concurrent": {"channel": (0, 1), "send": (2, 2), "receive": (1, 1), "close": (1, 1),
                    "spawn": (1, 1), "join": (1, 1)},
     "network": {"fetch": (1, 2), "get": (1, 1), "post": (2, 2)},
-    "dom": {},
+    "dom": {"create-element": (1, 1), "text": (1, 1), "h": (3, 3), "set-attribute": (3, 3),
+            "get-attribute": (2, 2), "set-text": (2, 2), "get-text": (1, 1),
+            "append-child": (2, 2), "remove-child": (2, 2), "set-root": (1, 1),
+            "get-root": (0, 0), "query-selector": (1, 1), "add-event-listener": (3, 3),
+            "dispatch": (2, 3), "serialize": (1, 1)},
 }
 
 

@@ -22,9 +22,8 @@ fl_value fl_not_callable(fl_value f, int64_t argc)
     fl_buf_init(&b);
     fl_buf_puts(&b, "cannot call a non-function value: ");
     fl_buf_write_value_capped(&b, f, 0, 80);
-    fl_raise_value(fl_make_error(fl_string_from_cstr("type-error"), fl_buf_to_string(&b), FL_NIL),
-                   FL_LOCOF(argc));
-    return FL_NIL;
+    return fl_fault_answer(fl_make_error(fl_string_from_cstr("type-error"), fl_buf_to_string(&b), FL_NIL),
+                           FL_LOCOF(argc));
 }
 
 fl_value fl_arity_fail(fl_value self, int64_t argc)
@@ -45,32 +44,29 @@ fl_value fl_arity_fail(fl_value self, int64_t argc)
         fl_buf_puts(&b, "`");
     }
     fl_buf_puts(&b, counts);
-    fl_raise_value(fl_make_error(fl_string_from_cstr("arity-error"), fl_buf_to_string(&b), FL_NIL),
-                   FL_LOCOF(argc));
-    return FL_NIL;
+    return fl_fault_answer(fl_make_error(fl_string_from_cstr("arity-error"), fl_buf_to_string(&b), FL_NIL),
+                           FL_LOCOF(argc));
 }
 
-static void used_before_definition(fl_value name, int64_t loc)
+static fl_value used_before_definition(fl_value name, int64_t loc)
 {
     fl_buf b;
     fl_buf_init(&b);
     fl_buf_puts(&b, "variable `");
     write_name(&b, name);
     fl_buf_puts(&b, "` used before its definition ran");
-    fl_raise_value(fl_make_error(fl_string_from_cstr("undefined-variable"), fl_buf_to_string(&b), FL_NIL),
-                   loc);
+    return fl_fault_answer(fl_make_error(fl_string_from_cstr("undefined-variable"), fl_buf_to_string(&b), FL_NIL),
+                           loc);
 }
 
 fl_value fl_undefined_global(fl_value name, int64_t loc)
 {
-    used_before_definition(name, loc);
-    return FL_NIL;
+    return used_before_definition(name, loc);
 }
 
 fl_value fl_unbound_local(fl_value name, int64_t loc)
 {
-    used_before_definition(name, loc);
-    return FL_NIL;
+    return used_before_definition(name, loc);
 }
 
 /* Built front to back, mutating each new pair's tail before anyone sees it. */

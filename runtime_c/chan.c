@@ -58,8 +58,7 @@ typedef struct fl_channel {
 
 /* Builtins are global: AOT code calls them by symbol. Effect defaults are only
  * reached through their operation ids. */
-#define BUILTIN(cname) \
-    fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+#define BUILTIN(cname) FL_BUILTIN(cname)   /* a resume point for error:catch (fluentai.h) */
 #define OPERATION(cname) \
     static fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 

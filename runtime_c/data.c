@@ -64,8 +64,7 @@ fl_value fl_match_fail(fl_value v, int64_t loc)
 {
     fl_buf b;
     fl_buf_init(&b);
+    fl_buf_puts(&b, "no pattern matched the value ");
     fl_buf_write_value_capped(&b, v, 0, 80);
-    fl_buf_put(&b, "", 1);
-    fl_raise("match-error", loc, "no pattern matched the value %s", b.data);
-    return FL_NIL;
+    return fl_fault_answer(fl_make_error(fl_string_from_cstr("match-error"), fl_buf_to_string(&b), FL_NIL), loc);
 }

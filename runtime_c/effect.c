@@ -3,7 +3,7 @@
  *
  * Each id has a default implementation (the built-in effects' handlers at the
  * bottom of every handler stack, registered by io.c, state.c, timeeff.c,
- * random.c and handler.c) and a count of installed user handlers that could
+ * random.c, dom.c and handler.c) and a count of installed user handlers that could
  * match it (handler forms and Python handlers). While the count is 0,
  * fl_perform is one table load and an indirect call, as cheap as calling the
  * default directly; otherwise handler.c searches the handler stack.
@@ -169,7 +169,7 @@ fl_value fl_perform_default(int64_t op, int64_t argc, fl_value a0, fl_value a1, 
     return fallback(FL_NIL, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+static fl_value perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
 {
     if (__builtin_expect(op < 0 || op >= op_count, 0))
         return unhandled(op, argc);
@@ -188,6 +188,7 @@ void fl_effect_init(void)
     fl_state_effect_init();
     fl_time_effect_init();
     fl_random_effect_init();
+    fl_dom_effect_init();
 }
 
 /* Everything a program run may have changed in the effects' world goes back
@@ -199,4 +200,11 @@ void fl_effects_program_start(void)
     fl_error_catch_reset();
     fl_time_reset();
     fl_random_reseed();
+    fl_dom_reset();
 }
+
+/* A resume point (fluentai.h): a fault inside a default handler, or an unhandled
+ * effect, returns an error:catch handler's answer as the operation's value. */
+FL_RESUME_ENTRY(fl_value, fl_perform,
+                (int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest),
+                (op, argc, a0, a1, a2, rest), perform, FL_RESUME_AS_VALUE)

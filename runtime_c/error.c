@@ -39,6 +39,7 @@ void fl_catch_push(fl_catch *c)
 {
     c->prev = fl_catch_top;
     c->reason = FL_CATCH_NONE;
+    c->is_resume = 0;
     c->error = FL_NIL;
     c->loc = 0;
     c->exit_code = 0;
@@ -48,6 +49,31 @@ void fl_catch_push(fl_catch *c)
 void fl_catch_pop(fl_catch *c)
 {
     fl_catch_top = c->prev;
+}
+
+int32_t fl_resume_armed;
+
+void fl_resume_push(fl_catch *c)
+{
+    c->is_run = 0;
+    fl_catch_push(c);
+    c->is_resume = 1;
+}
+
+fl_value fl_call_resumable(fl_code body, fl_value self, int64_t argc, fl_value a0, fl_value a1,
+                           fl_value a2, fl_value *rest)
+{
+    FL_RESUME_GUARD(body(self, argc, a0, a1, a2, rest));
+    return body(self, argc, a0, a1, a2, rest);
+}
+
+/* Errors and stack overflows go to the innermost frame that is not a resume point. */
+static fl_catch *unwind_target(void)
+{
+    fl_catch *c = fl_catch_top;
+    while (c && c->is_resume)
+        c = c->prev;
+    return c;
 }
 
 static __attribute__((noreturn)) void jump_to(fl_catch *target, int32_t reason, int64_t loc)
@@ -105,10 +131,39 @@ static __attribute__((noreturn)) void no_catch_frame(fl_value error)
 
 void fl_raise_value(fl_value error, int64_t loc)
 {
-    if (!fl_catch_top)
+    fl_catch *target = unwind_target();
+    if (!target)
         no_catch_frame(error);
-    fl_catch_top->error = error;
-    jump_to(fl_catch_top, FL_CATCH_ERROR, loc);
+    target->error = error;
+    jump_to(target, FL_CATCH_ERROR, loc);
+}
+
+/* A runtime fault: an error:catch handler's value resumes the innermost guarded
+ * entry point, if the fault happened directly inside one; otherwise the error
+ * unwinds like any other. */
+void fl_fault(fl_value error, int64_t loc)
+{
+    if (fl_resume_armed && fl_catch_top && fl_catch_top->is_resume) {
+        fl_catch *resume = fl_catch_top;
+        fl_value answer = fl_catch_handler_value(error, loc);
+        if (answer != FL_UNBOUND && fl_catch_top == resume) {
+            resume->error = answer;
+            jump_to(resume, FL_CATCH_RESUME, loc);
+        }
+    }
+    fl_raise_value(error, loc);
+    __builtin_unreachable();
+}
+
+fl_value fl_fault_answer(fl_value error, int64_t loc)
+{
+    if (fl_resume_armed) {
+        fl_value answer = fl_catch_handler_value(error, loc);
+        if (answer != FL_UNBOUND)
+            return answer;
+    }
+    fl_raise_value(error, loc);
+    return FL_NIL;
 }
 
 void fl_raise(const char *type, int64_t loc, const char *fmt, ...)
@@ -126,7 +181,7 @@ void fl_raise(const char *type, int64_t loc, const char *fmt, ...)
         va_end(args);
     }
     fl_value message = fl_make_string(text, n);
-    fl_raise_value(fl_make_error(fl_string_from_cstr(type), message, FL_NIL), loc);
+    fl_fault(fl_make_error(fl_string_from_cstr(type), message, FL_NIL), loc);
 }
 
 void fl_type_fail(const char *fname, const char *what, fl_value got, int64_t loc)
@@ -144,7 +199,7 @@ void fl_type_fail(const char *fname, const char *what, fl_value got, int64_t loc
         fl_buf_write_value_capped(&b, got, 0, 80);
     }
     fl_value message = fl_buf_to_string(&b);
-    fl_raise_value(fl_make_error(fl_string_from_cstr("type-error"), message, FL_NIL), loc);
+    fl_fault(fl_make_error(fl_string_from_cstr("type-error"), message, FL_NIL), loc);
 }
 
 void fl_arity_fail_named(const char *fname, int64_t argc, int32_t min, int32_t max)
@@ -171,8 +226,8 @@ void fl_arity_check(const char *fname, int64_t argc, int32_t min, int32_t max)
 void fl_check_stack(int64_t loc)
 {
     char *sp = __builtin_frame_address(0);
-    if (__builtin_expect(sp < fl_stack_limit, 0) && fl_catch_top)
-        jump_to(fl_catch_top, FL_CATCH_STACK_OVERFLOW, loc);
+    if (__builtin_expect(sp < fl_stack_limit, 0) && unwind_target())
+        jump_to(unwind_target(), FL_CATCH_STACK_OVERFLOW, loc);
 }
 
 void fl_exit_program(int32_t code)
@@ -253,8 +308,8 @@ static void on_fault(int sig, siginfo_t *info, void *context)
     /* The program stack's guard, or the guard of the task running now
      * (sched.c): either way the innermost catch frame is on that stack. */
     int in_guard = (addr >= stack_guard && addr < stack_lo) || fl_task_guard_hit(addr);
-    if (in_guard && fl_catch_top)
-        jump_to(fl_catch_top, FL_CATCH_STACK_OVERFLOW, overflow_location(context));
+    if (in_guard && unwind_target())
+        jump_to(unwind_target(), FL_CATCH_STACK_OVERFLOW, overflow_location(context));
     restore_fault_handlers();
 }
 

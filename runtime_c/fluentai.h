@@ -82,7 +82,8 @@ enum fl_kind {
     FL_K_DATA = 9,     /* {hdr(aux = field count), fl_value tag (string), fl_value fields[]} */
     FL_K_CELL = 10,    /* {hdr, fl_value value}: a letrec binding captured before it is set */
     FL_K_PROMISE = 11,
-    FL_K_CHANNEL = 12
+    FL_K_CHANNEL = 12,
+    FL_K_DOM_NODE = 13  /* dom.c: an element or text node of the dom effect's document */
 };
 
 typedef struct fl_header {
@@ -181,7 +182,8 @@ fl_value fl_make_data(fl_value tag, int64_t n, fl_value *fields);
 int32_t  fl_kind_of(fl_value v);         /* 0 for fixnums and immediates; enum fl_kind otherwise */
 
 /* ---- calls (call.c) ---- */
-/* Slow paths the generated code jumps to; they never return. */
+/* Slow paths the generated code jumps to: they raise, and return only an error:catch
+ * handler's answer, which becomes the value of the failing call or variable read. */
 fl_value fl_not_callable(fl_value f, int64_t argc);
 fl_value fl_arity_fail(fl_value self, int64_t argc);
 fl_value fl_undefined_global(fl_value name, int64_t loc);
@@ -212,6 +214,12 @@ double   fl_number_to_double(fl_value v, const char *fname, int64_t loc);  /* un
  * loc is a location id (0 = unknown). Does not return. */
 void fl_raise(const char *type, int64_t loc, const char *fmt, ...);
 void fl_raise_value(fl_value error_map, int64_t loc);    /* raise an existing error value */
+/* Raise a runtime fault (an existing error value): like fl_raise_value, but an error:catch
+ * handler's answer may resume the innermost guarded entry point (see FL_RESUME_GUARD). */
+void fl_fault(fl_value error_map, int64_t loc);   /* does not return */
+/* A fault whose caller is itself the failing operation (the slow paths generated code
+ * calls): the error:catch handler's answer, returned as the operation's value, else unwinds. */
+fl_value fl_fault_answer(fl_value error_map, int64_t loc);
 fl_value fl_make_error(fl_value type, fl_value message, fl_value data);
 
 /* ---- printing (print.c) ---- */
@@ -383,18 +391,81 @@ void fl_arity_fail_named(const char *fname, int64_t argc, int32_t min, int32_t m
  * live on the C stack of the code that pushed them and must be popped on
  * every exit path (normal return or landing). */
 #include <setjmp.h>
-enum fl_catch_reason { FL_CATCH_NONE = 0, FL_CATCH_ERROR = 1, FL_CATCH_STACK_OVERFLOW = 2, FL_CATCH_EXIT = 3 };
+enum fl_catch_reason { FL_CATCH_NONE = 0, FL_CATCH_ERROR = 1, FL_CATCH_STACK_OVERFLOW = 2, FL_CATCH_EXIT = 3,
+                       FL_CATCH_RESUME = 4 };
 typedef struct fl_catch {
     sigjmp_buf jump;
     struct fl_catch *prev;
     int32_t reason;            /* enum fl_catch_reason, set just before the jump */
     int32_t is_run;            /* pushed by fl_run: the only frames `exit` stops at */
+    int32_t is_resume;         /* a resume point (fl_resume_push): errors unwind past it; only a
+                                  fault that an error:catch handler answers lands there */
     int32_t exit_code;         /* FL_CATCH_EXIT */
     fl_value error;            /* FL_CATCH_ERROR: the error map */
     int64_t loc;               /* location id of the fault */
 } fl_catch;
 void fl_catch_push(fl_catch *c);
 void fl_catch_pop(fl_catch *c);         /* c must be the innermost frame */
+/* Resume points: how a fault raised anywhere inside a runtime entry point can
+ * return an error:catch handler's value as that entry point's result (LANGUAGE.md
+ * section 7: every runtime fault is an error effect). fl_resume_armed is set while
+ * any catch handler is installed; until then each guarded entry point pays one
+ * load and a branch. When armed, the entry runs under a catch frame marked
+ * is_resume; a fault (fl_raise, fl_type_fail, arity errors) raised while that
+ * frame is the innermost one asks the catch handlers, and when one answers, jumps
+ * back with its value (reason FL_CATCH_RESUME, the value in `error`). A handler
+ * form entered in between is the innermost frame instead, so it keeps precedence. */
+extern int32_t fl_resume_armed;
+void fl_resume_push(fl_catch *c);
+#define FL_RESUME_GUARD_AS(type, convert, call)                                          \
+    do {                                                                                 \
+        if (__builtin_expect(fl_resume_armed, 0)) {                                      \
+            fl_catch resume_;                                                            \
+            fl_resume_push(&resume_);                                                    \
+            if (sigsetjmp(resume_.jump, 0) != 0) {                                       \
+                fl_catch_pop(&resume_);                                                  \
+                return convert(resume_.error);                                           \
+            }                                                                            \
+            type result_ = (call);                                                       \
+            fl_catch_pop(&resume_);                                                      \
+            return result_;                                                              \
+        }                                                                                \
+    } while (0)
+#define FL_RESUME_AS_VALUE(v) (v)
+#define FL_RESUME_GUARD(call) FL_RESUME_GUARD_AS(fl_value, FL_RESUME_AS_VALUE, call)
+/* The guarded path lives in its own function so that the catch frame (a
+ * sigjmp_buf) is not in the frame of every call: deep recursion through
+ * builtins costs the same stack armed or not. */
+#define FL_RESUME_ENTRY(type, name, params, args, impl, convert)                          \
+    static __attribute__((noinline)) type name##_resumable params                        \
+    {                                                                                    \
+        FL_RESUME_GUARD_AS(type, convert, impl args);                                    \
+        return impl args;                                                                \
+    }                                                                                    \
+    type name params                                                                     \
+    {                                                                                    \
+        if (__builtin_expect(fl_resume_armed, 0))                                        \
+            return name##_resumable args;                                                \
+        return impl args;                                                                \
+    }
+/* Call a builtin's body as a resume point (error.c). */
+fl_value fl_call_resumable(fl_code body, fl_value self, int64_t argc, fl_value a0, fl_value a1,
+                           fl_value a2, fl_value *rest);
+/* A builtin, guarded: `cname` is the uniform entry; the body follows the macro. */
+#define FL_BUILTIN(cname)                                                                 \
+    static fl_value cname##_body(fl_value self, int64_t argc, fl_value a0, fl_value a1,   \
+                                 fl_value a2, fl_value *rest);                           \
+    fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2,    \
+                   fl_value *rest)                                                       \
+    {                                                                                    \
+        if (__builtin_expect(fl_resume_armed, 0))                                        \
+            return fl_call_resumable(cname##_body, self, argc, a0, a1, a2, rest);        \
+        return cname##_body(self, argc, a0, a1, a2, rest);                               \
+    }                                                                                    \
+    static inline fl_value cname##_body(fl_value self, int64_t argc, fl_value a0,         \
+                                        fl_value a1, fl_value a2, fl_value *rest)
+/* The value of an error:catch handler for a fault `error`, or FL_UNBOUND when none applies (handler.c). */
+fl_value fl_catch_handler_value(fl_value error, int64_t loc);
 fl_value fl_catch_error(fl_catch *c);   /* the error value after landing (builds stack-overflow's) */
 /* Unwind to the innermost fl_run with FL_EXIT (the `exit` builtin); flushes stdout first. */
 void fl_exit_program(int32_t code);
@@ -441,6 +512,8 @@ fl_value fl_time_sleep_default(fl_value self, int64_t argc, fl_value a0, fl_valu
                                fl_value *rest);
 void fl_random_effect_init(void);   /* random.c */
 void fl_random_reseed(void);        /* from the OS */
+void fl_dom_effect_init(void);      /* dom.c */
+void fl_dom_reset(void);            /* a new program: no document root */
 
 /* Program stack and context switch (fiber.c). */
 void fl_ctx_switch(void **save_sp, void *new_sp);

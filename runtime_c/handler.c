@@ -29,9 +29,10 @@
  * since it left the signal handler by a jump.
  *
  * error:catch (program-wide handlers by type) applies to errors raised with
- * error:raise, where the raise can return a value: a runtime fault raised
- * from C cannot resume the faulting operation, so only handler forms catch
- * those. A handler form visible at the raise takes precedence over a catch
+ * error:raise, where the raise returns the handler's value, and to every
+ * runtime fault, where the value resumes the runtime entry point that failed
+ * (fl_fault and FL_RESUME_GUARD, error.c): the failing operation returns it.
+ * A handler form visible at the raise takes precedence over a catch
  * handler (innermost first); a catch handler is not re-entered by a raise of
  * its own type while it runs.
  */
@@ -420,6 +421,7 @@ void fl_error_catch_reset(void)
 {
     catch_table = fl_map_empty();
     catch_running = FL_EMPTY;
+    fl_resume_armed = 0;
 }
 
 /* The type as given: a string as is, a keyword by its name, anything else displayed. */
@@ -457,15 +459,16 @@ static fl_value call_catch_handler(fl_value fn, fl_value type, fl_value error, i
     return v;
 }
 
-/* The value of an error:catch handler for `error`, or 0 when none applies. */
-static fl_value try_catch_handler(fl_value error, int64_t loc)
+/* The value of an error:catch handler for `error`, or FL_UNBOUND when none applies
+ * (not 0: that is the fixnum 0, a handler's answer like any other). */
+fl_value fl_catch_handler_value(fl_value error, int64_t loc)
 {
     if (!catch_table || fl_map_size(catch_table) == 0 || error_clause_visible())
-        return 0;
+        return FL_UNBOUND;
     fl_value type = fl_map_get(error, fl_string_from_cstr("type"), FL_NIL);
     fl_value fn = fl_map_get(catch_table, type, FL_NIL);
     if (fn == FL_NIL || list_contains(catch_running, type))
-        return 0;
+        return FL_UNBOUND;
     return call_catch_handler(fn, type, error, loc);
 }
 
@@ -480,8 +483,8 @@ static fl_value error_raise(fl_value self, int64_t argc, fl_value a0, fl_value a
         error = fl_make_error(fl_string_from_cstr("error"), fl_to_display(a0), FL_NIL);
     else
         error = fl_make_error(error_type_text(a0), fl_to_display(a1), n == 3 ? a2 : FL_NIL);
-    fl_value caught = try_catch_handler(error, FL_LOCOF(argc));
-    if (caught)
+    fl_value caught = fl_catch_handler_value(error, FL_LOCOF(argc));
+    if (caught != FL_UNBOUND)
         return caught;
     fl_raise_value(error, FL_LOCOF(argc));
     return FL_NIL;
@@ -499,6 +502,7 @@ static fl_value error_catch(fl_value self, int64_t argc, fl_value a0, fl_value a
     if (!catch_table)
         catch_table = fl_map_empty();
     catch_table = fl_map_set(catch_table, error_type_text(a0), a1);
+    fl_resume_armed = 1;   /* from now on every guarded runtime entry point is a resume point */
     return FL_NIL;
 }
 

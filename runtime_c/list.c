@@ -16,8 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#define BUILTIN(cname) \
-    fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+#define BUILTIN(cname) FL_BUILTIN(cname)   /* a resume point for error:catch (fluentai.h) */
 
 /* The ABI keeps the argument count in the low 32 bits of argc. */
 #define MAX_CALL_ARGS 0x7FFFFFFF
@@ -43,10 +42,14 @@ static fl_value new_pair(fl_value head, fl_value tail) {
     return FL_HEAP(p);
 }
 
-fl_value fl_cons(fl_value head, fl_value tail, int64_t loc) {
+static fl_value checked_cons(fl_value head, fl_value tail, int64_t loc) {
     if (!FL_IS_LIST(tail)) fl_type_fail("cons", "a list as its second argument", tail, loc);
     return new_pair(head, tail);
 }
+
+/* Generated code calls this only when a cons's tail is not a list: a resume point. */
+FL_RESUME_ENTRY(fl_value, fl_cons, (fl_value head, fl_value tail, int64_t loc), (head, tail, loc),
+                checked_cons, FL_RESUME_AS_VALUE)
 
 fl_value fl_list_from_array(int64_t n, fl_value *items) {
     fl_value list = FL_EMPTY;

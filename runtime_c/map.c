@@ -32,8 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUILTIN(cname) \
-    fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+#define BUILTIN(cname) FL_BUILTIN(cname)   /* a resume point for error:catch (fluentai.h) */
 
 #define SMALL_MAX 8
 enum map_shape { MAP_SMALL = 0, MAP_LARGE = 1 };   /* in the header's aux */

@@ -55,14 +55,14 @@ static void overflow(const char *fname, int64_t loc)
 /* The slow path of an unboxed float operation's operand (generated code tests
  * fixnums and heap floats inline): boxed ints convert, anything else is the
  * type error the generic operation `fname` would raise. */
-double fl_number_to_double(fl_value v, const char *fname, int64_t loc)
+static double number_to_double(fl_value v, const char *fname, int64_t loc)
 {
     return as_double(unpack_or_fail(fname, v, loc));
 }
 
 /* ---- the four operations ---- */
 
-fl_value fl_add(fl_value a, fl_value b, int64_t loc)
+static fl_value add_numbers(fl_value a, fl_value b, int64_t loc)
 {
     number x = unpack_or_fail("+", a, loc), y = unpack_or_fail("+", b, loc);
     if (x.kind == NUM_INT && y.kind == NUM_INT) {
@@ -74,7 +74,7 @@ fl_value fl_add(fl_value a, fl_value b, int64_t loc)
     return fl_make_float(as_double(x) + as_double(y));
 }
 
-fl_value fl_sub(fl_value a, fl_value b, int64_t loc)
+static fl_value sub_numbers(fl_value a, fl_value b, int64_t loc)
 {
     number x = unpack_or_fail("-", a, loc), y = unpack_or_fail("-", b, loc);
     if (x.kind == NUM_INT && y.kind == NUM_INT) {
@@ -86,7 +86,7 @@ fl_value fl_sub(fl_value a, fl_value b, int64_t loc)
     return fl_make_float(as_double(x) - as_double(y));
 }
 
-fl_value fl_mul(fl_value a, fl_value b, int64_t loc)
+static fl_value mul_numbers(fl_value a, fl_value b, int64_t loc)
 {
     number x = unpack_or_fail("*", a, loc), y = unpack_or_fail("*", b, loc);
     if (x.kind == NUM_INT && y.kind == NUM_INT) {
@@ -103,7 +103,7 @@ static void division_by_zero(int64_t loc)
     fl_raise("division-by-zero", loc, "division by zero");
 }
 
-fl_value fl_div(fl_value a, fl_value b, int64_t loc)
+static fl_value div_numbers(fl_value a, fl_value b, int64_t loc)
 {
     number x = unpack_or_fail("/", a, loc), y = unpack_or_fail("/", b, loc);
     if (x.kind == NUM_INT && y.kind == NUM_INT) {
@@ -116,7 +116,7 @@ fl_value fl_div(fl_value a, fl_value b, int64_t loc)
     return fl_make_float(as_double(x) / as_double(y));
 }
 
-fl_value fl_neg(fl_value a, int64_t loc)
+static fl_value negate_number(fl_value a, int64_t loc)
 {
     number x = unpack_or_fail("-", a, loc);
     if (x.kind == NUM_INT) {
@@ -188,16 +188,45 @@ static int compare_values(const char *fname, fl_value a, fl_value b, int64_t loc
     return compare_numbers(x, unpack_or_fail(fname, b, loc));
 }
 
-int32_t fl_lt(fl_value a, fl_value b, int64_t loc) { return compare_values("<", a, b, loc) == -1; }
-int32_t fl_le(fl_value a, fl_value b, int64_t loc) { int c = compare_values("<=", a, b, loc); return c == -1 || c == 0; }
-int32_t fl_gt(fl_value a, fl_value b, int64_t loc) { return compare_values(">", a, b, loc) == 1; }
-int32_t fl_ge(fl_value a, fl_value b, int64_t loc) { int c = compare_values(">=", a, b, loc); return c == 1 || c == 0; }
+static int32_t less(fl_value a, fl_value b, int64_t loc) { return compare_values("<", a, b, loc) == -1; }
+static int32_t less_equal(fl_value a, fl_value b, int64_t loc) { int c = compare_values("<=", a, b, loc); return c == -1 || c == 0; }
+static int32_t greater(fl_value a, fl_value b, int64_t loc) { return compare_values(">", a, b, loc) == 1; }
+static int32_t greater_equal(fl_value a, fl_value b, int64_t loc) { int c = compare_values(">=", a, b, loc); return c == 1 || c == 0; }
 
 int32_t fl_num_eq(fl_value a, fl_value b, int64_t loc)
 {
     (void)loc;
     return fl_equal(a, b);
 }
+
+/* ---- the slow paths generated code calls, as resume points ----
+ * Generated code calls these when an inline fast path misses; a fault inside
+ * returns an error:catch handler's answer as the operation's value (a comparison
+ * in a test takes the answer's truthiness; an unboxed-float operand, the
+ * answer as a float, or NaN if it is not a number). The builtins above call the
+ * unguarded versions, so a fault inside `(+ 1 "a" 2)` resumes the whole call. */
+
+#define FL_RESUME_AS_TRUTH(v) ((int32_t)FL_TRUTHY(v))
+static double resume_as_double(fl_value v)
+{
+    number n = unpack(v);
+    return n.kind == NUM_NONE ? __builtin_nan("") : as_double(n);
+}
+
+#define BINARY_PARAMS (fl_value a, fl_value b, int64_t loc)
+#define BINARY_ARGS (a, b, loc)
+FL_RESUME_ENTRY(fl_value, fl_add, BINARY_PARAMS, BINARY_ARGS, add_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_sub, BINARY_PARAMS, BINARY_ARGS, sub_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_mul, BINARY_PARAMS, BINARY_ARGS, mul_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_div, BINARY_PARAMS, BINARY_ARGS, div_numbers, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(fl_value, fl_neg, (fl_value a, int64_t loc), (a, loc), negate_number, FL_RESUME_AS_VALUE)
+FL_RESUME_ENTRY(int32_t, fl_lt, BINARY_PARAMS, BINARY_ARGS, less, FL_RESUME_AS_TRUTH)
+FL_RESUME_ENTRY(int32_t, fl_le, BINARY_PARAMS, BINARY_ARGS, less_equal, FL_RESUME_AS_TRUTH)
+FL_RESUME_ENTRY(int32_t, fl_gt, BINARY_PARAMS, BINARY_ARGS, greater, FL_RESUME_AS_TRUTH)
+FL_RESUME_ENTRY(int32_t, fl_ge, BINARY_PARAMS, BINARY_ARGS, greater_equal, FL_RESUME_AS_TRUTH)
+
+FL_RESUME_ENTRY(double, fl_number_to_double, (fl_value v, const char *fname, int64_t loc), (v, fname, loc),
+                number_to_double, resume_as_double)
 
 /* ---- variadic arithmetic builtins ---- */
 
@@ -212,37 +241,37 @@ static fl_value fold_args(binary_op op, fl_value acc, int64_t first, int64_t arg
     return acc;
 }
 
-fl_value fl_bi_add(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_add)
 {
     (void)self;
-    return fold_args(fl_add, FL_FIXNUM(0), 0, argc, a0, a1, a2, rest);
+    return fold_args(add_numbers, FL_FIXNUM(0), 0, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_bi_mul(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_mul)
 {
     (void)self;
-    return fold_args(fl_mul, FL_FIXNUM(1), 0, argc, a0, a1, a2, rest);
+    return fold_args(mul_numbers, FL_FIXNUM(1), 0, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_bi_sub(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_sub)
 {
     (void)self;
     fl_arity_check("-", argc, 1, -1);
     if (FL_NARGS(argc) == 1)
-        return fl_neg(a0, FL_LOCOF(argc));
+        return negate_number(a0, FL_LOCOF(argc));
     unpack_or_fail("-", a0, FL_LOCOF(argc));
-    return fold_args(fl_sub, a0, 1, argc, a0, a1, a2, rest);
+    return fold_args(sub_numbers, a0, 1, argc, a0, a1, a2, rest);
 }
 
 /* (/ x) is (/ 1 x), as in Scheme. */
-fl_value fl_bi_div(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_div)
 {
     (void)self;
     fl_arity_check("/", argc, 1, -1);
     if (FL_NARGS(argc) == 1)
-        return fl_div(FL_FIXNUM(1), a0, FL_LOCOF(argc));
+        return div_numbers(FL_FIXNUM(1), a0, FL_LOCOF(argc));
     unpack_or_fail("/", a0, FL_LOCOF(argc));
-    return fold_args(fl_div, a0, 1, argc, a0, a1, a2, rest);
+    return fold_args(div_numbers, a0, 1, argc, a0, a1, a2, rest);
 }
 
 /* ---- integer division family ---- */
@@ -281,19 +310,19 @@ static fl_value divide(const char *fname, enum division how, int64_t argc, fl_va
     return fl_make_float(r);
 }
 
-fl_value fl_bi_mod(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_mod)
 {
     (void)self; (void)a2; (void)rest;
     return divide("mod", FLOORED_MOD, argc, a0, a1);
 }
 
-fl_value fl_bi_quotient(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_quotient)
 {
     (void)self; (void)a2; (void)rest;
     return divide("quotient", TRUNCATED_QUOTIENT, argc, a0, a1);
 }
 
-fl_value fl_bi_remainder(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_remainder)
 {
     (void)self; (void)a2; (void)rest;
     return divide("remainder", TRUNCATED_REMAINDER, argc, a0, a1);
@@ -301,7 +330,7 @@ fl_value fl_bi_remainder(fl_value self, int64_t argc, fl_value a0, fl_value a1, 
 
 /* ---- one-argument functions ---- */
 
-fl_value fl_bi_abs(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_abs)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     fl_arity_check("abs", argc, 1, 1);
@@ -336,27 +365,27 @@ static fl_value round_with(const char *fname, double (*rounding)(double), int64_
     return integral_float_to_int(fname, rounding(x.d), FL_LOCOF(argc));
 }
 
-fl_value fl_bi_floor(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_floor)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     return round_with("floor", floor, argc, a0);
 }
 
-fl_value fl_bi_ceil(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_ceil)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     return round_with("ceil", ceil, argc, a0);
 }
 
 /* nearbyint in the default rounding mode takes halves to even, like Python's round. */
-fl_value fl_bi_round(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_round)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     return round_with("round", nearbyint, argc, a0);
 }
 
 /* IEEE: the square root of a negative number is NaN. */
-fl_value fl_bi_sqrt(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_sqrt)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     fl_arity_check("sqrt", argc, 1, 1);
@@ -376,7 +405,7 @@ static fl_value int_power(int64_t base, int64_t exponent, int64_t loc)
     return fl_make_int(result);
 }
 
-fl_value fl_bi_expt(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_expt)
 {
     (void)self; (void)a2; (void)rest;
     int64_t loc = FL_LOCOF(argc);
@@ -437,7 +466,7 @@ static fl_value parse_int(fl_value s, int64_t loc)
     return fl_make_int(value);
 }
 
-fl_value fl_bi_to_int(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_to_int)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     int64_t loc = FL_LOCOF(argc);
@@ -472,7 +501,7 @@ static fl_value parse_float(fl_value s, int64_t loc)
     return fl_make_float(d);
 }
 
-fl_value fl_bi_to_float(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_to_float)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     int64_t loc = FL_LOCOF(argc);
@@ -505,13 +534,13 @@ static fl_value choose(const char *fname, int want, int64_t argc, fl_value a0, f
     return best;
 }
 
-fl_value fl_bi_min(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_min)
 {
     (void)self;
     return choose("min", -1, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_bi_max(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_max)
 {
     (void)self;
     return choose("max", 1, argc, a0, a1, a2, rest);
@@ -538,25 +567,25 @@ static int holds_gt(int c) { return c == 1; }
 static int holds_le(int c) { return c == -1 || c == 0; }
 static int holds_ge(int c) { return c == 1 || c == 0; }
 
-fl_value fl_bi_lt(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_lt)
 {
     (void)self;
     return compare_chain("<", holds_lt, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_bi_gt(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_gt)
 {
     (void)self;
     return compare_chain(">", holds_gt, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_bi_le(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_le)
 {
     (void)self;
     return compare_chain("<=", holds_le, argc, a0, a1, a2, rest);
 }
 
-fl_value fl_bi_ge(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_ge)
 {
     (void)self;
     return compare_chain(">=", holds_ge, argc, a0, a1, a2, rest);
@@ -573,35 +602,35 @@ static int all_equal(int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_val
     return 1;
 }
 
-fl_value fl_bi_eq(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_eq)
 {
     (void)self;
     fl_arity_check("==", argc, 1, -1);
     return FL_BOOL(all_equal(argc, a0, a1, a2, rest));
 }
 
-fl_value fl_bi_eq_alias(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_eq_alias)
 {
     (void)self;
     fl_arity_check("=", argc, 1, -1);
     return FL_BOOL(all_equal(argc, a0, a1, a2, rest));
 }
 
-fl_value fl_bi_ne(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_ne)
 {
     (void)self;
     fl_arity_check("!=", argc, 2, -1);
     return FL_BOOL(!all_equal(argc, a0, a1, a2, rest));
 }
 
-fl_value fl_bi_not_eq(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_not_eq)
 {
     (void)self;
     fl_arity_check("not=", argc, 2, -1);
     return FL_BOOL(!all_equal(argc, a0, a1, a2, rest));
 }
 
-fl_value fl_bi_not(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_not)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     fl_arity_check("not", argc, 1, 1);

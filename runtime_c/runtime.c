@@ -145,7 +145,7 @@ fl_value fl_bi_command_line_args(fl_value self, int64_t argc, fl_value a0, fl_va
 }
 
 /* (exit) is (exit 0); the code must be an int, and the process sees its low byte. */
-fl_value fl_bi_exit(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_exit)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     fl_arity_check("exit", argc, 0, 1);

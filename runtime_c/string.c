@@ -18,8 +18,7 @@
 
 void *fl_alloc_atomic(int64_t nbytes);   /* module.c: GC memory Boehm does not scan */
 
-#define BUILTIN(cname) \
-    fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+#define BUILTIN(cname) FL_BUILTIN(cname)   /* a resume point for error:catch (fluentai.h) */
 
 static int is_pair(fl_value v) { return FL_IS_KIND(v, FL_K_PAIR); }
 

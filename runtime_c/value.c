@@ -231,6 +231,7 @@ const char *fl_type_phrase(fl_value v)
     case FL_K_CELL: return "a cell";
     case FL_K_PROMISE: return "a promise";
     case FL_K_CHANNEL: return "a channel";
+    case FL_K_DOM_NODE: return "a dom node";
     }
     return "an unknown value";
 }
@@ -323,8 +324,7 @@ int32_t fl_equal(fl_value a, fl_value b)
 /* ---- Predicates builtins ---- */
 
 #define PREDICATE(cname, fname, test)                                              \
-    fl_value cname(fl_value self, int64_t argc, fl_value a0, fl_value a1,   \
-                          fl_value a2, fl_value *rest)                              \
+    FL_BUILTIN(cname)                                                               \
     {                                                                               \
         (void)self; (void)a1; (void)a2; (void)rest;                                 \
         fl_arity_check(fname, argc, 1, 1);                                          \
@@ -348,7 +348,7 @@ PREDICATE(fl_bi_null_p, "null?", a0 == FL_NIL || a0 == FL_EMPTY)
 
 
 /* empty? asks about a collection: lists, strings and maps. */
-fl_value fl_bi_empty_p(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest)
+FL_BUILTIN(fl_bi_empty_p)
 {
     (void)self; (void)a1; (void)a2; (void)rest;
     fl_arity_check("empty?", argc, 1, 1);

@@ -42,7 +42,7 @@ CASE_TIMEOUT_S = 60
 # nested maps, strings, data values). `deep_*` stays out: a full collection every few thousand
 # allocations over a 10^6-frame stack would take minutes.
 GC_STRESS_PREFIXES = ("gc_", "list_", "lib_list_", "lib_map_", "lib_str_", "data_", "match_", "task_",
-                      "eff_")
+                      "eff_", "dom_")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -80,8 +80,10 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_match_fail": ir.FunctionType(I64, [I64, I64]),
 }
 
-NORETURN = {"fl_not_callable", "fl_arity_fail", "fl_undefined_global", "fl_unbound_local",
-            "fl_match_fail"}
+# The fault slow paths (fl_not_callable, fl_arity_fail, fl_undefined_global, fl_unbound_local,
+# fl_match_fail, fl_cons's type error) are not noreturn: they return an error:catch handler's
+# answer, which becomes the value of the failing operation.
+NORETURN: set[str] = set()
 # Runtime helpers whose last argument is the location id of the IR node's span.
 TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
@@ -325,8 +327,7 @@ class FunctionCodegen:
         bad = self.llfn.append_basic_block("arity_fail")
         b.cbranch(ok, good, bad).set_weights([1000, 1])
         b.position_at_end(bad)
-        b.call(self.mc.runtime("fl_arity_fail"), [self.self_arg, self.argc_arg])
-        b.unreachable()
+        b.ret(b.call(self.mc.runtime("fl_arity_fail"), [self.self_arg, self.argc_arg]))
         b.position_at_end(good)
         for p in fn.params:
             self.values[id(p)] = self._arg(p.index)
@@ -649,14 +650,18 @@ class FunctionCodegen:
         b.position_at_end(check)
         self._branch_on_kind(t, abi.K_PAIR, ok, bad)
         b.position_at_end(bad)
-        b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
-        b.unreachable()
+        answer = b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
+        done = self.split("cons_done")
+        b.branch(done)
         b.position_at_end(ok)
         addr = self.inline_alloc(24)
         self.store_field(addr, 0, _c(abi.K_PAIR))
         self.store_field(addr, abi.PAIR_HEAD, h)
         self.store_field(addr, abi.PAIR_TAIL, t)
-        return b.add(addr, _c(1))
+        pair = b.add(addr, _c(1))
+        built = b.block
+        b.branch(done)
+        return self.phi_at(done, I64, [(answer, bad), (pair, built)])
 
     # ---- variables and closures ----
 
@@ -703,11 +708,7 @@ class FunctionCodegen:
         bad, ok = self.split("unbound"), self.split("bound")
         b.cbranch(b.icmp_unsigned("==", v, _c(abi.UNBOUND)), bad, ok).set_weights([1, 1000])
         b.position_at_end(bad)
-        name = self.load_constant_slot(self.mc.constant_slot(N.Special("name", i.label)))
-        b.call(self.mc.runtime("fl_undefined_global"), [name, _c(self.loc(i))])
-        b.unreachable()
-        b.position_at_end(ok)
-        return v
+        return self._variable_or_fault(v, bad, ok, "fl_undefined_global", i)
 
     def emit_GlobalSet(self, i: N.GlobalSet):
         self.b.store(self.get(i.value), self._global_slot(i.slot))
@@ -721,11 +722,20 @@ class FunctionCodegen:
         bad, ok = self.split("cell_unbound"), self.split("cell_ok")
         b.cbranch(b.icmp_unsigned("==", v, _c(abi.UNBOUND)), bad, ok).set_weights([1, 1000])
         b.position_at_end(bad)
+        return self._variable_or_fault(v, bad, ok, "fl_unbound_local", i)
+
+    def _variable_or_fault(self, v, bad, ok, fault: str, i) -> ir.Value:
+        """At ``bad`` (positioned there) the variable is unbound: the fault's
+        answer (from an error:catch handler) stands in for its value."""
+        b = self.b
         name = self.load_constant_slot(self.mc.constant_slot(N.Special("name", i.label)))
-        b.call(self.mc.runtime("fl_unbound_local"), [name, _c(self.loc(i))])
-        b.unreachable()
+        answer = b.call(self.mc.runtime(fault), [name, _c(self.loc(i))])
+        answered = b.block
+        done = self.split("var_done")
+        b.branch(done)
         b.position_at_end(ok)
-        return v
+        b.branch(done)
+        return self.phi_at(done, I64, [(answer, answered), (v, ok)])
 
     def emit_CellSet(self, i: N.CellSet):
         self.b.store(self.get(i.value), self.field_ptr(self.get(i.cell), abi.CELL_VALUE))
@@ -739,12 +749,22 @@ class FunctionCodegen:
         argc = self.argc(i, len(args))
         yes, no = self.is_heap_kind(f, abi.K_CLOSURE)
         b.position_at_end(no)
-        b.call(self.mc.runtime("fl_not_callable"), [f, argc])
-        b.unreachable()
+        answer = b.call(self.mc.runtime("fl_not_callable"), [f, argc])
+        if i.tail:
+            b.ret(answer)
+        else:
+            answered = b.block
+            done = self.split("call_done")
+            b.branch(done)
         b.position_at_end(yes)
         code = b.inttoptr(self.untag(f, abi.CLOSURE_CODE), UNIFORM.as_pointer())
         operands = [f, argc] + self.call_args(args)
-        return self.b.call(code, operands, tail="musttail" if i.tail else False)
+        result = self.b.call(code, operands, tail="musttail" if i.tail else False)
+        if i.tail:
+            return result
+        called = b.block
+        b.branch(done)
+        return self.phi_at(done, I64, [(answer, answered), (result, called)])
 
     def emit_CallKnown(self, i: N.CallKnown):
         args = [self.get(a) for a in i.args]

@@ -136,8 +136,9 @@ class MatchCompiler:
     def _compile(self, rows: list[Row], occs: list[N.Value]) -> None:
         lw = self.lw
         if not rows:
-            lw.emit(N.RuntimeCall("fl_match_fail", [self.subject], self.match.span))
-            lw.emit(N.Unreachable())
+            # fl_match_fail raises, or returns an error:catch handler's answer: the match's value.
+            answer = lw.emit(N.RuntimeCall("fl_match_fail", [self.subject], self.match.span))
+            lw.deliver(self.ctx, answer)
             return
         first = rows[0]
         col = next((j for j, p in enumerate(first.pats) if not isinstance(p, Wild)), None)

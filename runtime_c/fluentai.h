@@ -441,6 +441,7 @@ fl_value fl_time_sleep_default(fl_value self, int64_t argc, fl_value a0, fl_valu
                                fl_value *rest);
 void fl_random_effect_init(void);   /* random.c */
 void fl_random_reseed(void);        /* from the OS */
+void fl_network_effect_init(void);  /* net.c */
 
 /* Program stack and context switch (fiber.c). */
 void fl_ctx_switch(void **save_sp, void *new_sp);

@@ -58,6 +58,13 @@ system-deps:
 	  if [ ! -f /usr/include/gc.h ] || [ "$$($(CC) -print-file-name=libgc.a)" = libgc.a ]; then \
 	    echo "error: libgc-dev is installed but gc.h or libgc.a is still not found" >&2; exit 1; fi; \
 	fi
+	@# OpenSSL's headers give the network effect https://; without them the runtime is built
+	@# without TLS (an https fetch then says so), so a failed install only warns.
+	@if [ ! -f /usr/include/openssl/ssl.h ]; then \
+	  echo "OpenSSL headers missing (https:// in the network effect): installing libssl-dev"; \
+	  ( $(call apt_install,libssl-dev,OpenSSL's headers) ) || \
+	    echo "warning: libssl-dev could not be installed: https:// will not be available" >&2; \
+	fi
 	@$(PYTHON) -c "import sys, sysconfig, os; \
 	  sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
 	  echo "Python.h not found (needed to build the runtime extension): installing python3-dev"; \

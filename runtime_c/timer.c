@@ -186,8 +186,18 @@ static void wake_ready_fds(struct epoll_event *ready, int n)
     }
 }
 
+/* Timers that would wake a task whose wait already ended (a fetch's timeout
+ * after its response came) are dropped from the top of the heap: they must not
+ * keep an otherwise deadlocked program waiting for them. */
+static void drop_stale_timers(void)
+{
+    while (heap_len > 0 && heap[0].task && fl_task_block_serial(heap[0].task) != heap[0].wait_serial)
+        heap_pop();
+}
+
 int fl_idle_wait(void)
 {
+    drop_stale_timers();
     if (heap_len == 0 && !fd_waiters)
         return 0;
     /* Output written before a long sleep should be seen before it. */

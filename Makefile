@@ -62,6 +62,13 @@ system-deps:
 	@command -v gdb >/dev/null 2>&1 || { \
 	  echo "gdb not found (the tests of -g debug an executable with it): installing gdb"; \
 	  ( $(call apt_install,gdb,gdb) ) || echo "warning: gdb could not be installed: its tests will be skipped" >&2; }
+	@# OpenSSL's headers give the network effect https://; without them the runtime is built
+	@# without TLS (an https fetch then says so), so a failed install only warns.
+	@if [ ! -f /usr/include/openssl/ssl.h ]; then \
+	  echo "OpenSSL headers missing (https:// in the network effect): installing libssl-dev"; \
+	  ( $(call apt_install,libssl-dev,OpenSSL's headers) ) || \
+	    echo "warning: libssl-dev could not be installed: https:// will not be available" >&2; \
+	fi
 	@$(PYTHON) -c "import sys, sysconfig, os; \
 	  sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
 	  echo "Python.h not found (needed to build the runtime extension): installing python3-dev"; \

@@ -3,7 +3,7 @@
  *
  * Each id has a default implementation (the built-in effects' handlers at the
  * bottom of every handler stack, registered by io.c, state.c, timeeff.c,
- * random.c, dom.c and handler.c) and a count of installed user handlers that could
+ * random.c, dom.c, net.c and handler.c) and a count of installed user handlers that could
  * match it (handler forms and Python handlers). While the count is 0,
  * fl_perform is one table load and an indirect call, as cheap as calling the
  * default directly; otherwise handler.c searches the handler stack.
@@ -189,6 +189,7 @@ void fl_effect_init(void)
     fl_time_effect_init();
     fl_random_effect_init();
     fl_dom_effect_init();
+    fl_network_effect_init();
 }
 
 /* Everything a program run may have changed in the effects' world goes back

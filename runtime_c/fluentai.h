@@ -514,6 +514,7 @@ void fl_random_effect_init(void);   /* random.c */
 void fl_random_reseed(void);        /* from the OS */
 void fl_dom_effect_init(void);      /* dom.c */
 void fl_dom_reset(void);            /* a new program: no document root */
+void fl_network_effect_init(void);  /* net.c */
 
 /* Program stack and context switch (fiber.c). */
 void fl_ctx_switch(void **save_sp, void *new_sp);

@@ -3,18 +3,30 @@
  * In:  sleeps (time:sleep, fl_task_sleep), async:delay, and tasks waiting for
  *      a file descriptor (fl_task_wait_fd, for the network effect).
  * Out: tasks made runnable and promises resolved when their time comes; and
- *      fl_idle_wait, where the scheduler sleeps in ppoll until the next
+ *      fl_idle_wait, where the scheduler sleeps in epoll_wait until the next
  *      deadline or ready descriptor when no task can run.
+ *
+ * The event loop: one epoll instance per run. A task waiting for a descriptor
+ * registers it (EPOLLONESHOT, the waiter's address as the event's data) and
+ * parks; when nothing can run, fl_idle_wait sleeps in epoll_wait with the next
+ * timer's deadline as its timeout, so sleeps, async:delay and sockets share one
+ * wait, and wakes the tasks whose descriptors are ready. The cost of a wait is
+ * O(ready descriptors), not O(waiting ones). While a descriptor wait is pending
+ * the program is not deadlocked (fl_idle_wait returns 1).
  *
  * Timers are a binary heap ordered by (deadline, sequence number), so equal
  * deadlines fire in the order they were set. A timer that wakes a task names
  * the wait it was set for (the task's wait serial): if something else woke
  * the task first, the timer is stale and does nothing.
  */
-#define _GNU_SOURCE   /* ppoll */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fluentai.h"
 
@@ -39,8 +51,7 @@ typedef struct fd_waiter {
 static timer *heap;             /* GC memory reached from .bss: its values stay alive */
 static int64_t heap_len, heap_cap, timer_sequence;
 static fd_waiter *fd_waiters;
-static struct pollfd *pollfds;  /* malloc'd scratch for ppoll */
-static int64_t pollfds_cap;
+static int epoll_fd = -1;       /* made on the first descriptor wait of a run */
 
 int64_t fl_now_ns(void)
 {
@@ -152,42 +163,41 @@ static void unlink_fd_waiter(fd_waiter *w)
     w->linked = 0;
 }
 
-static int64_t fill_pollfds(void)
+static uint32_t epoll_events_of(short events)
 {
-    int64_t n = 0;
-    for (fd_waiter *w = fd_waiters; w; w = w->next)
-        n++;
-    if (n > pollfds_cap) {
-        struct pollfd *bigger = realloc(pollfds, (size_t)n * sizeof *pollfds);
-        if (!bigger)
-            fl_raise("io-error", 0, "out of memory while waiting for I/O");
-        pollfds = bigger;
-        pollfds_cap = n;
-    }
-    int64_t i = 0;
-    for (fd_waiter *w = fd_waiters; w; w = w->next, i++)
-        pollfds[i] = (struct pollfd){.fd = w->fd, .events = w->events, .revents = 0};
-    return n;
+    return (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0) | EPOLLONESHOT;
 }
 
-static void wake_ready_fds(void)
+static short poll_events_of(uint32_t events)
 {
-    int64_t i = 0;
-    fd_waiter *w = fd_waiters;
-    while (w) {
-        fd_waiter *next = w->next;
-        if (pollfds[i].revents) {
-            w->revents = pollfds[i].revents;
-            unlink_fd_waiter(w);
-            fl_task_wake(w->task);
-        }
-        w = next;
-        i++;
+    return (short)((events & EPOLLIN ? POLLIN : 0) | (events & EPOLLOUT ? POLLOUT : 0) |
+                   (events & EPOLLERR ? POLLERR : 0) | (events & EPOLLHUP ? POLLHUP : 0));
+}
+
+static void wake_ready_fds(struct epoll_event *ready, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fd_waiter *w = ready[i].data.ptr;
+        if (!w->linked)
+            continue;
+        w->revents = poll_events_of(ready[i].events);
+        unlink_fd_waiter(w);
+        fl_task_wake(w->task);
     }
+}
+
+/* Timers that would wake a task whose wait already ended (a fetch's timeout
+ * after its response came) are dropped from the top of the heap: they must not
+ * keep an otherwise deadlocked program waiting for them. */
+static void drop_stale_timers(void)
+{
+    while (heap_len > 0 && heap[0].task && fl_task_block_serial(heap[0].task) != heap[0].wait_serial)
+        heap_pop();
 }
 
 int fl_idle_wait(void)
 {
+    drop_stale_timers();
     if (heap_len == 0 && !fd_waiters)
         return 0;
     /* Output written before a long sleep should be seen before it. */
@@ -201,17 +211,34 @@ int fl_idle_wait(void)
         timeout.tv_nsec = wait % 1000000000;
         until = &timeout;
     }
-    int64_t n = fill_pollfds();
-    int ready = ppoll(n ? pollfds : NULL, (nfds_t)n, until, NULL);
-    if (ready > 0)
-        wake_ready_fds();
+    int timeout_ms = -1;
+    if (until)   /* rounded up: waking early would only spin */
+        timeout_ms = (int)(until->tv_sec * 1000 + (until->tv_nsec + 999999) / 1000000);
+    if (epoll_fd < 0) {
+        if (until)
+            nanosleep(until, NULL);
+        return 1;
+    }
+    struct epoll_event ready[64];
+    int n = epoll_wait(epoll_fd, ready, 64, timeout_ms);
+    if (n > 0)
+        wake_ready_fds(ready, n);
     return 1;   /* EINTR too: the caller looks again */
 }
 
 int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds)
 {
     fl_task_may_block();
+    if (epoll_fd < 0) {
+        epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_fd < 0)
+            fl_raise("io-error", 0, "cannot create the event loop: %s", strerror(errno));
+    }
     fd_waiter w = {NULL, fd_waiters, fd, (short)events, 0, 1, fl_task_self()};
+    struct epoll_event ev = {.events = epoll_events_of(w.events), .data.ptr = &w};
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0))
+        fl_raise("io-error", 0, "cannot wait for descriptor %d: %s", fd, strerror(errno));
     if (fd_waiters)
         fd_waiters->prev = &w;
     fd_waiters = &w;
@@ -219,6 +246,8 @@ int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds)
         fl_timer_wake_task(w.task, deadline_after(timeout_seconds));
     fl_task_block(FL_WAIT_FD, FL_NIL);
     unlink_fd_waiter(&w);   /* still linked when the timeout woke us */
+    /* The waiter's memory ends with this call: the descriptor must not keep it. */
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     return w.revents;
 }
 
@@ -227,6 +256,10 @@ void fl_timers_reset(void)
     heap = NULL;
     heap_len = heap_cap = 0;
     fd_waiters = NULL;
+    if (epoll_fd >= 0) {   /* descriptors of abandoned tasks go with it */
+        close(epoll_fd);
+        epoll_fd = -1;
+    }
 }
 
 /* ---- sleeping ---- */

@@ -80,8 +80,17 @@ class Case:
 
     @property
     def args(self) -> list[str]:
+        """The `.args` words; `@HTTP@` stands for the base URL of the test's own HTTP server
+        (tests/http_fixture.py) and `@CLOSED@` for a loopback URL nothing listens on."""
         text = self._optional_bytes(".args")
-        return shlex.split(text.decode()) if text else []
+        if not text:
+            return []
+        words = shlex.split(text.decode())
+        if any("@HTTP@" in w or "@CLOSED@" in w for w in words):
+            from http_fixture import base_url, closed_port_url
+            words = [w.replace("@HTTP@", base_url()).replace("@CLOSED@", closed_port_url())
+                     for w in words]
+        return words
 
     @property
     def stdin(self) -> bytes | None:

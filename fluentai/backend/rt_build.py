@@ -33,8 +33,13 @@ from functools import lru_cache
 from pathlib import Path
 
 MODULE_NAME = "_fluentai_rt"
-EXTENSION_FLAGS = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"]
-LIBRARIES = ["gc"]
+# https:// in the network effect needs OpenSSL's headers (Debian's libssl-dev) when the
+# runtime is built; without them the runtime is built without TLS and says so at the fetch.
+OPENSSL_HEADER_DIRS = [Path("/usr/include"), Path("/usr/local/include")]
+TLS_AVAILABLE = any((d / "openssl" / "ssl.h").is_file() for d in OPENSSL_HEADER_DIRS)
+TLS_FLAGS = ["-DFL_HAVE_TLS=1"] if TLS_AVAILABLE else ["-DFL_HAVE_TLS=0"]
+EXTENSION_FLAGS = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"] + TLS_FLAGS
+LIBRARIES = ["gc"] + (["ssl", "crypto"] if TLS_AVAILABLE else [])
 ARCHIVE_NAME = "libfluentai.a"
 SYSTEM_LIBGC = Path("/usr/lib/x86_64-linux-gnu/libgc.a")
 # Sources that only make sense inside an executable, never in the extension.
@@ -235,7 +240,7 @@ def c_compiler() -> str:
 
 
 def _archive_flags(opt: int) -> list[str]:
-    return [f"-O{opt}", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"]
+    return [f"-O{opt}", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"] + TLS_FLAGS
 
 
 def _compile_archive(build_dir: Path, opt: int) -> None:
@@ -286,7 +291,13 @@ def static_runtime_archive(opt: int = 2) -> Path:
 def link_libraries() -> list[str]:
     """What an executable links after its object and libfluentai.a (libgc statically when present)."""
     gc = [str(SYSTEM_LIBGC)] if SYSTEM_LIBGC.is_file() else ["-lgc"]
-    return gc + ["-lpthread", "-lm"]
+    return gc + system_libraries()
+
+
+def system_libraries() -> list[str]:
+    """The shared system libraries every executable links (OpenSSL dynamically: the system's)."""
+    tls = ["-lssl", "-lcrypto"] if TLS_AVAILABLE else []
+    return tls + ["-lpthread", "-lm"]
 
 
 def main() -> int:

@@ -238,6 +238,8 @@ static const fl_chain_site *lookup(uintptr_t ret)
 
 static void add_frame(fl_chain *c, const fl_chain_site *site)
 {
+    if (site->line == 0)    /* not a call of the program's own (a prologue's arity check) */
+        return;
     if (c->nlast > 0) {
         fl_chain_run *run = &c->last[(c->last_start + c->nlast - 1) % FL_CHAIN_LAST];
         if (run->site == site) {
@@ -320,6 +322,7 @@ void fl_chain_capture_fault(fl_chain *c, void *fp, uintptr_t pc, const uintptr_t
                             const void *limit)
 {
     walk(c, fp, is_function_entry(pc) ? *sp : 0, limit);
+    c->overflowed = 1;
 }
 
 __attribute__((noinline)) void fl_chain_here(fl_chain *c, const void *limit)
@@ -381,13 +384,30 @@ static void write_site(fl_buf *b, const fl_chain_site *s)
     fl_buf_puts(b, "\n");
 }
 
-static void write_run(fl_buf *b, const fl_chain_run *run)
+/* "9,995 more frames"; in a stack overflow's chain, where the depth depends
+ * on frame sizes and so on the optimisation level, "at least 10,000,000". */
+static void write_frames(fl_buf *b, const fl_chain *c, int64_t n)
+{
+    if (c->overflowed && n >= 10) {
+        int64_t bound = 10;
+        while (bound <= n / 10)
+            bound *= 10;
+        fl_buf_puts(b, "at least ");
+        write_count(b, bound);
+        fl_buf_puts(b, " more frames");
+        return;
+    }
+    write_count(b, n);
+    fl_buf_puts(b, n == 1 ? " more frame" : " more frames");
+}
+
+static void write_run(fl_buf *b, const fl_chain *c, const fl_chain_run *run)
 {
     write_site(b, run->site);
     if (run->count > 1) {
         fl_buf_puts(b, "    ... ");
-        write_count(b, run->count - 1);
-        fl_buf_puts(b, run->count == 2 ? " more frame of " : " more frames of ");
+        write_frames(b, c, run->count - 1);
+        fl_buf_puts(b, " of ");
         fl_buf_puts(b, run->site->function);
         fl_buf_puts(b, "\n");
     }
@@ -407,12 +427,12 @@ void fl_chain_write(fl_buf *b, const fl_chain *c, int64_t loc_id)
     }
     fl_buf_puts(b, "  call chain, innermost first:\n");
     for (int32_t i = 0; i < c->nfirst; i++)
-        write_run(b, &c->first[i]);
+        write_run(b, c, &c->first[i]);
     if (c->omitted_frames > 0) {
         fl_buf_puts(b, "    ... ");
-        write_count(b, c->omitted_frames);
-        fl_buf_puts(b, c->omitted_frames == 1 ? " more frame\n" : " more frames\n");
+        write_frames(b, c, c->omitted_frames);
+        fl_buf_puts(b, "\n");
     }
     for (int32_t i = 0; i < c->nlast; i++)
-        write_run(b, &c->last[(c->last_start + i) % FL_CHAIN_LAST]);
+        write_run(b, c, &c->last[(c->last_start + i) % FL_CHAIN_LAST]);
 }

@@ -231,8 +231,10 @@ void fl_check_stack(int64_t loc)
     char *sp = __builtin_frame_address(0);
     if (__builtin_expect(sp < fl_stack_limit, 0) && unwind_target()) {
         fl_catch *target = unwind_target();
-        if (target->chain)
+        if (target->chain) {
             fl_chain_here(target->chain, target);
+            target->chain->overflowed = 1;
+        }
         jump_to(target, FL_CATCH_STACK_OVERFLOW, loc);
     }
 }

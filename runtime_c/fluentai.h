@@ -506,6 +506,7 @@ typedef struct fl_chain {
     int32_t last_start;
     fl_chain_run last[FL_CHAIN_LAST];
     int64_t omitted_frames;    /* frames between `first` and `last` */
+    int32_t overflowed;        /* a stack overflow's: counts are written as lower bounds */
 } fl_chain;
 void fl_callchain_register(const fl_module_info *info);
 /* Record the chain of the frames above `fp` (a frame pointer on the stack

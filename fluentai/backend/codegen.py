@@ -258,8 +258,9 @@ class ModuleCodegen:
         for index, fn in enumerate(self.ir_module.functions):
             self.chain_names.append(chain_function_name(fn))
             llfn = self.functions[fn]
-            # Frame pointers let the runtime walk the chain of calls; a closure
-            # inlined into its caller would drop out of that chain.
+            # Frame pointers let the runtime walk the chain of calls (x86-64 keeps
+            # one in any function with a stack map anyway); a closure inlined into
+            # its caller would drop out of that chain.
             set.add(llfn.attributes, '"frame-pointer"="all"')
             if fn.kind == "closure":
                 llfn.attributes.add("noinline")
@@ -343,8 +344,8 @@ class ModuleCodegen:
         m = self.ir_module
         sites = []
         for span, function in self.sites.sites:
-            if span is None:        # a site with no span of its own: the function's
-                span = m.functions[function].span
+            # No span: the prologue's calls (arity check, rest list) and the module's
+            # set-up; line 0 leaves them out of chains.
             line, col = (span.line, span.col) if span is not None else (0, 0)
             sites.append(ir.Constant(SITE_T, [ir.Constant(I32, x) for x in
                                              (line, col, function, self.locs.id_of(span))]))

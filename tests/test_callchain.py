@@ -8,7 +8,9 @@ chain of an error raised deep inside the runtime (a callback of `map`).
 """
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
 
 import pytest
 
@@ -16,7 +18,13 @@ import fluentai
 from fluentai import FluentAIError
 from fluentai.backend import aot
 
-from test_cli import env, fluentai as run_cli  # noqa: F401  (env is a fixture)
+from test_cli import fluentai as run_cli
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A private compile cache, so that the second jit run is a cache hit of our own."""
+    return dict(os.environ, FLUENTAI_CACHE_DIR=str(tmp_path / "cache"), FLUENTAI_NO_CACHE="")
 
 NESTED = """\
 (define (inner x) (let ((r (/ 10 x))) r))
@@ -56,7 +64,6 @@ def test_debug_builds_and_executables_report_the_chain(tmp_path, env, opt):
     assert chain_lines(r.stderr) == NESTED_CHAIN
     built = run_cli("compile", opt, "p.fl", "-o", "p", env=env, cwd=tmp_path)
     assert built.returncode == 0, built.stderr
-    import subprocess
     exe = subprocess.run([str(tmp_path / "p")], capture_output=True, text=True, cwd=tmp_path)
     assert exe.returncode == 1 and chain_lines(exe.stderr) == NESTED_CHAIN
 

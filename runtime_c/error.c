@@ -43,6 +43,7 @@ void fl_catch_push(fl_catch *c)
     c->error = FL_NIL;
     c->loc = 0;
     c->exit_code = 0;
+    c->chain = NULL;
     fl_catch_top = c;
 }
 
@@ -135,6 +136,8 @@ void fl_raise_value(fl_value error, int64_t loc)
     if (!target)
         no_catch_frame(error);
     target->error = error;
+    if (target->chain)      /* only where the error will be reported, not where it is handled */
+        fl_chain_here(target->chain, target);
     jump_to(target, FL_CATCH_ERROR, loc);
 }
 
@@ -226,8 +229,14 @@ void fl_arity_check(const char *fname, int64_t argc, int32_t min, int32_t max)
 void fl_check_stack(int64_t loc)
 {
     char *sp = __builtin_frame_address(0);
-    if (__builtin_expect(sp < fl_stack_limit, 0) && unwind_target())
-        jump_to(unwind_target(), FL_CATCH_STACK_OVERFLOW, loc);
+    if (__builtin_expect(sp < fl_stack_limit, 0) && unwind_target()) {
+        fl_catch *target = unwind_target();
+        if (target->chain) {
+            fl_chain_here(target->chain, target);
+            target->chain->overflowed = 1;
+        }
+        jump_to(target, FL_CATCH_STACK_OVERFLOW, loc);
+    }
 }
 
 void fl_exit_program(int32_t code)
@@ -301,6 +310,20 @@ static int64_t overflow_location(void *context)
     return 0;
 }
 
+/* The frames of the faulting code, from its registers. */
+static void capture_faulting_chain(fl_chain *chain, void *context, const void *limit)
+{
+#if defined(__x86_64__) && defined(REG_RBP)
+    const ucontext_t *uc = context;
+    fl_chain_capture_fault(chain, (void *)uc->uc_mcontext.gregs[REG_RBP],
+                           (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+                           (const uintptr_t *)uc->uc_mcontext.gregs[REG_RSP], limit);
+#else
+    (void)context;
+    fl_chain_here(chain, limit);
+#endif
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context)
 {
     (void)sig;
@@ -308,8 +331,16 @@ static void on_fault(int sig, siginfo_t *info, void *context)
     /* The program stack's guard, or the guard of the task running now
      * (sched.c): either way the innermost catch frame is on that stack. */
     int in_guard = (addr >= stack_guard && addr < stack_lo) || fl_task_guard_hit(addr);
-    if (in_guard && unwind_target())
-        jump_to(unwind_target(), FL_CATCH_STACK_OVERFLOW, overflow_location(context));
+    fl_catch *target = in_guard ? unwind_target() : NULL;
+    if (target) {
+        int64_t loc = overflow_location(context);
+        if (target->chain) {
+            capture_faulting_chain(target->chain, context, target);
+            if (loc == 0)
+                loc = fl_chain_innermost_loc(target->chain);
+        }
+        jump_to(target, FL_CATCH_STACK_OVERFLOW, loc);
+    }
     restore_fault_handlers();
 }
 
@@ -331,6 +362,15 @@ static void uninstall_fault_handlers(void)
     restore_fault_handlers();
     saved_altstack.ss_flags &= ~SS_ONSTACK;
     sigaltstack(&saved_altstack, NULL);
+}
+
+int fl_program_stack_bounds(const void *sp, char **lo, char **top)
+{
+    if (!stack_lo || (const char *)sp < stack_lo || (const char *)sp >= stack_top)
+        return 0;
+    *lo = stack_lo;
+    *top = stack_top;
+    return 1;
 }
 
 /* ---- running on the program stack ---- */
@@ -450,8 +490,9 @@ static fl_value error_field(fl_value error, fl_value key)
     return fl_map_get(error, key, FL_NIL);
 }
 
-/* file:line:col: error[TYPE]: message, the source line, carets, and the data. */
-static fl_value build_report(fl_value error, int64_t loc_id)
+/* file:line:col: error[TYPE]: message, the source line, carets, the data,
+ * and the chain of calls. */
+static fl_value build_report(fl_value error, int64_t loc_id, const fl_chain *chain)
 {
     make_error_keys();
     const fl_module_info *m = fl_module_current();
@@ -489,18 +530,19 @@ static fl_value build_report(fl_value error, int64_t loc_id)
         fl_buf_write_value(&b, data, 0);
         fl_buf_puts(&b, "\n");
     }
+    fl_chain_write(&b, chain, loc_id);
     return fl_buf_to_string(&b);
 }
 
 /* A report must come out even if printing the error value fails. */
-static fl_value build_report_safely(fl_value error, int64_t loc)
+static fl_value build_report_safely(fl_value error, int64_t loc, const fl_chain *chain)
 {
     fl_catch guard;
     guard.is_run = 0;
     fl_catch_push(&guard);
     fl_value report;
     if (sigsetjmp(guard.jump, 1) == 0)
-        report = build_report(error, loc);
+        report = build_report(error, loc, chain);
     else
         report = fl_string_from_cstr("error[error]: (the error value could not be printed)\n");
     fl_catch_pop(&guard);
@@ -508,9 +550,9 @@ static fl_value build_report_safely(fl_value error, int64_t loc)
 }
 
 /* For the scheduler's reports of failed tasks. */
-fl_value fl_error_report(fl_value error, int64_t loc)
+fl_value fl_error_report(fl_value error, int64_t loc, const fl_chain *chain)
 {
-    return build_report_safely(error, loc);
+    return build_report_safely(error, loc, chain);
 }
 
 /* ---- fl_run ---- */
@@ -542,7 +584,7 @@ static void fill_outcome(fl_catch *frame, int depth, fl_outcome *out)
         r->error = fl_catch_error(frame);
         out->error = r->error;
         out->loc = frame->loc;
-        r->report = build_report_safely(r->error, frame->loc);
+        r->report = build_report_safely(r->error, frame->loc, frame->chain);
         out->report = FL_STR(r->report)->bytes;
         return;
     }
@@ -570,8 +612,11 @@ void fl_run(fl_value (*entry)(void), fl_outcome *out)
     int outermost = depth == 0;
     roots[depth].value = roots[depth].error = roots[depth].report = FL_NIL;
     fl_catch frame;
+    fl_chain chain;
     frame.is_run = 1;
     fl_catch_push(&frame);
+    chain.nfirst = 0;
+    frame.chain = &chain;
     if (outermost) {
         reserve_program_stack();
         install_fault_handlers();

@@ -119,6 +119,13 @@ typedef struct fl_loc {
     int32_t line, col, end_line, end_col;
 } fl_loc;
 
+/* A call site of generated code: stack-map record ids index the module's table. */
+typedef struct fl_site_info {
+    int32_t line, col;         /* line 0: no source position */
+    int32_t function;          /* index into fl_module_info.function_names */
+    int32_t loc;               /* location id of the call (0: unknown) */
+} fl_site_info;
+
 /* What a compiled program tells the runtime about itself (registered by the
  * generated entry before any user code runs; used to format errors). */
 typedef struct fl_module_info {
@@ -127,6 +134,11 @@ typedef struct fl_module_info {
     int64_t source_len;
     const fl_loc *locs;        /* locs[0] is the "unknown" location */
     int64_t nlocs;
+    const void *stackmaps;     /* the module's .llvm_stackmaps section (LLVM stack map v3) */
+    const fl_site_info *sites; /* by stack-map record id */
+    int64_t nsites;
+    const char *const *function_names;   /* "`f`", "the lambda at 3:9", "the top level" */
+    int64_t nfunctions;
 } fl_module_info;
 
 /* The result of running a program or a call through fl_run. */
@@ -403,6 +415,8 @@ typedef struct fl_catch {
     int32_t exit_code;         /* FL_CATCH_EXIT */
     fl_value error;            /* FL_CATCH_ERROR: the error map */
     int64_t loc;               /* location id of the fault */
+    struct fl_chain *chain;    /* where to record the call chain of an error landing here
+                                  (fl_run's and a task's frame), NULL: not recorded */
 } fl_catch;
 void fl_catch_push(fl_catch *c);
 void fl_catch_pop(fl_catch *c);         /* c must be the innermost frame */
@@ -472,6 +486,48 @@ void fl_exit_program(int32_t code);
 /* Lowest safe stack address of the stack running now (NULL when not on a
  * runtime-owned stack): fl_check_stack compares against it. Fibers set it when they switch. */
 extern char *fl_stack_limit;
+
+/* Call chains (callchain.c). Generated code keeps frame pointers and records
+ * the return address of every call in its stack map; an error that will be
+ * reported walks the frames once, before the unwind, and keeps the innermost
+ * FL_CHAIN_FIRST and the outermost FL_CHAIN_LAST runs of frames, a run being
+ * consecutive frames at the same call site ("... 9,995 more frames of `f`"). */
+#define FL_CHAIN_FIRST 10
+#define FL_CHAIN_LAST 5
+typedef struct fl_chain_site fl_chain_site;
+typedef struct fl_chain_run {
+    const fl_chain_site *site;
+    int64_t count;
+} fl_chain_run;
+typedef struct fl_chain {
+    fl_chain_run first[FL_CHAIN_FIRST];
+    int32_t nfirst;
+    int32_t nlast;             /* runs in `last`, a ring that starts at last_start */
+    int32_t last_start;
+    fl_chain_run last[FL_CHAIN_LAST];
+    int64_t omitted_frames;    /* frames between `first` and `last` */
+    int32_t overflowed;        /* a stack overflow's: counts are written as lower bounds */
+} fl_chain;
+void fl_callchain_register(const fl_module_info *info);
+/* Record the chain of the frames above `fp` (a frame pointer on the stack
+ * running now), up to `limit` when it is on that stack (the catch frame the
+ * error lands in: what is above it is not part of this run), else to the
+ * stack's top. Async-signal-safe: no allocation, no locks. */
+void fl_chain_capture(fl_chain *c, void *fp, const void *limit);
+/* The same from a faulting context: its frame pointer, pc and stack pointer. */
+void fl_chain_capture_fault(fl_chain *c, void *fp, uintptr_t pc, const uintptr_t *sp,
+                            const void *limit);
+void fl_chain_here(fl_chain *c, const void *limit);   /* the chain of fl_chain_here's caller */
+fl_chain *fl_chain_copy(const fl_chain *c);   /* into GC memory; NULL stays NULL */
+/* The location id of the innermost frame when it belongs to the current module, else 0. */
+int64_t fl_chain_innermost_loc(const fl_chain *c);
+/* "  call chain, innermost first:" and one line per frame; nothing when there
+ * is no frame besides the one at the report's own location `loc_id`. */
+void fl_chain_write(fl_buf *b, const fl_chain *c, int64_t loc_id);
+/* The stack that holds `sp`, [*lo, *top): the program stack or a task's. 0 if neither. */
+int fl_stack_bounds(const void *sp, char **lo, char **top);
+int fl_program_stack_bounds(const void *sp, char **lo, char **top);   /* error.c */
+int fl_task_stack_bounds(const void *sp, char **lo, char **top);      /* sched.c */
 
 /* Effects (effect.c): install the default implementation of a built-in operation
  * (other subsystems register theirs at fl_init); `self` is FL_NIL when called. */
@@ -546,8 +602,8 @@ void fl_timer_effects_init(void);    /* timer.c: time:sleep suspends the running
 void fl_sched_enter_run(int depth, fl_catch *run_frame, char *program_stack_top);
 void fl_sched_leave_run(int depth, fl_outcome *out);
 int fl_task_guard_hit(const void *addr);    /* async-signal-safe: in the running task's guard? */
-/* The report fl_run would print for an error raised at loc (error.c). */
-fl_value fl_error_report(fl_value error, int64_t loc);
+/* The report fl_run would print for an error raised at loc (error.c), with its chain of calls. */
+fl_value fl_error_report(fl_value error, int64_t loc, const fl_chain *chain);
 
 typedef struct fl_task fl_task;
 enum fl_wait_kind {

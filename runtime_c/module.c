@@ -44,6 +44,7 @@ void fl_module_register(const fl_module_info *info)
     module_copy.locs = copy_bytes(info->locs, (size_t)info->nlocs * sizeof(fl_loc));
     module_copy.nlocs = info->nlocs;
     current_module = &module_copy;
+    fl_callchain_register(info);
 }
 
 const fl_module_info *fl_module_current(void)

@@ -52,6 +52,7 @@ typedef struct failure {
     struct failure *next;
     fl_value promise, error;
     int64_t loc, task_id, spawn_loc;
+    fl_chain *chain;
 } failure;
 
 /* All in .bss, which Boehm scans: the task structs hang off main_task. */
@@ -189,9 +190,10 @@ static void unblock_fault_signals(void)
     sigprocmask(SIG_UNBLOCK, &faults, NULL);
 }
 
-static void record_failure(fl_task *t, fl_value error, int64_t loc)
+static void record_failure(fl_task *t, fl_value error, int64_t loc, const fl_chain *chain)
 {
     failure *f = fl_alloc(sizeof *f);
+    f->chain = fl_chain_copy(chain);
     f->promise = t->promise;
     f->error = error;
     f->loc = loc;
@@ -214,8 +216,11 @@ static void task_main(void *arg)
     fl_task *t = arg;
     release_dead_stack();
     fl_catch frame;
+    fl_chain chain;
     frame.is_run = 0;
     fl_catch_push(&frame);
+    chain.nfirst = 0;
+    frame.chain = &chain;
     if (sigsetjmp(frame.jump, 0) == 0) {
         fl_value result = fl_call(t->thunk, FL_ARGC(0, t->spawn_loc), 0, NULL);
         fl_catch_pop(&frame);
@@ -226,7 +231,7 @@ static void task_main(void *arg)
             unblock_fault_signals();
         fl_catch_top = frame.prev;
         fl_value error = fl_catch_error((fl_catch *)landed);
-        record_failure(t, error, landed->loc);
+        record_failure(t, error, landed->loc, landed->chain);
         fl_promise_fail(t->promise, error, landed->loc);
     }
     task_finish(t);
@@ -241,7 +246,7 @@ static int give_stack(fl_task *t)
         unlink_task(t);
         fl_value error = fl_make_error(fl_string_from_cstr("resource-error"),
                                        fl_string_from_cstr("out of memory for a task's stack"), FL_NIL);
-        record_failure(t, error, t->spawn_loc);
+        record_failure(t, error, t->spawn_loc, NULL);
         fl_promise_fail(t->promise, error, t->spawn_loc);
         return 0;
     }
@@ -324,6 +329,16 @@ int fl_task_guard_hit(const void *addr)
     const fl_task *t = current;
     const char *a = addr;
     return t && t->stack && a >= t->stack->guard && a < t->stack->lo;
+}
+
+int fl_task_stack_bounds(const void *sp, char **lo, char **top)
+{
+    const fl_task *t = current;
+    if (!t || !t->stack || (const char *)sp < t->stack->lo || (const char *)sp >= t->stack->top)
+        return 0;
+    *lo = t->stack->lo;
+    *top = t->stack->top;
+    return 1;
 }
 
 /* ---- spawning ---- */
@@ -477,7 +492,7 @@ static void append_failure_report(fl_buf *b, const failure *f)
     fl_buf_puts(b, header);
     fl_write_loc(b, f->spawn_loc);
     fl_buf_puts(b, "): ");
-    fl_value report = fl_error_report(f->error, f->loc);
+    fl_value report = fl_error_report(f->error, f->loc, f->chain);
     fl_buf_put(b, FL_STR(report)->bytes, FL_STR(report)->nbytes);
 }
 

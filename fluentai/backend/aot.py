@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ def emit_object(llvm_ir: str, opt: int) -> bytes:
     with phase("llvm-optimize"):
         mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
     with phase("llvm-codegen"):
-        return llvm_passes.target_machine(opt, False).emit_object(mod)
+        return writable_stackmaps(llvm_passes.target_machine(opt, False).emit_object(mod))
 
 
 def emit_assembly(llvm_ir: str, opt: int) -> str:
@@ -36,6 +37,34 @@ def emit_assembly(llvm_ir: str, opt: int) -> str:
         mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
     with phase("llvm-codegen"):
         return llvm_passes.target_machine(opt, False).emit_assembly(mod)
+
+
+STACKMAP_SECTION = b".llvm_stackmaps"
+SHF_WRITE = 0x1
+
+
+def writable_stackmaps(obj: bytes) -> bytes:
+    """The object with its ``.llvm_stackmaps`` section marked writable.
+
+    LLVM makes the section read-only although it holds absolute code addresses,
+    so linking it into a PIE or a shared object leaves relocations in a read-only
+    segment (DT_TEXTREL; llvm-project issue 55622). Writable, the linker puts it
+    with the other relocated data. The section is not written at run time.
+    Objects that are not 64-bit little-endian ELF come back unchanged."""
+    if obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
+        return obj
+    shoff, = struct.unpack_from("<Q", obj, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", obj, 0x3A)
+    strtab_offset, = struct.unpack_from("<Q", obj, shoff + shstrndx * shentsize + 24)
+    patched = bytearray(obj)
+    for i in range(shnum):
+        header = shoff + i * shentsize
+        name_offset, = struct.unpack_from("<I", obj, header)
+        start = strtab_offset + name_offset
+        if obj[start:start + len(STACKMAP_SECTION) + 1] == STACKMAP_SECTION + b"\0":
+            flags, = struct.unpack_from("<Q", obj, header + 8)
+            struct.pack_into("<Q", patched, header + 8, flags | SHF_WRITE)
+    return bytes(patched)
 
 
 def find_c_compiler() -> str:

@@ -4,13 +4,23 @@ In:  a verified ``ir.nodes.Module``.
 Out: an ``llvmlite.ir.Module`` defining ``fl_program_entry`` (the top level,
      ``i64 ()``), one function per closure with the uniform signature
      ``i64 (i64 self, i64 argc, i64 a0, i64 a1, i64 a2, ptr rest)``, the
-     location table and the module info the runtime formats errors with.
+     location table, the call-site table and the module info the runtime
+     formats errors with.
 
 Fast paths are inlined (fixnum arithmetic with overflow checks, comparisons,
 pair access, truthiness, closure calls); everything rare is a call into the
 runtime, which keeps the emitted IR small. Tail calls are ``musttail``. No
 heap pointer is ever stored in a module global: constants live in the
 runtime's uncollectable tables (DESIGN.md "Memory").
+
+Call chains cost nothing on the fast path: every call that returns is
+followed by an ``llvm.experimental.stackmap`` with a site id and no live
+values, so LLVM writes the return address of each call into the
+``.llvm_stackmaps`` section; the site table maps the ids to source positions
+and function names. Generated functions keep frame pointers, and closures are
+``noinline`` so that every FluentAI frame is a machine frame. When an error is
+reported, runtime_c/callchain.c walks the frame pointers and looks the return
+addresses up (docs/internals.md "Call chains").
 """
 from __future__ import annotations
 
@@ -34,7 +44,15 @@ VOID = ir.VoidType()
 
 UNIFORM = ir.FunctionType(I64, [I64, I64, I64, I64, I64, PTR])
 LOC_T = ir.LiteralStructType([I32, I32, I32, I32])
-MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64])
+# fl_site_info (runtime_c/fluentai.h): line, col, function index, location id.
+SITE_T = ir.LiteralStructType([I32, I32, I32, I32])
+# fl_module_info: filename, source, source_len, locs, nlocs, stackmaps, sites, nsites,
+# function_names, nfunctions.
+MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64, PTR, PTR, I64, PTR, I64])
+STACKMAP = ir.FunctionType(VOID, [I64, I32], var_arg=True)
+# LLVM labels the start of .llvm_stackmaps with this local symbol; the module's
+# own asm makes it global (and hidden), so the module info can take its address.
+STACKMAP_SYMBOL = "__LLVM_StackMaps"
 
 # Runtime functions the generated code calls, with their LLVM types.
 RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
@@ -114,12 +132,67 @@ class LocationTable:
         return self.index[key]
 
 
+class CallSites:
+    """Stack-map ids -> (span, function index): what ``fl_sites[]`` holds."""
+
+    def __init__(self):
+        self.sites: list[tuple[Optional[Span], int]] = []
+
+    def add(self, span: Optional[Span], function: int) -> int:
+        self.sites.append((span, function))
+        return len(self.sites) - 1
+
+
+class SiteRecordingBuilder(ir.IRBuilder):
+    """An IRBuilder that follows every call that can return here with a stack
+    map recording the call site (``site_span`` of ``site_function``). Musttail
+    calls never return to this frame, and intrinsics are not calls at all."""
+
+    def __init__(self, block, sites: CallSites, stackmap: ir.Function, function: int):
+        super().__init__(block)
+        self.sites = sites
+        self.stackmap = stackmap
+        self.site_function = function
+        self.site_span: Optional[Span] = None
+
+    def call(self, fn, args, name='', cconv=None, tail=False, fastmath=(), attrs=(), arg_attrs=None):
+        result = super().call(fn, args, name, cconv, tail, fastmath, attrs, arg_attrs)
+        if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
+            site = self.sites.add(self.site_span, self.site_function)
+            super().call(self.stackmap, [_c(site), ir.Constant(I32, 0)])
+        return result
+
+
+class ProgramModule(ir.Module):
+    """An ``ir.Module`` whose text carries the module asm that exports the
+    stack-map label to the module itself (``.hidden``: not beyond it). LLVM's
+    parser wants it after the target lines of the header."""
+
+    def __repr__(self):
+        header, sep, body = super().__repr__().partition("\ntarget datalayout")
+        first, newline, rest = body.partition("\n")
+        asm = (f'module asm ".globl {STACKMAP_SYMBOL}"\n'
+               f'module asm ".hidden {STACKMAP_SYMBOL}"\n')
+        return header + sep + first + newline + asm + rest
+
+
+def chain_function_name(fn: N.Function) -> str:
+    """How a call chain names a frame of ``fn``."""
+    if fn.kind == "entry":
+        return "the top level"
+    if fn.display_name:
+        return f"`{fn.display_name}`"
+    if fn.span is not None:
+        return f"the lambda at {fn.span.line}:{fn.span.col}"
+    return "a lambda"
+
+
 class ModuleCodegen:
     def __init__(self, module: N.Module, triple: str = "", print_value: bool = False,
                  session: bool = False, debug: bool = False):
         self.ir_module = module
         self.session = session      # globals in the REPL session's table, not a fresh one
-        self.llmod = ir.Module(name=module.filename)
+        self.llmod = ProgramModule(name=module.filename)
         if triple:
             self.llmod.triple = triple
         self.print_value = print_value
@@ -134,6 +207,9 @@ class ModuleCodegen:
         self.g_small_free = ir.GlobalVariable(self.llmod, ir.ArrayType(PTR, abi.SMALL_GRANULES + 1),
                                               "fl_small_free")
         self.debug: Optional[DebugInfo] = DebugInfo(self.llmod, module.filename) if debug else None
+        self.sites = CallSites()
+        self.stackmap = ir.Function(self.llmod, STACKMAP, "llvm.experimental.stackmap")
+        self.chain_names: list[str] = []     # per function index, for fl_sites[].function
 
     # ---- module-level helpers ----
 
@@ -179,8 +255,16 @@ class ModuleCodegen:
                 self.functions[fn] = llfn
         entry_fn = ir.Function(self.llmod, ir.FunctionType(I64, []), "fl_program_entry")
         self.functions[self.ir_module.entry] = entry_fn
-        for fn in self.ir_module.functions:
-            FunctionCodegen(self, fn, self.functions[fn]).generate()
+        for index, fn in enumerate(self.ir_module.functions):
+            self.chain_names.append(chain_function_name(fn))
+            llfn = self.functions[fn]
+            # Frame pointers let the runtime walk the chain of calls (x86-64 keeps
+            # one in any function with a stack map anyway); a closure inlined into
+            # its caller would drop out of that chain.
+            set.add(llfn.attributes, '"frame-pointer"="all"')
+            if fn.kind == "closure":
+                llfn.attributes.add("noinline")
+            FunctionCodegen(self, fn, llfn, index).generate()
         self._emit_module_init()
         # Read by the AOT main (runtime_c/main.c): print the value after the output?
         flag = ir.GlobalVariable(self.llmod, I32, "fl_program_print_value")
@@ -193,10 +277,13 @@ class ModuleCodegen:
         global and constant tables, build every constant."""
         entry = self.functions[self.ir_module.entry]
         init_block = entry.insert_basic_block(0, "module_init")
-        b = ir.IRBuilder(init_block)
+        # Recording sites here too guarantees the module has a stack map section.
+        b = SiteRecordingBuilder(init_block, self.sites, self.stackmap,
+                                 self.ir_module.functions.index(self.ir_module.entry))
         if self.debug is not None:
             b.debug_metadata = self.debug.location(entry.metadata["dbg"], 1, 1)
-        b.call(self.runtime("fl_module_register"), [self._module_info()])
+        info = ir.GlobalVariable(self.llmod, MODULE_INFO_T, "fl_module_info")
+        b.call(self.runtime("fl_module_register"), [info])
         nglobals = max(1, len(self.ir_module.global_names))
         table = "fl_session_globals" if self.session else "fl_globals_new"
         b.store(b.call(self.runtime(table), [_c(nglobals)]), self.g_globals)
@@ -206,6 +293,7 @@ class ModuleCodegen:
             value = self._build_constant(b, payload)
             b.store(value, b.gep(consts, [_c(index)], source_etype=I64))
         b.branch(entry.blocks[1])
+        self._fill_module_info(info)     # last: every site and location is known now
 
     def _build_constant(self, b: ir.IRBuilder, payload) -> ir.Value:
         if isinstance(payload, N.Special):
@@ -252,37 +340,55 @@ class ModuleCodegen:
             return m
         raise TypeError(f"no constant form for {v!r}")
 
-    def _module_info(self) -> ir.GlobalVariable:
+    def _fill_module_info(self, info: ir.GlobalVariable) -> None:
         m = self.ir_module
+        sites = []
+        for span, function in self.sites.sites:
+            # No span: the prologue's calls (arity check, rest list) and the module's
+            # set-up; line 0 leaves them out of chains.
+            line, col = (span.line, span.col) if span is not None else (0, 0)
+            sites.append(ir.Constant(SITE_T, [ir.Constant(I32, x) for x in
+                                             (line, col, function, self.locs.id_of(span))]))
+        # After the sites: they may add locations.
         locs = [ir.Constant(LOC_T, [ir.Constant(I32, 0)] * 4)]
         for s in self.locs.spans[1:]:
             locs.append(ir.Constant(LOC_T, [ir.Constant(I32, x) for x in
                                             (s.line, s.col, s.end_line, s.end_col)]))
-        arr_t = ir.ArrayType(LOC_T, len(locs))
-        g_locs = ir.GlobalVariable(self.llmod, arr_t, "fl_locs")
-        g_locs.linkage = "private"
-        g_locs.global_constant = True
-        g_locs.initializer = ir.Constant(arr_t, locs)
+        g_locs = self._private_array("fl_locs", LOC_T, locs)
+        g_sites = self._private_array("fl_sites", SITE_T, sites)
+        names = [self.cstring(n.encode("utf-8", "surrogateescape")) for n in self.chain_names]
+        g_names = self._private_array("fl_function_names", PTR, names)
+        stackmaps = ir.GlobalVariable(self.llmod, I8, STACKMAP_SYMBOL)
+        stackmaps.linkage = "external"
+        stackmaps.visibility = "hidden"
         source = m.source.encode("utf-8", "surrogateescape")
-        info = ir.GlobalVariable(self.llmod, MODULE_INFO_T, "fl_module_info")
         info.linkage = "internal"
         info.global_constant = True
         info.initializer = ir.Constant(MODULE_INFO_T, [
             self.cstring(m.filename.encode("utf-8", "surrogateescape")),
-            self.cstring(source), _c(len(source)), g_locs, _c(len(locs))])
-        return info
+            self.cstring(source), _c(len(source)), g_locs, _c(len(locs)),
+            stackmaps, g_sites, _c(len(sites)), g_names, _c(len(names))])
+
+    def _private_array(self, name: str, elem, items: list) -> ir.GlobalVariable:
+        arr_t = ir.ArrayType(elem, max(1, len(items)))
+        g = ir.GlobalVariable(self.llmod, arr_t, name)
+        g.linkage = "private"
+        g.global_constant = True
+        g.initializer = ir.Constant(arr_t, items) if items else ir.Constant(arr_t, None)
+        return g
 
 
 class FunctionCodegen:
-    def __init__(self, mc: ModuleCodegen, fn: N.Function, llfn: ir.Function):
+    def __init__(self, mc: ModuleCodegen, fn: N.Function, llfn: ir.Function, index: int):
         self.mc = mc
         self.fn = fn
         self.llfn = llfn
+        self.index = index          # in the module's function list: fl_sites[].function
         self.values: dict[int, ir.Value] = {}
         self.blocks: dict[N.Block, ir.Block] = {}
         self.end_blocks: dict[N.Block, ir.Block] = {}
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
-        self.b: Optional[ir.IRBuilder] = None
+        self.b: Optional[SiteRecordingBuilder] = None
         self.dbg_scope = None       # the DISubprogram under -g
 
     # ---- driver ----
@@ -295,7 +401,7 @@ class FunctionCodegen:
         order = _reverse_postorder(self.fn)
         for blk in order:
             self.blocks[blk] = self.llfn.append_basic_block(blk.label)
-        self.b = ir.IRBuilder(pro)
+        self.b = SiteRecordingBuilder(pro, self.mc.sites, self.mc.stackmap, self.index)
         debug = self.mc.debug
         if debug is not None:
             line = self.fn.span.line if self.fn.span else 1
@@ -346,8 +452,10 @@ class FunctionCodegen:
         return self.values[id(v)]
 
     def emit(self, instr: N.Instr) -> None:
+        span = getattr(instr, "span", None)
+        if span is not None:        # else the previous instruction's stays
+            self.b.site_span = span
         if self.dbg_scope is not None:
-            span = getattr(instr, "span", None)
             if span is not None:    # else the location of the previous instruction stays
                 self.b.debug_metadata = self.mc.debug.location(self.dbg_scope, span.line, span.col)
         method = getattr(self, "emit_" + type(instr).__name__)

@@ -14,9 +14,12 @@ import llvmlite.binding as llvm
 
 @functools.lru_cache(maxsize=None)
 def initialize() -> None:
-    # llvm.initialize() raises in llvmlite 0.50; these two are all we need.
+    # llvm.initialize() raises in llvmlite 0.50; these are all we need.
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
+    # The module asm that exports the stack-map label (codegen.ProgramModule)
+    # needs the assembly parser: without it LLVM aborts the process.
+    llvm.initialize_native_asmparser()
 
 
 @functools.lru_cache(maxsize=None)

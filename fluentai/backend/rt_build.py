@@ -38,7 +38,11 @@ MODULE_NAME = "_fluentai_rt"
 OPENSSL_HEADER_DIRS = [Path("/usr/include"), Path("/usr/local/include")]
 TLS_AVAILABLE = any((d / "openssl" / "ssl.h").is_file() for d in OPENSSL_HEADER_DIRS)
 TLS_FLAGS = ["-DFL_HAVE_TLS=1"] if TLS_AVAILABLE else ["-DFL_HAVE_TLS=0"]
-EXTENSION_FLAGS = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"] + TLS_FLAGS
+# Frame pointers everywhere: the call chain of an error is walked through the
+# runtime's frames too (runtime_c/callchain.c).
+COMMON_FLAGS = ["-std=gnu11", "-fno-strict-aliasing", "-fno-omit-frame-pointer", "-Wall",
+                "-Wno-unused-parameter"] + TLS_FLAGS
+EXTENSION_FLAGS = ["-O2"] + COMMON_FLAGS
 LIBRARIES = ["gc"] + (["ssl", "crypto"] if TLS_AVAILABLE else [])
 ARCHIVE_NAME = "libfluentai.a"
 SYSTEM_LIBGC = Path("/usr/lib/x86_64-linux-gnu/libgc.a")
@@ -240,7 +244,7 @@ def c_compiler() -> str:
 
 
 def _archive_flags(opt: int) -> list[str]:
-    return [f"-O{opt}", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"] + TLS_FLAGS
+    return [f"-O{opt}"] + COMMON_FLAGS
 
 
 def _compile_archive(build_dir: Path, opt: int) -> None:

@@ -50,20 +50,9 @@ static struct registration *registrations;    /* newest first */
 static struct registration *current;          /* the current module's, if its stack map was read */
 static const fl_chain_site *last_hit;
 
-static void *xmalloc(size_t n)
+static char *copy_string(const char *s)
 {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fputs("fluentai: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
+    return fl_copy_bytes(s, strlen(s) + 1);
 }
 
 static void free_registration(struct registration *r)
@@ -118,7 +107,7 @@ static int64_t read_stackmaps(struct registration *r, const fl_module_info *info
     uint32_t nfuncs = read_u32(p + 4), nconsts = read_u32(p + 8), nrecords = read_u32(p + 12);
     const unsigned char *funcs = p + 16;
     const unsigned char *rec = funcs + 24 * (size_t)nfuncs + 8 * (size_t)nconsts;
-    r->sites = xmalloc(sizeof(fl_chain_site) * (nrecords ? nrecords : 1));
+    r->sites = fl_malloc_or_die(sizeof(fl_chain_site) * (nrecords ? nrecords : 1));
     int64_t n = 0;
     for (uint32_t f = 0; f < nfuncs; f++) {
         uintptr_t start = (uintptr_t)read_u64(funcs + 24 * (size_t)f);
@@ -170,15 +159,15 @@ void fl_callchain_register(const fl_module_info *info)
 {
     last_hit = NULL;
     current = NULL;
-    struct registration *r = xmalloc(sizeof *r);
+    struct registration *r = fl_malloc_or_die(sizeof *r);
     memset(r, 0, sizeof *r);
     r->info = info;
     r->stackmaps = info->stackmaps;
-    r->filename = xstrdup(info->filename ? info->filename : "?");
+    r->filename = copy_string(info->filename ? info->filename : "?");
     r->nfunctions = info->nfunctions;
-    r->function_names = xmalloc(sizeof(char *) * (size_t)(info->nfunctions ? info->nfunctions : 1));
+    r->function_names = fl_malloc_or_die(sizeof(char *) * (size_t)(info->nfunctions ? info->nfunctions : 1));
     for (int64_t i = 0; i < info->nfunctions; i++)
-        r->function_names[i] = xstrdup(info->function_names[i]);
+        r->function_names[i] = copy_string(info->function_names[i]);
     r->nsites = read_stackmaps(r, info);
     if (r->nsites <= 0) {
         free_registration(r);

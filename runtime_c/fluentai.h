@@ -509,6 +509,9 @@ typedef struct fl_chain {
     int32_t overflowed;        /* a stack overflow's: counts are written as lower bounds */
 } fl_chain;
 void fl_callchain_register(const fl_module_info *info);
+/* Process memory (malloc) for the runtime's own tables; out of memory aborts (module.c). */
+void *fl_malloc_or_die(size_t n);
+void *fl_copy_bytes(const void *src, size_t n);
 /* Record the chain of the frames above `fp` (a frame pointer on the stack
  * running now), up to `limit` when it is on that stack (the catch frame the
  * error lands in: what is above it is not part of this run), else to the

@@ -22,15 +22,19 @@ static int64_t stress_allocations;
  * (a new program's info may sit at a freed one's address). */
 static fl_module_info module_copy;
 
-static void *copy_bytes(const void *src, size_t n)
+void *fl_malloc_or_die(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p) {
         fputs("fluentai: out of memory\n", stderr);
         abort();
     }
-    memcpy(p, src, n);
     return p;
+}
+
+void *fl_copy_bytes(const void *src, size_t n)
+{
+    return memcpy(fl_malloc_or_die(n), src, n);
 }
 
 void fl_module_register(const fl_module_info *info)
@@ -38,10 +42,10 @@ void fl_module_register(const fl_module_info *info)
     free((void *)module_copy.filename);
     free((void *)module_copy.source);
     free((void *)module_copy.locs);
-    module_copy.filename = copy_bytes(info->filename, strlen(info->filename) + 1);
-    module_copy.source = copy_bytes(info->source, (size_t)info->source_len + 1);
+    module_copy.filename = fl_copy_bytes(info->filename, strlen(info->filename) + 1);
+    module_copy.source = fl_copy_bytes(info->source, (size_t)info->source_len + 1);
     module_copy.source_len = info->source_len;
-    module_copy.locs = copy_bytes(info->locs, (size_t)info->nlocs * sizeof(fl_loc));
+    module_copy.locs = fl_copy_bytes(info->locs, (size_t)info->nlocs * sizeof(fl_loc));
     module_copy.nlocs = info->nlocs;
     current_module = &module_copy;
     fl_callchain_register(info);

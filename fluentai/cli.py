@@ -173,7 +173,7 @@ def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
                     verify_ir: bool = False, dump_after: Optional[str] = None,
                     emit_ir: bool = False, debug: bool = False):
     """Compile, printing diagnostics; returns (compiled, None) or (None, status)."""
-    from .diagnostics import CompileError, format_diagnostic
+    from .diagnostics import CompileError, format_diagnostics
     from .driver import compile_source, print_warnings
     from .errors import InternalCompilerError
     dump_after = dump_after or ("final" if emit_ir else None)
@@ -181,9 +181,8 @@ def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
         compiled = compile_source(data, filename, print_value=print_value,
                                   verify=verify_ir, dump_after=dump_after, debug=debug)
     except CompileError as err:
-        source = data.decode("utf-8", "replace")
-        for d in err.diagnostics:
-            sys.stderr.write(format_diagnostic(d, source) + "\n")
+        source = err.source_text if err.source_text is not None else data.decode("utf-8", "replace")
+        sys.stderr.write(format_diagnostics(err.diagnostics, source) + "\n")
         return None, EXIT_USAGE
     except InternalCompilerError as err:
         sys.stderr.write(f"{err}\n")

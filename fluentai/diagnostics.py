@@ -13,6 +13,7 @@ prints runtime errors in the same layout, so changes here must be mirrored there
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
@@ -24,6 +25,14 @@ WARNING = "warning"
 _GUTTER = f"{'':>5} | "
 _NOTE_PREFIX = "      = note: "
 _HELP_PREFIX = "      = help: "
+# A long source line is shown as this many characters around the column, this many of them
+# before it, so that an error in a 1 MiB line prints a short excerpt.
+EXCERPT_WIDTH = 100
+EXCERPT_CONTEXT = 40
+_CUT = "..."
+# Source text quoted in a message (a name, a token) is cut to about this many characters.
+QUOTED_WIDTH = 60
+_LONG_QUOTED = re.compile("`([^`]{%d,})`" % (QUOTED_WIDTH + len(_CUT) + 1))
 
 
 @dataclass
@@ -52,19 +61,47 @@ class Diagnostic:
 
 def format_diagnostic(diag: Diagnostic, source_text: Optional[str]) -> str:
     """The header line, the source line with its caret line, then the notes and helps (no final newline)."""
-    lines = [_header(diag)]
-    source_line = _source_line(source_text, diag.span)
-    if source_line is not None:
-        lines.append(f"{diag.span.line:>5} | {source_line}")
-        lines.append(_GUTTER + _caret_text(source_line, diag.span))
-    lines.extend(_NOTE_PREFIX + note for note in diag.notes)
-    lines.extend(_HELP_PREFIX + text for text in diag.helps)
-    return "\n".join(lines)
+    return _format(diag, SourceLines(source_text))
 
 
 def format_diagnostics(diags: Iterable[Diagnostic], source_text: Optional[str]) -> str:
     """Several diagnostics, one block each, separated by newlines (no final newline)."""
-    return "\n".join(format_diagnostic(d, source_text) for d in diags)
+    lines = SourceLines(source_text)
+    return "\n".join(_format(d, lines) for d in diags)
+
+
+class SourceLines:
+    """The lines of a source text, found through one index so that formatting many
+    diagnostics of a large source stays linear."""
+
+    def __init__(self, text: Optional[str]):
+        self.text = text
+        self._starts: Optional[list[int]] = None
+
+    def line(self, number: int) -> Optional[str]:
+        """Line ``number`` (1-based) without its line break, or None past the end."""
+        if self.text is None or number < 1:
+            return None
+        if self._starts is None:
+            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        if number > len(self._starts):
+            return None
+        start = self._starts[number - 1]
+        end = self._starts[number] - 1 if number < len(self._starts) else len(self.text)
+        # Text that did not come through the reader may still end its lines with CRLF.
+        return self.text[start:end].removesuffix("\r")
+
+
+def _format(diag: Diagnostic, lines: SourceLines) -> str:
+    out = [_header(diag)]
+    source_line = lines.line(diag.span.line) if diag.span is not None else None
+    if source_line is not None:
+        shown, carets = excerpt(source_line, diag.span)
+        out.append(f"{diag.span.line:>5} | {shown}")
+        out.append(_GUTTER + carets)
+    out.extend(_NOTE_PREFIX + note for note in diag.notes)
+    out.extend(_HELP_PREFIX + text for text in diag.helps)
+    return "\n".join(out)
 
 
 class CompileError(Exception):
@@ -77,29 +114,55 @@ class CompileError(Exception):
 
 
 def _header(diag: Diagnostic) -> str:
-    label = f"{diag.severity}[{diag.code}]: {diag.message}"
+    label = f"{diag.severity}[{diag.code}]: {_clip_quoted(diag.message)}"
     if diag.span is None:
         return label
     return f"{diag.span}: {label}"
 
 
-def _source_line(source_text: Optional[str], span: Optional["Span"]) -> Optional[str]:
-    if source_text is None or span is None or span.line < 1:
-        return None
-    lines = source_text.split("\n")
-    if span.line > len(lines):
-        return None
-    # A CRLF file would otherwise print a carriage return before the caret line.
-    return lines[span.line - 1].rstrip("\r")
+def _clip_quoted(message: str) -> str:
+    """``message`` with every `quoted` source text longer than ``QUOTED_WIDTH`` cut in the
+    middle: a 100 KiB identifier is named, not printed."""
+    def clip(found: "re.Match[str]") -> str:
+        text = found.group(1)
+        keep = QUOTED_WIDTH // 2
+        return f"`{text[:keep]}{_CUT}{text[-keep:]}`"
+    return _LONG_QUOTED.sub(clip, message)
 
 
-def _caret_text(line: str, span: "Span") -> str:
-    """Padding that copies the line's tabs (so carets align) and at least one caret."""
+def excerpt(line: str, span: "Span") -> tuple[str, str]:
+    """The source line as printed and the caret line under it.
+
+    Characters that a terminal would act on (control characters, other unprintable ones)
+    are shown as ``\\u{1b}``, the way written strings show them; tabs are kept, and the
+    caret line's padding copies them so the carets line up. A line longer than
+    ``EXCERPT_WIDTH`` characters is clipped to a window around the span's start, with
+    ``...`` marking each cut. At least one caret is printed, past the end of the line if
+    the span starts there. The runtime's reports (``runtime_c/error.c``) do the same.
+    """
     start = max(span.col - 1, 0)
     end = span.end_col - 1 if span.end_line == span.line else len(line)
-    end = min(end, len(line))
-    width = max(end - start, 1)
-    prefix = line[:start]
-    padding = "".join("\t" if ch == "\t" else " " for ch in prefix)
-    padding += " " * (start - len(prefix))
-    return padding + "^" * width
+    end = max(min(end, len(line)), start + 1)
+    low, high = 0, len(line)
+    if high > EXCERPT_WIDTH:
+        low = max(0, min(start - EXCERPT_CONTEXT, high - EXCERPT_WIDTH))
+        high = low + EXCERPT_WIDTH
+    shown: list[str] = []
+    padding: list[str] = []
+    if low > 0:
+        shown.append(_CUT)
+        padding.append(" " * len(_CUT))
+    carets = 0
+    for index in range(low, high):
+        ch = line[index]
+        visible = ch if ch == "\t" or ch.isprintable() else f"\\u{{{ord(ch):x}}}"
+        shown.append(visible)
+        if index < start:
+            padding.append("\t" if ch == "\t" else " " * len(visible))
+        elif index < end:
+            carets += len(visible)
+    if high < len(line):
+        shown.append(_CUT)
+    if start >= high:
+        padding.append(" " * (start - high))
+    return "".join(shown), "".join(padding) + "^" * max(carets, 1)

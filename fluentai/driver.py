@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .diagnostics import CompileError, Diagnostic, format_diagnostic
+from .diagnostics import CompileError, Diagnostic, format_diagnostics
 from .errors import FluentAIError, InternalCompilerError
 from .timing import phase
 
@@ -75,7 +75,9 @@ def compile_source(source: bytes | str, filename: str, *, print_value: bool = Fa
 
 
 def format_warnings(compiled: CompiledProgram) -> str:
-    return "".join(format_diagnostic(w, compiled.source) + "\n" for w in compiled.warnings)
+    if not compiled.warnings:
+        return ""
+    return format_diagnostics(compiled.warnings, compiled.source) + "\n"
 
 
 def print_warnings(compiled: CompiledProgram, stream=None) -> None:
@@ -85,7 +87,7 @@ def print_warnings(compiled: CompiledProgram, stream=None) -> None:
 
 
 def format_compile_error(err: CompileError, source: str) -> str:
-    return "\n".join(format_diagnostic(d, source) for d in err.diagnostics) + "\n"
+    return format_diagnostics(err.diagnostics, source) + "\n"
 
 
 __all__ = ["CompiledProgram", "compile_source", "print_warnings", "format_compile_error",

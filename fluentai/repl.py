@@ -57,7 +57,7 @@ class Session:
         self.count = 0
 
     def evaluate(self, text: str, out=sys.stdout, err=sys.stderr) -> None:
-        from .diagnostics import CompileError, format_diagnostic
+        from .diagnostics import CompileError, format_diagnostics
         from .driver import compile_source
         from .errors import InternalCompilerError
         from .runner import FL_EXIT, FL_OK, LoadedProgram
@@ -66,13 +66,13 @@ class Session:
         try:
             compiled = compile_source(text, filename, session_globals=self.names)
         except CompileError as e:
-            err.write("".join(format_diagnostic(d, text) + "\n" for d in e.diagnostics))
+            err.write(format_diagnostics(e.diagnostics, e.source_text or text) + "\n")
             return
         except InternalCompilerError as e:
             err.write(f"{e}\n")
             return
-        for w in compiled.warnings:
-            err.write(format_diagnostic(w, text) + "\n")
+        if compiled.warnings:
+            err.write(format_diagnostics(compiled.warnings, compiled.source) + "\n")
         loaded = LoadedProgram(compiled, self.opt)
         self.programs.append(loaded)
         self.names = tuple(compiled.global_slots)

@@ -29,6 +29,7 @@ SYNTAX_ERROR = "syntax-error"
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
+_INT64_DIGITS = len(str(INT_MAX))
 
 
 # ---- data ----
@@ -79,14 +80,21 @@ class ReadResult:
 # ---- decoding ----
 
 def decode_source(source: Union[str, bytes], filename: str) -> str:
-    """The program text; invalid UTF-8 (or a lone surrogate in a str) is a syntax error."""
+    """The program text, lines ending in LF; invalid UTF-8 (or a lone surrogate in a str)
+    is a syntax error."""
     if isinstance(source, str):
         _check_encodable(source, filename)
         text = source
     else:
         text = _decode_utf8(source, filename)
     # Editors hide a byte-order mark, so columns are counted after it.
-    return text[1:] if text.startswith("\ufeff") else text
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    # CRLF and a lone CR end lines as LF does (in string literals too, as in R6RS), so
+    # that every later stage counts lines and columns on LF alone.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def _decode_utf8(source: bytes, filename: str) -> str:
@@ -348,10 +356,14 @@ def classify_atom(text: str, span: Span) -> Datum:
 
 def _number(text: str, span: Span) -> Union[int, float]:
     if _INT_RE.match(text):
-        value = int(text)
-        if not INT_MIN <= value <= INT_MAX:
-            raise ReadError("integer literal out of the signed 64-bit range", span)
-        return value
+        # Decided on the digits first: int() of a long enough literal is slow (quadratic)
+        # and past 4,300 digits Python refuses it outright.
+        significant = text.lstrip("+-").lstrip("0") or "0"
+        if len(significant) <= _INT64_DIGITS:
+            value = -int(significant) if text.startswith("-") else int(significant)
+            if INT_MIN <= value <= INT_MAX:
+                return value
+        raise ReadError("integer literal out of the signed 64-bit range", span)
     if _FLOAT_RE.match(text):
         return float(text)          # 1e400 reads as inf, as the reference says
     raise ReadError(f"malformed number `{text}`", span)
@@ -371,8 +383,11 @@ def _check_symbol_chars(text: str, span: Span, offset: int = 0) -> None:
     for index, ch in enumerate(text):
         if ch not in _SYMBOL_PUNCTUATION and unicodedata.category(ch)[0] not in "LNM":
             col = span.col + offset + index
+            where = Span(span.filename, span.line, col, span.line, col + 1)
+            if len(text) == 1:
+                raise ReadError(f"invalid character `{_show_char(ch)}`", where)
             raise ReadError(f"invalid character `{_show_char(ch)}` in `{_printable(text)}`",
-                            Span(span.filename, span.line, col, span.line, col + 1))
+                            where)
 
 
 def _show_char(ch: str) -> str:

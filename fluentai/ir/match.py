@@ -146,30 +146,17 @@ class MatchCompiler:
             self._leaf(first, occs)
             return
         occ = occs[col]
-        heads: list = []
-        seen = set()
-        for r in rows:
-            key = head_key(r.pats[col])
-            if key is not None and key not in seen:
-                seen.add(key)
-                heads.append(r.pats[col])
-        for h in heads:
-            key = head_key(h)
+        heads, groups = self._specialise(rows, col, occ)
+        for h, specialised in zip(heads, groups.values()):
             yes, no = lw.new_block("m_yes"), lw.new_block("m_no")
             lw.emit(N.Branch(self._test(occ, h), yes, no))
             lw.set_block(yes)
             subs = self._extract(occ, h)
-            specialised = []
-            for r in rows:
-                p = r.pats[col]
-                if isinstance(p, Wild):
-                    binds = r.binds + ([(p.binding, occ)] if p.binding else [])
-                    specialised.append(Row(r.pats[:col] + [Wild()] * len(subs) + r.pats[col + 1:],
-                                           r.clause, binds))
-                elif head_key(p) == key:
-                    specialised.append(Row(r.pats[:col] + sub_patterns(p) + r.pats[col + 1:],
-                                           r.clause, r.binds))
-            self._compile(specialised, occs[:col] + subs + occs[col + 1:])
+            # Rows with a wildcard here were recorded before their sub-occurrences existed.
+            rows_for_h = [Row(r.pats[:col] + ([Wild()] * len(subs) if kind is None else kind)
+                              + r.pats[col + 1:], r.clause, list(binds))
+                          for r, kind, binds in specialised]
+            self._compile(rows_for_h, occs[:col] + subs + occs[col + 1:])
             lw.set_block(no)
         default = []
         for r in rows:
@@ -180,6 +167,30 @@ class MatchCompiler:
         if not default:
             self._check_coverage(heads)
         self._compile(default, occs[:col] + occs[col + 1:])
+
+    def _specialise(self, rows: list[Row], col: int, occ: N.Value):
+        """The distinct heads of column ``col`` in order of appearance, and for each head's
+        key the rows that its specialised matrix keeps, in row order, as (row, sub-patterns
+        or None for a wildcard, bindings). One pass: a wildcard row joins every group, the
+        groups opened after it included, so the work is the size of the result."""
+        heads: list = []
+        groups: dict = {}
+        wild_so_far: list = []
+        for r in rows:
+            p = r.pats[col]
+            if isinstance(p, Wild):
+                entry = (r, None, r.binds + ([(p.binding, occ)] if p.binding else []))
+                wild_so_far.append(entry)
+                for group in groups.values():
+                    group.append(entry)
+                continue
+            key = head_key(p)
+            group = groups.get(key)
+            if group is None:
+                heads.append(p)
+                group = groups[key] = list(wild_so_far)
+            group.append((r, sub_patterns(p), r.binds))
+        return heads, groups
 
     def _leaf(self, row: Row, occs: list[N.Value]) -> None:
         for p, occ in zip(row.pats, occs):

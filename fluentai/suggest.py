@@ -6,10 +6,20 @@ candidate, or None when none is close enough. Distance is optimal string alignme
 ``length``); a candidate qualifies within ``len(name) // 3`` edits (at least one), and a
 name shorter than three characters only matches a candidate differing in case: one- and
 two-letter names are too close to everything for a guess to help.
+
+Hostile sources stay cheap: a name longer than ``MAX_NAME`` characters gets no guess
+(the distance is quadratic in the length), and a candidate is only aligned when two
+linear lower bounds of the distance (the difference in length, the characters of the
+name that the candidate lacks) are within the limit. Callers bound how many names they
+ask about (``MAX_SUGGESTIONS``).
 """
 from __future__ import annotations
 
 from typing import Iterable, Optional
+
+MAX_NAME = 64
+# Diagnostics per compilation that get a suggestion; later ones only name the problem.
+MAX_SUGGESTIONS = 20
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -34,6 +44,8 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 def closest(name: str, candidates: Iterable[str]) -> Optional[str]:
     """The best candidate for ``name``: a case-insensitive equal first, then the fewest
     edits; ties go to the candidate seen first (callers list nearer scopes first)."""
+    if len(name) > MAX_NAME:
+        return None
     limit = max(len(name), 3) // 3 if len(name) >= 3 else 0
     best: Optional[tuple[int, int]] = None
     found = ""
@@ -43,8 +55,10 @@ def closest(name: str, candidates: Iterable[str]) -> Optional[str]:
             continue
         if candidate.lower() == lowered:
             distance = 0
-        elif limit == 0:
+        elif limit == 0 or abs(len(candidate) - len(name)) > limit:
             continue
+        elif sum(ch not in candidate for ch in name) > limit:
+            continue            # each character the candidate lacks costs an edit
         else:
             distance = edit_distance(name, candidate, limit)
             if distance > limit or distance >= len(candidate):

@@ -103,6 +103,11 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
 # answer, which becomes the value of the failing operation.
 NORETURN: set[str] = set()
 # Runtime helpers whose last argument is the location id of the IR node's span.
+# Size limits that keep code generation linear and fast on huge functions (see
+# prim_cons and call_args).
+INLINE_CONS_BUDGET = 256
+CONSTANT_TABLE_MIN = 16
+
 TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
 PRIM_SLOW = {"add": "fl_add", "sub": "fl_sub", "mul": "fl_mul",
@@ -200,6 +205,7 @@ class ModuleCodegen:
         self.declared: dict[str, ir.Function] = {}
         self.functions: dict[N.Function, ir.Function] = {}
         self.strings: dict[bytes, ir.GlobalVariable] = {}
+        self.tables: list[ir.GlobalVariable] = []
         self.constants = module.constants.copy()    # grows: names for errors, effect ops
         self.effect_slots: dict[str, int] = {}
         self.g_globals = self._global_ptr("fl_globals")
@@ -227,6 +233,19 @@ class ModuleCodegen:
                 fn.attributes.add("noreturn")
             self.declared[name] = fn
         return fn
+
+    def constant_table(self, items: list[ir.Constant]) -> ir.GlobalVariable:
+        """A private constant array of i64 words."""
+        arr = ir.ArrayType(I64, len(items))
+        g = ir.GlobalVariable(self.llmod, arr, f".words{len(self.tables)}")
+        g.linkage = "private"
+        g.global_constant = True
+        g.initializer = ir.Constant(arr, items)
+        self.tables.append(g)
+        return g
+
+    def memcpy(self) -> ir.Function:
+        return self.llmod.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
 
     def cstring(self, data: bytes) -> ir.GlobalVariable:
         g = self.strings.get(data)
@@ -390,6 +409,7 @@ class FunctionCodegen:
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
         self.b: Optional[SiteRecordingBuilder] = None
         self.dbg_scope = None       # the DISubprogram under -g
+        self.inline_conses = 0
 
     # ---- driver ----
 
@@ -514,8 +534,16 @@ class FunctionCodegen:
         if len(args) > abi.REG_ARGS:
             extra = args[abi.REG_ARGS:]
             rest = b.call(self.mc.runtime("fl_rest_array"), [_c(len(extra))])
+            constant = [isinstance(a, ir.Constant) for a in extra]
+            from_table = sum(constant) >= CONSTANT_TABLE_MIN
+            if from_table:
+                # One copy from a constant table rather than a store per constant argument:
+                # a 10^4-element literal stays a handful of instructions.
+                table = self.mc.constant_table([a if c else _c(0) for a, c in zip(extra, constant)])
+                b.call(self.mc.memcpy(), [rest, table, _c(8 * len(extra)), ir.Constant(I1, 0)])
             for i, a in enumerate(extra):
-                b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
+                if not (from_table and constant[i]):
+                    b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
         else:
             rest = ir.Constant(PTR, None)
         return regs + [rest]
@@ -750,9 +778,15 @@ class FunctionCodegen:
 
     def prim_cons(self, i, args):
         """Inline: check the tail is a list, allocate, fill. A non-list tail
-        goes to fl_cons for its type error."""
+        goes to fl_cons for its type error. Past ``INLINE_CONS_BUDGET`` conses
+        in one function (a literal nested 10^4 deep) every cons is a call of
+        fl_cons: the inline path is some 40 instructions, and emitting them
+        is most of the compile time of such a function."""
         b = self.b
         h, t = args
+        self.inline_conses += 1
+        if self.inline_conses > INLINE_CONS_BUDGET:
+            return b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
         ok, bad, check = self.split("cons_ok"), self.split("cons_bad"), self.split("cons_check")
         b.cbranch(b.icmp_unsigned("==", t, _c(abi.EMPTY)), ok, check)
         b.position_at_end(check)

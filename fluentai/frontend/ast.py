@@ -167,6 +167,9 @@ class HandlerClause:
 class Handler(Expr):
     clauses: list[HandlerClause]
     body: Expr
+    # The LOCAL bindings the body uses from outside it, in first-use order (resolve.py):
+    # the body runs as a thunk that captures them.
+    body_free: list[Binding] = field(default_factory=list)
 
 
 # ---- tasks (section 8) ----

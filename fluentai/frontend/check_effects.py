@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..diagnostics import CompileError, Diagnostic
 from ..effects import BUILTIN_EFFECTS, is_builtin_op, split_op
-from ..suggest import did_you_mean
+from ..suggest import MAX_SUGGESTIONS, did_you_mean
 from . import ast as A
 
 
@@ -62,9 +62,10 @@ def check_effects(program: A.Program, handled_outside=()) -> None:
         effect, _ = split_op(p.op)
         if is_builtin_op(p.op) or p.op in handled or effect in handled:
             continue
+        helps = (did_you_mean(p.op, _known_ops(effect, handled))
+                 if len(errors) < MAX_SUGGESTIONS else [])
         errors.append(Diagnostic("unhandled-effect", f"unhandled effect `{p.op}`: no handler in "
-                                 "the program can handle it", p.span,
-                                 helps=did_you_mean(p.op, _known_ops(effect, handled))))
+                                 "the program can handle it", p.span, helps=helps))
     if errors:
         errors.sort(key=lambda d: d.sort_key())
-        raise CompileError(errors)
+        raise CompileError(errors, program.source)

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from fluentai.builtins import BUILTINS
 from fluentai.diagnostics import WARNING, Diagnostic
-from fluentai.suggest import did_you_mean
+from fluentai.suggest import MAX_SUGGESTIONS, did_you_mean
 from fluentai.frontend.ast import (
     BUILTIN, GLOBAL, LOCAL, And, Binding, Call, Const, DataDecl, Define, Expr, Handler, If,
     Lambda, Let, Letrec, ListLit, MapLit, Match, Or, Pattern, PCtor, Perform, PList, Program,
@@ -53,6 +53,7 @@ class _Resolver:
         self.free_sets: list[dict[Binding, None]] = []  # per enclosing lambda, ordered
         self.arities: dict[Binding, tuple[int, int]] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.undefined = 0             # undefined names seen: only the first few get a guess
         self.visitors: dict[type, Callable[[Expr], None]] = {
             Const: self._leaf, Ref: self._ref, Lambda: self._lambda, Call: self._call,
             If: self._if, Let: self._let, Letrec: self._letrec, Seq: self._items,
@@ -143,9 +144,12 @@ class _Resolver:
     def _ref(self, node: Ref) -> None:
         binding = self._lookup(node.name)
         if binding is None:
+            self.undefined += 1
+            helps = (did_you_mean(node.name, self._visible_names())
+                     if self.undefined <= MAX_SUGGESTIONS else [])
             self.diagnostics.append(Diagnostic("undefined-variable",
                                                f"undefined variable `{node.name}`", node.span,
-                                               helps=did_you_mean(node.name, self._visible_names())))
+                                               helps=helps))
             return
         node.binding = binding
         if binding.kind == LOCAL:
@@ -227,7 +231,12 @@ class _Resolver:
     def _handler(self, node: Handler) -> None:
         for clause in node.clauses:
             self.expr(clause.fn)
+        # The body becomes a thunk (lower.py): its free variables are found as a lambda's.
+        self.depth += 1
+        self.free_sets.append({})
         self.expr(node.body)
+        node.body_free = list(self.free_sets.pop())
+        self.depth -= 1
 
     def _match(self, node: Match) -> None:
         self.expr(node.subject)

@@ -40,6 +40,8 @@ BINARY_COMPARE = {"<": "lt", ">": "gt", "<=": "le", ">=": "ge"}
 EQUALITY = {"==": False, "=": False, "!=": True, "not=": True}
 ARITH_FOLD = {"+": ("add", 0), "*": ("mul", 1)}
 INT_DIVISION = {"mod": "mod", "quotient": "quotient", "remainder": "remainder"}
+# Lists of at most this many elements are built by inline conses (build_list).
+INLINE_LIST_MAX = 8
 
 
 # ---- where a variable lives -------------------------------------------------
@@ -130,6 +132,8 @@ class Lowerer:
                 for c in form.ctors:
                     self.data_types[c.name] = (form.name, names)
         self.safe_globals: set[int] = set()
+        # Bindings of one-lambda letrecs (named lets) called only in tail position.
+        self.tail_called_only = _tail_called_only(program.forms)
 
     # ---- emission helpers ----
 
@@ -333,6 +337,11 @@ class Lowerer:
         return self.build_list(items, e.span)
 
     def build_list(self, items: list[N.Value], span) -> N.Value:
+        """Short lists are inline conses; a longer one is one call of the builtin `list`,
+        whose arguments codegen stores into an array: a few instructions per element
+        instead of an inline allocation each, so a 10^5-element literal compiles fast."""
+        if len(items) > INLINE_LIST_MAX:
+            return self.emit(N.CallBuiltin("list", BUILTINS["list"].c_symbol, items, span))
         acc: N.Value = self.const(Rep.VALUE, N.EMPTY_LIST)
         for item in reversed(items):
             acc = self.emit(N.Prim("cons", [item, acc], span))
@@ -361,7 +370,7 @@ class Lowerer:
             items.append(self.lower_value(clause.fn))
         clauses = self.build_list(items, e.span)
         thunk_ast = A.Lambda(e.body.span, [], None, e.body, name=None,
-                             free=_free_locals(e.body))
+                             free=e.body_free)
         thunk = self.value_Lambda(thunk_ast)
         return self.emit(N.RuntimeCall("fl_with_handlers", [clauses, thunk], e.span))
 
@@ -523,7 +532,7 @@ class Lowerer:
     def _lower_letrec(self, bindings, body: A.Expr, ctx: Ctx) -> None:
         if len(bindings) == 1 and isinstance(bindings[0][1], A.Lambda):
             b, lam = bindings[0]
-            if lam.rest is None and _only_tail_called(b, lam, body, len(lam.params)):
+            if lam.rest is None and b in self.tail_called_only:
                 self._lower_contified(b, lam, body, ctx)
                 return
         group = {b for b, _ in bindings}
@@ -819,24 +828,38 @@ def _children(e: A.Expr):
                 yield sub, False
 
 
-def _only_tail_called(b: A.Binding, lam: A.Lambda, body: A.Expr, arity: int) -> bool:
-    """True when every reference to ``b`` (in ``body`` and in ``lam``'s own
-    body) is the operator of a call in tail position with ``arity`` arguments."""
-    def ok(e: A.Expr, tail: Optional[bool]) -> bool:
-        if isinstance(e, A.Ref):
-            return e.binding is not b
-        if isinstance(e, A.Call) and isinstance(e.fn, A.Ref) and e.fn.binding is b:
-            if not tail or len(e.args) != arity:
-                return False
-            return all(ok(a, False) for a in e.args)
-        for child, child_tail in _children(e):
-            if child_tail is None:
-                if not ok(child, None):
-                    return False
-            elif not ok(child, bool(tail) and child_tail):
-                return False
-        return True
-    return ok(body, True) and ok(lam.body, True)
+def _tail_called_only(forms: list[A.Expr]) -> set[A.Binding]:
+    """The bindings ``b`` of one-lambda letrecs ``(letrec ((b (lambda ...))) body)``
+    whose every reference, in ``body`` and in the lambda's own body, is the operator
+    of a call with as many arguments as the lambda has parameters, in tail position
+    relative to that body (no lambda in between).
+
+    One walk over the whole program, so that nested named lets cost linear time. Each
+    node carries ``run``: its highest ancestor reached from it through tail edges only
+    (itself when it is not in tail position of its parent). A call is in tail position
+    relative to a root exactly when the two have the same run."""
+    candidates: dict[A.Binding, tuple[A.Expr, A.Expr, int]] = {}   # (run of body, lambda body, arity)
+    bad: set[A.Binding] = set()
+    stack: list[tuple[A.Expr, A.Expr]] = [(form, form) for form in reversed(forms)]
+    while stack:
+        e, run = stack.pop()
+        recursive = isinstance(e, A.Letrec) or (isinstance(e, A.Let) and e.recursive)
+        if recursive and len(e.bindings) == 1 and isinstance(e.bindings[0][1], A.Lambda):
+            b, lam = e.bindings[0]
+            if lam.rest is None:
+                candidates[b] = (run, lam.body, len(lam.params))
+        elif isinstance(e, A.Ref) and e.binding in candidates:
+            bad.add(e.binding)          # not the operator of a call
+        if isinstance(e, A.Call) and isinstance(e.fn, A.Ref) and e.fn.binding in candidates:
+            body_run, lam_body, arity = candidates[e.fn.binding]
+            if len(e.args) != arity or (run is not body_run and run is not lam_body):
+                bad.add(e.fn.binding)
+            children = [(a, False) for a in e.args]
+        else:
+            children = list(_children(e))
+        for child, child_tail in reversed(children):
+            stack.append((child, run if child_tail else child))
+    return set(candidates) - bad
 
 
 def _bindings_referenced(exprs) -> set:
@@ -849,46 +872,6 @@ def _bindings_referenced(exprs) -> set:
         for child, _ in _children(e):
             stack.append(child)
     return found
-
-
-def _declared_and_referenced(e: A.Expr, declared: set, referenced: list) -> None:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, A.Ref) and x.binding is not None and x.binding.kind == A.LOCAL:
-            referenced.append(x.binding)
-        elif isinstance(x, (A.Let, A.Letrec)):
-            declared.update(b for b, _ in x.bindings)
-        elif isinstance(x, A.Lambda):
-            declared.update(x.params)
-            if x.rest is not None:
-                declared.add(x.rest)
-        elif isinstance(x, A.Match):
-            for c in x.clauses:
-                declared.update(_pattern_bindings(c.pattern))
-        stack.extend(child for child, _ in _children(x))
-
-
-def _pattern_bindings(p: A.Pattern):
-    if isinstance(p, A.PVar):
-        yield p.binding
-    for sub in getattr(p, "items", []) + getattr(p, "args", []):
-        yield from _pattern_bindings(sub)
-    if getattr(p, "rest", None) is not None:
-        yield from _pattern_bindings(p.rest)
-
-
-def _free_locals(e: A.Expr) -> list:
-    """The LOCAL bindings ``e`` uses but does not bind, in first-use order."""
-    declared: set = set()
-    referenced: list = []
-    _declared_and_referenced(e, declared, referenced)
-    seen, free = set(), []
-    for b in referenced:
-        if b not in declared and b not in seen:
-            seen.add(b)
-            free.append(b)
-    return free
 
 
 def lower_program(program: A.Program, session: bool = False) -> N.Module:

@@ -130,11 +130,18 @@ def _clip_quoted(message: str) -> str:
     return _LONG_QUOTED.sub(clip, message)
 
 
+def _acts_on_terminal(ch: str) -> bool:
+    code = ord(ch)
+    return ((code < 0x20 and ch != "\t") or 0x7F <= code <= 0x9F
+            or 0x2028 <= code <= 0x202E or 0x2066 <= code <= 0x2069)
+
+
 def excerpt(line: str, span: "Span") -> tuple[str, str]:
     """The source line as printed and the caret line under it.
 
-    Characters that a terminal would act on (control characters, other unprintable ones)
-    are shown as ``\\u{1b}``, the way written strings show them; tabs are kept, and the
+    Characters that a terminal would act on (C0 and C1 controls, DEL, the line and
+    paragraph separators, the bidirectional controls) are shown as ``\\u{1b}``, the way
+    written strings show control characters; tabs are kept, and the
     caret line's padding copies them so the carets line up. A line longer than
     ``EXCERPT_WIDTH`` characters is clipped to a window around the span's start, with
     ``...`` marking each cut. At least one caret is printed, past the end of the line if
@@ -155,7 +162,7 @@ def excerpt(line: str, span: "Span") -> tuple[str, str]:
     carets = 0
     for index in range(low, high):
         ch = line[index]
-        visible = ch if ch == "\t" or ch.isprintable() else f"\\u{{{ord(ch):x}}}"
+        visible = f"\\u{{{ord(ch):x}}}" if _acts_on_terminal(ch) else ch
         shown.append(visible)
         if index < start:
             padding.append("\t" if ch == "\t" else " " * len(visible))

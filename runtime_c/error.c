@@ -451,31 +451,100 @@ static int is_code_point_start(char c)
     return ((unsigned char)c & 0xC0) != 0x80;
 }
 
-/* The caret line: padding copies the source line's tabs so the carets line
- * up; columns count code points; a span over several lines runs to the end of
- * its first line. */
-static void write_carets(fl_buf *b, const char *text, int64_t len, const fl_loc *loc)
+/* A long line is shown as EXCERPT_WIDTH code points around the column,
+ * EXCERPT_CONTEXT of them before it; diagnostics.py (excerpt) does the same. */
+enum { EXCERPT_WIDTH = 100, EXCERPT_CONTEXT = 40 };
+
+/* The code point at text[i] and its length in bytes (the source is valid UTF-8). */
+static uint32_t code_point_at(const char *text, int64_t len, int64_t i, int *nbytes)
 {
-    fl_buf_puts(b, "      | ");
-    int64_t i = 0;
-    int32_t col = 1;
-    for (; i < len && col < loc->col; i++) {
-        if (!is_code_point_start(text[i]))
-            continue;
-        fl_buf_put(b, text[i] == '\t' ? "\t" : " ", 1);
-        col++;
+    unsigned char c = (unsigned char)text[i];
+    int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (i + n > len)
+        n = (int)(len - i);
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (int k = 1; k < n; k++)
+        cp = (cp << 6) | ((unsigned char)text[i + k] & 0x3F);
+    *nbytes = n;
+    return cp;
+}
+
+/* Characters a terminal would act on: C0 and C1 controls but tab, DEL, the line
+ * and paragraph separators and the bidirectional controls. */
+static int is_escaped_in_excerpt(uint32_t cp)
+{
+    return (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)
+        || (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* The source line, then the caret line under the span: escaped characters
+ * shown as \u{1b}, the caret padding copying tabs, a long line clipped around
+ * the column with "..." at each cut, and at least one caret (past the end of
+ * the line when the span starts there). A span over several lines runs to
+ * the end of its first line. */
+static void write_excerpt(fl_buf *b, const char *text, int64_t len, const fl_loc *loc)
+{
+    int64_t ncp = 0;
+    for (int64_t i = 0; i < len; i++)
+        ncp += is_code_point_start(text[i]);
+    int64_t start = loc->col > 1 ? loc->col - 1 : 0;
+    int64_t end = loc->end_line == loc->line ? loc->end_col - 1 : ncp;
+    if (end > ncp)
+        end = ncp;
+    if (end < start + 1)
+        end = start + 1;
+    int64_t low = 0, high = ncp;
+    if (ncp > EXCERPT_WIDTH) {
+        low = start - EXCERPT_CONTEXT;
+        if (low > ncp - EXCERPT_WIDTH)
+            low = ncp - EXCERPT_WIDTH;
+        if (low < 0)
+            low = 0;
+        high = low + EXCERPT_WIDTH;
     }
-    int64_t remaining = 0;
-    for (; i < len; i++)
-        remaining += is_code_point_start(text[i]);
-    int64_t carets = loc->end_line == loc->line ? loc->end_col - loc->col : remaining;
-    if (carets > remaining)
-        carets = remaining;
-    if (carets < 1)
-        carets = 1;
-    for (int64_t k = 0; k < carets; k++)
-        fl_buf_put(b, "^", 1);
-    fl_buf_put(b, "\n", 1);
+    fl_buf line, carets;
+    fl_buf_init(&line);
+    fl_buf_init(&carets);
+    if (low > 0) {
+        fl_buf_puts(&line, "...");
+        fl_buf_puts(&carets, "   ");
+    }
+    int64_t index = 0, marked = 0;
+    for (int64_t i = 0; i < len && index < high; index++) {
+        int n;
+        uint32_t cp = code_point_at(text, len, i, &n);
+        if (index >= low) {
+            char escaped[16];
+            int width = 1;
+            if (is_escaped_in_excerpt(cp)) {
+                width = snprintf(escaped, sizeof escaped, "\\u{%x}", (unsigned)cp);
+                fl_buf_put(&line, escaped, width);
+            } else {
+                fl_buf_put(&line, text + i, n);
+            }
+            if (index < start)
+                for (int k = 0; k < width; k++)
+                    fl_buf_put(&carets, cp == '\t' ? "\t" : " ", 1);
+            else if (index < end)
+                marked += width;
+        }
+        i += n;
+    }
+    if (high < ncp)
+        fl_buf_puts(&line, "...");
+    for (int64_t k = high; k < start; k++)
+        fl_buf_put(&carets, " ", 1);
+    if (marked < 1)
+        marked = 1;
+    for (int64_t k = 0; k < marked; k++)
+        fl_buf_put(&carets, "^", 1);
+    char number[32];
+    snprintf(number, sizeof number, "%5d | ", loc->line);
+    fl_buf_puts(b, number);
+    fl_buf_put(b, line.data, line.len);
+    fl_buf_puts(b, "\n      | ");
+    fl_buf_put(b, carets.data, carets.len);
+    fl_buf_puts(b, "\n");
 }
 
 static void write_display(fl_buf *b, fl_value v)
@@ -516,14 +585,8 @@ static fl_value build_report(fl_value error, int64_t loc_id, const fl_chain *cha
     fl_buf_puts(&b, "\n");
     int64_t len;
     const char *text = loc && m->source ? find_line(m, loc->line, &len) : NULL;
-    if (text) {
-        char number[32];
-        snprintf(number, sizeof number, "%5d | ", loc->line);
-        fl_buf_puts(&b, number);
-        fl_buf_put(&b, text, len);
-        fl_buf_puts(&b, "\n");
-        write_carets(&b, text, len, loc);
-    }
+    if (text)
+        write_excerpt(&b, text, len, loc);
     fl_value data = error_field(error, key_data);
     if (data != FL_NIL) {
         fl_buf_puts(&b, "      = data: ");

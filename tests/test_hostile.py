@@ -1,0 +1,331 @@
+"""Hostile sources (issue 12, item 1): huge, deep, long and malformed programs.
+
+Every input is generated here. Each one must either compile and run with the right output,
+or stop with a compile error at the right place (exit status 2, `file:line:col`, a caret
+line), never with a Python traceback, a crash or a hang. Programs run through
+`python -m fluentai` in a subprocess, as a user would run them; the timeout only detects a
+hang (nothing here asserts a duration: docs/bench.md records the compile times). A few
+cases go through `fluentai compile` and through the Python API as well.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import fluentai
+from fluentai.diagnostics import CompileError
+
+HANG = 240          # seconds: generous, only to turn a hang into a failure
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ)
+    e["FLUENTAI_CACHE_DIR"] = str(tmp_path / "cache")
+    e.pop("FLUENTAI_NO_CACHE", None)
+    return e
+
+
+@pytest.fixture
+def jit(tmp_path, env):
+    """Run a source (str or bytes) with `fluentai jit --no-cache -O0`."""
+    def run(source, *flags):
+        path = tmp_path / "prog.fl"
+        path.write_bytes(source.encode("utf-8") if isinstance(source, str) else source)
+        done = subprocess.run([sys.executable, "-m", "fluentai", "jit", "--no-cache", "-O0",
+                               *flags, "prog.fl"], capture_output=True, env=env, cwd=tmp_path,
+                              timeout=HANG)
+        return _Outcome(done)
+    return run
+
+
+class _Outcome:
+    def __init__(self, done: subprocess.CompletedProcess):
+        self.status = done.returncode
+        self.raw_err = done.stderr
+        self.out = done.stdout.decode("utf-8", "replace")
+        self.err = done.stderr.decode("utf-8", "replace")
+        assert "Traceback" not in self.err, self.err[-3000:]
+
+
+def assert_prints(outcome: _Outcome, expected: str) -> None:
+    assert outcome.status == 0, outcome.err[-3000:]
+    assert outcome.out == expected
+
+
+def assert_compile_error(outcome: _Outcome, line: int, col: int, code: str, message: str) -> list[str]:
+    """Exit status 2, the header at line:col, the source line and a caret line; returns
+    the report's lines."""
+    assert outcome.status == 2, outcome.err[-3000:]
+    lines = outcome.err.splitlines()
+    header = f"prog.fl:{line}:{col}: error[{code}]: "
+    assert lines[0].startswith(header), lines[0][:300]
+    assert message in lines[0], lines[0][:300]
+    assert lines[1].startswith(f"{line:>5} | ")
+    assert re.fullmatch(r"      \| [ \t]*\^+", lines[2]), lines[2][:300]
+    return lines
+
+
+# ---- literals ----
+
+@pytest.mark.parametrize("sign", ["", "-", "+"])
+def test_a_5000_digit_integer_is_a_range_error_at_the_literal(jit, sign):
+    outcome = jit(f"(io:print 1)\n(io:print {sign}{'9' * 5000})\n")
+    lines = assert_compile_error(outcome, 2, 11, "syntax-error",
+                                 "integer literal out of the signed 64-bit range")
+    assert lines[2] == "      |           " + "^" * 90      # clipped with the line
+    assert lines[1].endswith("...")
+
+
+def test_leading_zeros_do_not_count_toward_the_range(jit):
+    assert_prints(jit(f"(io:print {'0' * 6000}42 -{'0' * 5000}9223372036854775808)\n"),
+                  "42 -9223372036854775808\n")
+
+
+def test_the_edges_of_the_integer_range(jit):
+    assert_prints(jit("(io:print 9223372036854775807 -9223372036854775808 -0 +0)\n"),
+                  "9223372036854775807 -9223372036854775808 0 0\n")
+    assert_compile_error(jit("(io:print 9223372036854775808)\n"), 1, 11, "syntax-error",
+                         "out of the signed 64-bit range")
+
+
+def test_huge_and_tiny_floats(jit):
+    assert_prints(jit(f"(io:print 1e999 -1e999 1e-999 -0.0 {'1' * 400}.5)\n"),
+                  f"inf -inf 0.0 -0.0 {float('1' * 400 + '.5')!r}\n".replace("e+", "e+"))
+
+
+@pytest.mark.parametrize("escape, shown", [
+    ("\\u{FFFFFFFF}", "`\\u{FFFFFFFF}` is not a Unicode scalar value"),
+    ("\\u{D800}", "`\\u{D800}` is not a Unicode scalar value"),
+    ("\\u{DFFF}", "`\\u{DFFF}` is not a Unicode scalar value"),
+    ("\\u{110000}", "`\\u{110000}` is not a Unicode scalar value"),
+])
+def test_escapes_outside_unicode_are_errors_at_the_escape(jit, escape, shown):
+    assert_compile_error(jit(f'(io:print "ab{escape}")\n'), 1, 14, "syntax-error", shown)
+
+
+def test_a_10000_digit_escape_is_named_not_printed(jit):
+    outcome = jit('(io:print "\\u{' + "F" * 10_000 + '}")\n')
+    lines = assert_compile_error(outcome, 1, 12, "syntax-error", "is not a Unicode scalar value")
+    assert len(outcome.err) < 1000
+    assert "..." in lines[0]
+
+
+# ---- size: long lists, calls, tokens ----
+
+@pytest.mark.parametrize("count", [10_000, 100_000])
+def test_a_call_with_many_arguments(jit, count):
+    assert_prints(jit(f"(io:print (length (list {'1 ' * count})))\n"), f"{count}\n")
+
+
+def test_a_10000_element_list_literal_keeps_its_order(jit):
+    items = " ".join(str(i) for i in range(10_000))
+    assert_prints(jit(f"(define xs [{items}])\n(io:print (length xs) (head xs) (nth xs 9999)"
+                      " (apply + xs))\n"), "10000 0 9999 49995000\n")
+
+
+def test_a_long_list_mixing_constants_and_computed_values(jit):
+    # Constants are copied from a table, the computed values stored over them.
+    items = " ".join(f"(+ x {i})" if i % 3 == 0 else str(i) for i in range(3000))
+    expected = sum(i + 1 if i % 3 == 0 else i for i in range(3000))
+    assert_prints(jit(f"(define (f x) [{items}])\n(define ys (f 1))\n"
+                      "(io:print (length ys) (head ys) (nth ys 1) (apply + ys))\n"),
+                  f"3000 1 1 {expected}\n")
+
+
+def test_a_list_of_10000_strings_and_a_map_of_1000_keys(jit):
+    strings = " ".join(f'"s{i}"' for i in range(10_000))
+    pairs = " ".join(f"{i} {i * 2}" for i in range(1000))
+    assert_prints(jit(f"(define xs [{strings}])\n(io:print (length xs) (nth xs 9999))\n"
+                      f"(io:print (get {{{pairs}}} 999))\n"), "10000 s9999\n1998\n")
+
+
+def test_long_identifiers_strings_and_comments(jit):
+    name = "n" * 100_000
+    source = (f"; {'c' * (1 << 20)}\n(define {name} 7)\n(io:print {name})\n"
+              f'(io:print (string-length "{"x" * (1 << 20)}"))\n')
+    assert_prints(jit(source), f"7\n{1 << 20}\n")
+
+
+def test_an_undefined_long_identifier_is_named_briefly(jit):
+    outcome = jit(f"(define {'a' * 20_000} 1)\n(io:print {'a' * 19_999}b)\n")
+    lines = assert_compile_error(outcome, 2, 11, "undefined-variable", "undefined variable `aaa")
+    assert "..." in lines[0] and len(outcome.err) < 1000
+
+
+def test_ten_thousand_undefined_variables_are_all_reported(jit):
+    defines = "".join(f"(define dd{i} {i})\n" for i in range(10_000))
+    uses = "".join(f"(io:print uu{i})\n" for i in range(10_000))
+    outcome = jit(defines + uses)
+    assert outcome.status == 2
+    headers = [line for line in outcome.err.splitlines() if "error[undefined-variable]" in line]
+    assert len(headers) == 10_000
+    assert headers[0].startswith("prog.fl:10001:11:") and headers[-1].startswith("prog.fl:20000:11:")
+
+
+def test_ten_thousand_top_level_defines_and_a_10000_arm_match(jit):
+    defines = "".join(f"(define d{i} {i})\n" for i in range(10_000))
+    arms = " ".join(f"({i} {i * 3})" for i in range(10_000))
+    assert_prints(jit(defines + f"(define (f x) (match x {arms} (_ -1)))\n"
+                      "(io:print d9999 (f 9999) (f 0) (f 10000))\n"), "9999 29997 0 -1\n")
+
+
+# ---- depth ----
+
+def test_a_list_literal_nested_to_the_limit_compiles(jit):
+    depth = 9_998                   # with the two calls around it: 10,000 levels
+    assert_prints(jit(f"(io:print (length {'[' * depth}1{']' * depth}))\n"), "1\n")
+
+
+def test_calls_nested_to_the_limit_compile(jit):
+    depth = 9_999
+    assert_prints(jit(f"(io:print {'(+ 1 ' * depth}0{')' * depth})\n"), f"{depth}\n")
+
+
+def test_one_level_past_the_limit_is_an_error_at_the_bracket(jit):
+    outcome = jit("(io:print\n" + "[" * 10_000 + "]" * 10_000 + ")\n")
+    assert_compile_error(outcome, 2, 10_000, "syntax-error", "nesting too deep")
+
+
+@pytest.mark.parametrize("name, source, expected", [
+    ("ifs", "(io:print " + "(if true " * 9_000 + "1" + " 2)" * 9_000 + ")\n", "1\n"),
+    ("lets", "(io:print " + "".join(f"(let ((x{i} {i})) " for i in range(3_300)) + "x3299"
+     + ")" * 3_300 + ")\n", "3299\n"),
+    ("named-lets", "(io:print " + "".join(f"(let l{i} ((x{i} {i})) " for i in range(3_300))
+     + "x3299" + ")" * 3_300 + ")\n", "3299\n"),
+    ("lambdas", "(io:print (" + "(lambda () " * 1_000 + "1" + ")" * 1_000 + "))\n", "#<function>\n"),
+    ("matches", "(io:print " + "(match 1 (1 " * 1_000 + "7" + "))" * 1_000 + ")\n", "7\n"),
+    ("handlers", "(io:print " + "(handler ((io:write (lambda (x) x))) " * 1_000 + "7"
+     + ")" * 1_000 + ")\n", "7\n"),
+    ("quotes", "(io:print (length '" + "(" * 9_990 + "a" + ")" * 9_990 + "))\n", "1\n"),
+])
+def test_deeply_nested_forms_compile(jit, name, source, expected):
+    assert_prints(jit(source), expected)
+
+
+def test_100000_open_brackets(jit):
+    assert_compile_error(jit("(" * 100_000), 1, 10_001, "syntax-error", "nesting too deep")
+
+
+def test_100000_close_brackets(jit):
+    assert_compile_error(jit(")" * 100_000), 1, 1, "syntax-error",
+                         "unexpected `)` with no open parenthesis")
+
+
+def test_an_unterminated_string_at_the_end_of_the_file(jit):
+    assert_compile_error(jit('(io:print 1)\n(io:print "abc'), 2, 11, "syntax-error",
+                         "unterminated string")
+
+
+# ---- encoding and line ends ----
+
+def test_a_nul_byte_outside_a_string_is_shown_escaped(jit):
+    outcome = jit("(io:print 1)\n(io:print \0 2)\n")
+    lines = assert_compile_error(outcome, 2, 11, "syntax-error", "invalid character `U+0000`")
+    assert lines[1] == "    2 | (io:print \\u{0} 2)"
+    assert lines[2] == "      |           ^^^^^"
+    assert b"\0" not in outcome.raw_err
+
+
+def test_a_nul_byte_inside_a_string_is_kept(jit):
+    outcome = jit('(io:print (string-length "a\0b"))\n')
+    assert_prints(outcome, "3\n")
+
+
+def test_control_characters_in_the_excerpt_are_escaped(jit):
+    outcome = jit("(io:print 1)\n(io:print \x1b[31m)\n")
+    lines = assert_compile_error(outcome, 2, 11, "syntax-error", "invalid character `U+001B`")
+    assert lines[1] == "    2 | (io:print \\u{1b}[31m)"
+    assert b"\x1b" not in outcome.raw_err
+
+
+def test_invalid_utf8_is_an_error_at_the_first_bad_byte(jit):
+    outcome = jit(b'(io:print 1)\n(io:print "ok \xff\xfe")\n')
+    assert_compile_error(outcome, 2, 15, "syntax-error", "invalid UTF-8: unexpected byte 0xFF")
+
+
+def test_a_bom_is_skipped_and_columns_count_after_it(jit):
+    outcome = jit(b"\xef\xbb\xbf(io:print missing)\n")
+    lines = assert_compile_error(outcome, 1, 11, "undefined-variable", "`missing`")
+    assert lines[1] == "    1 | (io:print missing)"
+    assert_prints(jit(b"\xef\xbb\xbf(io:print 5)\n"), "5\n")
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_crlf_and_lone_cr_end_lines(jit, newline):
+    source = newline.join(["(io:print 1)", "(io:print 2)", "  (io:print missing)", ""])
+    lines = assert_compile_error(jit(source), 3, 13, "undefined-variable", "`missing`")
+    assert lines[1] == "    3 |   (io:print missing)"
+    run = jit(newline.join(["(io:print 1)", '(io:print (string-length "a', 'b"))', ""]))
+    assert_prints(run, "1\n3\n")     # a line break inside a string is one LF
+
+
+def test_an_error_in_a_1_mib_line_prints_a_short_excerpt(jit):
+    outcome = jit("(io:print " + "1 " * 500_000 + "missing)\n")
+    lines = assert_compile_error(outcome, 1, 1_000_011, "undefined-variable", "`missing`")
+    assert len(outcome.err) < 1000
+    assert lines[1].startswith("    1 | ...") and lines[1].endswith("missing)")
+    assert lines[2].endswith(" ^^^^^^^")
+    assert lines[2].index("^") == lines[1].index("missing")
+
+
+def test_a_runtime_error_in_a_long_line_prints_a_short_excerpt(jit):
+    outcome = jit(f'(define s "{"x" * 100_000}") (head [])\n')
+    assert outcome.status == 1
+    lines = outcome.err.splitlines()
+    assert lines[0] == "prog.fl:1:100015: error[empty-list]: `head` of an empty list"
+    assert lines[1].startswith("    1 | ...") and lines[1].endswith("\") (head [])")
+    assert lines[2].index("^") == lines[1].index("(head")
+    assert len(outcome.err) < 1000
+
+
+def test_a_runtime_error_excerpt_escapes_control_characters(jit):
+    outcome = jit('(define s "\x1b[2J") (head [])\n')
+    assert outcome.status == 1
+    lines = outcome.err.splitlines()
+    assert lines[1] == '    1 | (define s "\\u{1b}[2J") (head [])'
+    assert lines[2].index("^") == lines[1].index("(head") and lines[2].endswith(" " + "^" * 9)
+    assert b"\x1b" not in outcome.raw_err
+
+
+# ---- other entry points ----
+
+def test_compile_reports_the_same_errors_and_builds_huge_literals(tmp_path, env):
+    source = tmp_path / "prog.fl"
+    source.write_text(f"(io:print {'9' * 5000})\n")
+    done = subprocess.run([sys.executable, "-m", "fluentai", "compile", "prog.fl", "-o",
+                           str(tmp_path / "prog")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=HANG)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("prog.fl:1:11: error[syntax-error]: integer literal out of")
+    source.write_text(f"(io:print (length [{'1 ' * 10_000}]) (length {'[' * 9_000}1{']' * 9_000}))\n")
+    done = subprocess.run([sys.executable, "-m", "fluentai", "compile", "-O2", "prog.fl", "-o",
+                           str(tmp_path / "prog")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=HANG)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = subprocess.run([str(tmp_path / "prog")], capture_output=True, text=True, timeout=HANG)
+    assert run.stdout == "10000 1\n"
+
+
+@pytest.mark.parametrize("source, line, col, message", [
+    ("(io:print " + "9" * 5000 + ")", 1, 11, "integer literal out of the signed 64-bit range"),
+    ("[" * 100_000, 1, 10_001, "nesting too deep"),
+    (b"(io:print \xc3)", 1, 11, "invalid UTF-8"),
+    ("(io:print \ud800)", 1, 11, "lone surrogate"),
+    ('(io:print "\\u{D800}")', 1, 12, "not a Unicode scalar value"),
+])
+def test_the_python_api_raises_compile_errors(source, line, col, message):
+    with pytest.raises(CompileError) as caught:
+        fluentai.run(source, filename="prog.fl")
+    first = caught.value.diagnostics[0]
+    assert (first.span.line, first.span.col) == (line, col)
+    assert message in first.message
+
+
+def test_the_python_api_runs_deep_and_wide_programs():
+    assert fluentai.run("(length " + "[" * 9_999 + "1" + "]" * 9_999 + ")", opt=0) == 1
+    assert fluentai.run(f"(length (list {'1 ' * 20_000}))", opt=0) == 20_000

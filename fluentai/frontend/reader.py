@@ -256,6 +256,7 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.top_level: list[Datum] = []
         self.max_depth = 0
+        self.atoms: dict[str, tuple[type, object]] = {}
         self.feeders = {
             "LPAREN": self._open, "LBRACKET": self._open, "LBRACE": self._open,
             "QUOTE": self._open,
@@ -322,7 +323,15 @@ class _Builder:
                         Span(self.filename, span.line, span.col, span.line, span.col + 1))
 
     def _atom(self, text: str, span: Span) -> None:
-        self._complete(classify_atom(text, span))
+        # Sources repeat their atoms (names, small numbers): each text is classified once.
+        known = self.atoms.get(text)
+        if known is None:
+            datum = classify_atom(text, span)
+            self.atoms[text] = (type(datum), datum.value if type(datum) is DConst else datum.name)
+        else:
+            kind, payload = known
+            datum = kind(span, payload)
+        self._complete(datum)
 
 
 # ---- atoms ----

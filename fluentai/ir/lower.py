@@ -41,7 +41,7 @@ EQUALITY = {"==": False, "=": False, "!=": True, "not=": True}
 ARITH_FOLD = {"+": ("add", 0), "*": ("mul", 1)}
 INT_DIVISION = {"mod": "mod", "quotient": "quotient", "remainder": "remainder"}
 # Lists of at most this many elements are built by inline conses (build_list).
-INLINE_LIST_MAX = 8
+INLINE_LIST_MAX = 16
 
 
 # ---- where a variable lives -------------------------------------------------

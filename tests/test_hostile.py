@@ -128,6 +128,13 @@ def test_a_10000_element_list_literal_keeps_its_order(jit):
                       " (apply + xs))\n"), "10000 0 9999 49995000\n")
 
 
+def test_a_quoted_list_of_100000_elements(jit):
+    items = " ".join(str(i) if i % 2 else f'"s{i}"' for i in range(100_000))
+    assert_prints(jit(f"(define xs '({items} (a b)))\n"
+                      "(io:print (length xs) (head xs) (nth xs 99999) (nth xs 100000))\n"),
+                  "100001 s0 99999 [a b]\n")
+
+
 def test_a_long_list_mixing_constants_and_computed_values(jit):
     # Constants are copied from a table, the computed values stored over them.
     items = " ".join(f"(+ x {i})" if i % 3 == 0 else str(i) for i in range(3000))

@@ -107,6 +107,7 @@ NORETURN: set[str] = set()
 # prim_cons and call_args).
 INLINE_CONS_BUDGET = 256
 CONSTANT_TABLE_MIN = 16
+QUOTED_CONS_MAX = 16       # longer quoted lists are built by one call of `list`
 
 TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
@@ -346,6 +347,11 @@ class ModuleCodegen:
         if isinstance(v, Symbol):
             data = v.name.encode("utf-8")
             return b.call(self.runtime("fl_intern_symbol"), [self.cstring(data), _c(len(data))])
+        if isinstance(v, tuple) and len(v) > QUOTED_CONS_MAX:
+            # As lower.build_list does for a long literal: one call of the builtin `list`.
+            items = [self._build_datum(b, item) for item in v]
+            return b.call(self.runtime("fl_bi_list", UNIFORM),
+                          [_c(0), _c(abi.argc(len(items), 0))] + uniform_operands(b, self, items))
         if isinstance(v, tuple):
             items = [v[i] for i in range(len(v))]
             acc: ir.Value = _c(abi.EMPTY)
@@ -529,24 +535,7 @@ class FunctionCodegen:
 
     def call_args(self, args: list[ir.Value]) -> list[ir.Value]:
         """The a0, a1, a2, rest operands of a uniform call."""
-        b = self.b
-        regs = list(args[:abi.REG_ARGS]) + [_c(0)] * (abi.REG_ARGS - min(len(args), abi.REG_ARGS))
-        if len(args) > abi.REG_ARGS:
-            extra = args[abi.REG_ARGS:]
-            rest = b.call(self.mc.runtime("fl_rest_array"), [_c(len(extra))])
-            constant = [isinstance(a, ir.Constant) for a in extra]
-            from_table = sum(constant) >= CONSTANT_TABLE_MIN
-            if from_table:
-                # One copy from a constant table rather than a store per constant argument:
-                # a 10^4-element literal stays a handful of instructions.
-                table = self.mc.constant_table([a if c else _c(0) for a, c in zip(extra, constant)])
-                b.call(self.mc.memcpy(), [rest, table, _c(8 * len(extra)), ir.Constant(I1, 0)])
-            for i, a in enumerate(extra):
-                if not (from_table and constant[i]):
-                    b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
-        else:
-            rest = ir.Constant(PTR, None)
-        return regs + [rest]
+        return uniform_operands(self.b, self.mc, args)
 
     def argc(self, instr, n: int) -> ir.Constant:
         if n > abi.MAX_ARGS:
@@ -962,6 +951,26 @@ class FunctionCodegen:
 
     def emit_Unreachable(self, i):
         self.b.unreachable()
+
+
+def uniform_operands(b: ir.IRBuilder, mc: ModuleCodegen, args: list[ir.Value]) -> list[ir.Value]:
+    """The a0, a1, a2, rest operands of a uniform call of ``args``."""
+    regs = list(args[:abi.REG_ARGS]) + [_c(0)] * (abi.REG_ARGS - min(len(args), abi.REG_ARGS))
+    if len(args) <= abi.REG_ARGS:
+        return regs + [ir.Constant(PTR, None)]
+    extra = args[abi.REG_ARGS:]
+    rest = b.call(mc.runtime("fl_rest_array"), [_c(len(extra))])
+    constant = [isinstance(a, ir.Constant) for a in extra]
+    from_table = sum(constant) >= CONSTANT_TABLE_MIN
+    if from_table:
+        # One copy from a constant table rather than a store per constant argument:
+        # a 10^4-element literal stays a handful of instructions.
+        table = mc.constant_table([a if c else _c(0) for a, c in zip(extra, constant)])
+        b.call(mc.memcpy(), [rest, table, _c(8 * len(extra)), ir.Constant(I1, 0)])
+    for i, a in enumerate(extra):
+        if not (from_table and constant[i]):
+            b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
+    return regs + [rest]
 
 
 def _reverse_postorder(fn: N.Function) -> list[N.Block]:

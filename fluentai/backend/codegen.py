@@ -102,13 +102,13 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
 # fl_match_fail, fl_cons's type error) are not noreturn: they return an error:catch handler's
 # answer, which becomes the value of the failing operation.
 NORETURN: set[str] = set()
-# Runtime helpers whose last argument is the location id of the IR node's span.
 # Size limits that keep code generation linear and fast on huge functions (see
-# prim_cons and call_args).
+# prim_cons, uniform_operands and _build_datum).
 INLINE_CONS_BUDGET = 256
 CONSTANT_TABLE_MIN = 16
 QUOTED_CONS_MAX = 16       # longer quoted lists are built by one call of `list`
 
+# Runtime helpers whose last argument is the location id of the IR node's span.
 TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
 PRIM_SLOW = {"add": "fl_add", "sub": "fl_sub", "mul": "fl_mul",

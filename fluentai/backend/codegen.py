@@ -22,13 +22,14 @@ and function names. Generated functions keep frame pointers, and closures are
 reported, runtime_c/callchain.c walks the frame pointers and looks the return
 addresses up (docs/internals.md "Call chains").
 
-Ctrl-C is noticed at safepoint polls (``FunctionCodegen.emit_poll``): every
-closure entry and every retreating edge of a function's control flow (the
-jumps of self tail calls and contified loops, which close every IR loop) load
-the runtime's ``fl_interrupt_pending`` and branch, marked cold, to
-``fl_interrupt_poll_slow`` with the location of the function or of the call
-that loops; that call is a recorded site like any other, so the `interrupted`
-error gets its call chain (runtime_c/interrupt.c).
+Ctrl-C is noticed at safepoint polls (``FunctionCodegen.emit_poll``), which
+load the runtime's ``fl_interrupt_pending`` and branch, marked cold, to
+``fl_interrupt_poll_slow`` with a location; that call is a recorded site like
+any other, so the `interrupted` error gets its call chain
+(runtime_c/interrupt.c). Every cycle of execution passes one: a loop through
+its retreating edge (the jumps of self tail calls and contified loops, located
+at the call that loops), a recursion through the entry of every closure that
+calls anything (located at the function; leaf functions have no poll).
 """
 from __future__ import annotations
 
@@ -111,6 +112,9 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
 # fl_match_fail, fl_cons's type error) are not noreturn: they return an error:catch handler's
 # answer, which becomes the value of the failing operation.
 NORETURN: set[str] = set()
+# Instructions that may run FluentAI code before they return (a callee, a handler, a callback
+# of a builtin): a closure with one polls for Ctrl-C at its entry.
+CALLS = (N.Call, N.CallKnown, N.CallBuiltin, N.Perform, N.RuntimeCall)
 # Runtime helpers whose last argument is the location id of the IR node's span.
 TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
@@ -452,7 +456,9 @@ class FunctionCodegen:
         b.position_at_end(bad)
         b.ret(b.call(self.mc.runtime("fl_arity_fail"), [self.self_arg, self.argc_arg]))
         b.position_at_end(good)
-        self.emit_poll(fn.span)
+        # A leaf cannot recur: it ends, or loops through a polled back edge.
+        if any(isinstance(i, CALLS) for i in fn.instructions()):
+            self.emit_poll(fn.span)
         for p in fn.params:
             self.values[id(p)] = self._arg(p.index)
         if fn.rest_param is not None:

@@ -6,7 +6,8 @@
     mod = fluentai.load(source)             # compile and run the top level once
     mod["make-adder"](5)(1)                 # FluentAI functions are Python callables
 
-Errors raise ``CompileError`` or ``FluentAIError`` and never end the interpreter.
+Errors raise ``CompileError`` or ``FluentAIError`` and never end the interpreter;
+Ctrl-C while a program runs raises ``Interrupted``, a ``KeyboardInterrupt``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 # Imported on first use (PEP 562): `fluentai jit` of a cached program must
 # start fast, and it imports this package before anything else.
 _LAZY = {"CompileError": "diagnostics", "FluentAIError": "errors",
-         "InternalCompilerError": "errors", "ProgramExit": "errors",
+         "InternalCompilerError": "errors", "Interrupted": "errors", "ProgramExit": "errors",
          "Data": "runner", "Keyword": "runner", "Symbol": "runner"}
 
 
@@ -28,7 +29,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'fluentai' has no attribute {name!r}")
 
 __all__ = ["run", "run_file", "load", "CompileError", "FluentAIError", "InternalCompilerError",
-           "ProgramExit", "Keyword", "Symbol", "Data", "Module"]
+           "Interrupted", "ProgramExit", "Keyword", "Symbol", "Data", "Module"]
 __version__ = "0.1.0"
 
 

@@ -1,8 +1,9 @@
 """The ``fluentai`` command line (LANGUAGE.md section 11).
 
 In: argv. Out: an exit status (0 success, 1 run-time error or deadlock, 2 compile
-error or bad command line, 70 internal compiler error) and the program's own
-output. No Python traceback ever reaches the user.
+error or bad command line, 70 internal compiler error, 130 Ctrl-C: an uncaught
+`interrupted` while the program runs, or a SIGINT while compiling) and the
+program's own output. No Python traceback ever reaches the user.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import argparse
 import sys
 from typing import Optional
 
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -118,9 +119,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return run_bench(args.file, args.runs, args.opt, args.vs, program_args)
         if args.command == "cache":
             return cmd_cache(args.action)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+    except KeyboardInterrupt:      # Ctrl-C in the compiler's own (Python) code
+        sys.stderr.write("fluentai: interrupted\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:
         from .backend.rt_build import RuntimeBuildError
         if not isinstance(exc, RuntimeBuildError):
@@ -311,7 +312,7 @@ def _private_shared_object(shared: bytes) -> Optional[str]:
 
 def run_program(program, filename: str, opt: int, argv: list[str], print_value: bool) -> int:
     """Run a loaded program (MCJIT or cached shared object) and report its outcome."""
-    from .runner import FL_EXIT, FL_OK, LoadedProgram
+    from .runner import FL_EXIT, FL_INTERRUPTED, FL_OK, LoadedProgram
     loaded = LoadedProgram(None, opt, jit=program)
     ffi, lib = loaded.conv.ffi, loaded.conv.lib
     c_argv = [ffi.new("char[]", a.encode("utf-8", "surrogateescape")) for a in argv]
@@ -327,7 +328,7 @@ def run_program(program, filename: str, opt: int, argv: list[str], print_value: 
     report = ffi.string(out.report).decode("utf-8", "replace") if out.report else "error\n"
     sys.stderr.write(report if report.endswith("\n") else report + "\n")
     sys.stderr.flush()
-    return EXIT_RUNTIME
+    return EXIT_INTERRUPTED if out.status == FL_INTERRUPTED else EXIT_RUNTIME
 
 
 def _write_output(text_or_bytes, path: Optional[str]) -> int:

@@ -23,6 +23,23 @@ class FluentAIError(Exception):
         self.report = report
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a FluentAI program that did not catch its
+    ``interrupted`` error. A ``KeyboardInterrupt``, as Python code expects of
+    Ctrl-C (``except Exception`` does not swallow it), with the attributes of
+    ``FluentAIError``: ``type`` ("interrupted"), ``message``, ``data``,
+    ``location`` (where the program was) and ``report`` (with the call chain)."""
+
+    def __init__(self, type: str, message: str, data: Any = None,
+                 location: Optional[str] = None, report: str = ""):
+        super().__init__(f"{type}: {message}" + (f" at {location}" if location else ""))
+        self.type = type
+        self.message = message
+        self.data = data
+        self.location = location
+        self.report = report
+
+
 class ProgramExit(Exception):
     """The program called ``(exit n)``."""
 

@@ -6,6 +6,10 @@ Out: each input's output and the written form of its value (nothing for
      ``nil``, so definitions stay quiet); errors are reported and the session
      goes on.
 
+Ctrl-C while an input runs stops it with the `interrupted` report (or lets
+its error:catch handler answer); while it compiles, it abandons the input. The
+session goes on either way.
+
 Every input is compiled as its own module through the whole pipeline (no
 interpreter). Definitions persist because every input's globals live in the
 session's global table (``fl_session_globals``) and the frontend is told the
@@ -129,4 +133,8 @@ def run_repl(opt: int = 2) -> int:
             session.evaluate(pending)
         except SystemExit as e:
             return int(e.code or 0)
+        except KeyboardInterrupt:      # while compiling: the input is dropped
+            sys.stdout.flush()
+            sys.stderr.write("interrupted\n")
+            sys.stderr.flush()
         pending = ""

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import abi
-from .errors import FluentAIError, ProgramExit
+from .errors import FluentAIError, Interrupted, ProgramExit
 
-FL_OK, FL_ERROR, FL_DEADLOCK, FL_EXIT = 0, 1, 2, 3
+FL_OK, FL_ERROR, FL_DEADLOCK, FL_EXIT, FL_INTERRUPTED = 0, 1, 2, 3, 4
 
 
 class Keyword(str):
@@ -173,7 +173,8 @@ class Converter:
 
     # ---- outcomes ----
 
-    def error_from_outcome(self, out, program=None) -> FluentAIError:
+    def error_from_outcome(self, out, program=None):
+        """The ``FluentAIError`` of a failed outcome (``Interrupted`` for Ctrl-C)."""
         lib = self.lib
         err = out.error
         fields = {}
@@ -188,7 +189,8 @@ class Converter:
         location = report.split(": error[", 1)[0] if ": error[" in report else None
         if out.status == FL_DEADLOCK:
             etype, message = "deadlock", report
-        return FluentAIError(str(etype) if etype is not None else "error",
+        kind = Interrupted if out.status == FL_INTERRUPTED else FluentAIError
+        return kind(str(etype) if etype is not None else "error",
                              message if isinstance(message, str) else str(message), data,
                              location, report)
 

@@ -643,8 +643,8 @@ static void fill_outcome(fl_catch *frame, int depth, fl_outcome *out)
         out->exit_code = frame->exit_code;
         return;
     default:
-        out->status = FL_ERROR;
         r->error = fl_catch_error(frame);
+        out->status = fl_is_interrupt(r->error) ? FL_INTERRUPTED : FL_ERROR;
         out->error = r->error;
         out->loc = frame->loc;
         r->report = build_report_safely(r->error, frame->loc, frame->chain);
@@ -683,12 +683,14 @@ void fl_run(fl_value (*entry)(void), fl_outcome *out)
     if (outermost) {
         reserve_program_stack();
         install_fault_handlers();
+        fl_interrupt_install();
     }
     fl_sched_enter_run(depth, &frame, stack_top);   /* the program becomes the main task */
     if (sigsetjmp(frame.jump, 1) == 0)
         roots[depth].value = outermost ? run_on_program_stack(entry) : entry();
     if (outermost) {
         use_outer_stack_bottom();
+        fl_interrupt_uninstall();
         uninstall_fault_handlers();
     }
     fl_catch_pop(&frame);

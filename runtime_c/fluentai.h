@@ -141,15 +141,16 @@ typedef struct fl_module_info {
     int64_t nfunctions;
 } fl_module_info;
 
-/* The result of running a program or a call through fl_run. */
-enum fl_status { FL_OK = 0, FL_ERROR = 1, FL_DEADLOCK = 2, FL_EXIT = 3 };
+/* The result of running a program or a call through fl_run. FL_INTERRUPTED:
+ * FL_ERROR whose error is of type "interrupted" (Ctrl-C; exit status 130). */
+enum fl_status { FL_OK = 0, FL_ERROR = 1, FL_DEADLOCK = 2, FL_EXIT = 3, FL_INTERRUPTED = 4 };
 typedef struct fl_outcome {
     int32_t status;            /* enum fl_status */
     int32_t exit_code;         /* for FL_EXIT: the code given to (exit n) */
     fl_value value;            /* FL_OK: the result (also rooted in the runtime until the next run) */
-    fl_value error;            /* FL_ERROR: the error value (a map {"type" "message" "data"}) */
-    int64_t loc;               /* FL_ERROR: location id of the failing form */
-    const char *report;        /* FL_ERROR/FL_DEADLOCK: the full text printed for the user, NUL-terminated */
+    fl_value error;            /* FL_ERROR, FL_INTERRUPTED: the error value (a map {"type" "message" "data"}) */
+    int64_t loc;               /* FL_ERROR, FL_INTERRUPTED: location id of the failing form */
+    const char *report;        /* FL_ERROR/FL_INTERRUPTED/FL_DEADLOCK: the full text printed for the user, NUL-terminated */
     int64_t failed_tasks;      /* tasks that failed and whose promise nobody awaited: each is
                                   reported in `report`, and status is then FL_ERROR (exit 1) */
 } fl_outcome;
@@ -233,6 +234,15 @@ void fl_fault(fl_value error_map, int64_t loc);   /* does not return */
  * calls): the error:catch handler's answer, returned as the operation's value, else unwinds. */
 fl_value fl_fault_answer(fl_value error_map, int64_t loc);
 fl_value fl_make_error(fl_value type, fl_value message, fl_value data);
+
+/* ---- Ctrl-C (interrupt.c) ---- */
+/* Set by the SIGINT handler while a program runs. Generated code polls it at
+ * every closure entry and loop back-edge (one load and a cold branch) and
+ * calls fl_interrupt_poll_slow when it is set: that clears it and raises the
+ * `interrupted` fault at `loc` (an error:catch handler's answer lets the
+ * program go on from the poll). */
+extern volatile int32_t fl_interrupt_pending;
+void fl_interrupt_poll_slow(int64_t loc);
 
 /* ---- printing (print.c) ---- */
 fl_value fl_show(fl_value v);            /* written form, as a string value */
@@ -531,6 +541,21 @@ void fl_chain_write(fl_buf *b, const fl_chain *c, int64_t loc_id);
 int fl_stack_bounds(const void *sp, char **lo, char **top);
 int fl_program_stack_bounds(const void *sp, char **lo, char **top);   /* error.c */
 int fl_task_stack_bounds(const void *sp, char **lo, char **top);      /* sched.c */
+
+/* Ctrl-C, for the runtime (interrupt.c). fl_run's outermost level installs the
+ * SIGINT handler and puts the previous one back (passing it a SIGINT the
+ * program never polled). */
+#include <signal.h>
+void fl_interrupt_install(void);
+void fl_interrupt_uninstall(void);
+fl_value fl_interrupt_error(void);            /* a fresh {"type" "interrupted" ...} */
+int fl_is_interrupt(fl_value error);          /* an error of type "interrupted"? */
+void fl_interrupt_check(int64_t loc);         /* the poll, for the runtime's own waits */
+/* Around a wait that a SIGINT must end (epoll_pwait, ppoll): SIGINT is blocked
+ * and *wait_mask is the mask to wait with; returns 1 when an interrupt is
+ * already pending (then do not wait). fl_interrupt_release restores the mask. */
+int fl_interrupt_hold(sigset_t *wait_mask);
+void fl_interrupt_release(const sigset_t *wait_mask);
 
 /* Effects (effect.c): install the default implementation of a built-in operation
  * (other subsystems register theirs at fl_init); `self` is FL_NIL when called. */

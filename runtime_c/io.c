@@ -86,14 +86,21 @@ DEFAULT(io_read_line)
 {
     fl_arity_check("io:read-line", argc, 0, 0);
     fflush(stdout);
-    ssize_t n = getline(&line_buffer, &line_capacity, stdin);
-    if (n < 0) {
-        if (ferror(stdin)) {
-            int error = errno;
+    ssize_t n;
+    while ((n = getline(&line_buffer, &line_capacity, stdin)) < 0) {
+        int error = errno;
+        /* Ctrl-C ends the read (the SIGINT handler has no SA_RESTART): raised
+         * here; an error:catch handler's answer reads on. */
+        if (fl_interrupt_pending) {
             clearerr(stdin);
-            fl_raise("io-error", FL_LOCOF(argc), "cannot read standard input: %s", strerror(error));
+            fl_interrupt_check(FL_LOCOF(argc));
+            continue;
         }
-        return FL_NIL;
+        if (!ferror(stdin))
+            return FL_NIL;
+        clearerr(stdin);
+        if (error != EINTR)   /* another signal's handler: read on */
+            fl_raise("io-error", FL_LOCOF(argc), "cannot read standard input: %s", strerror(error));
     }
     if (n > 0 && line_buffer[n - 1] == '\n')
         n--;

@@ -5,7 +5,8 @@
  * fl_program_entry, which registers its module and runs the top-level forms,
  * and fl_program_print_value (1: print the written form of the program's
  * value on its own line after the output, as --print-value asked).
- * Exit status: 0, 1 for a runtime error or deadlock, or the code given to exit.
+ * Exit status: 0, 1 for a runtime error or deadlock, 130 for an uncaught
+ * `interrupted` (Ctrl-C), or the code given to exit.
  */
 #include <stdio.h>
 
@@ -32,7 +33,7 @@ static int report_failure(const fl_outcome *out)
     if (out->report)
         fputs(out->report, stderr);
     fflush(stderr);
-    return 1;
+    return out->status == FL_INTERRUPTED ? 130 : 1;
 }
 
 int main(int argc, char **argv)

@@ -14,7 +14,10 @@
  * pushes every suspended task's stack (DESIGN.md "Fibers, scheduler, effects").
  * A task's entry pushes a catch frame, so an error or a stack overflow in the
  * task rejects its promise and ends only that task. Its frame chain continues
- * into fl_run's frame, so `exit` still ends the whole program.
+ * into fl_run's frame, so `exit` still ends the whole program, and so does an
+ * uncaught `interrupted` (Ctrl-C), which a task's entry passes on to fl_run's
+ * frame. A Ctrl-C while no task can run wakes the task that blocked last if
+ * its wait can be abandoned, else ends the program (interrupt_idle_program).
  */
 #include <gc.h>
 #include <gc/gc_mark.h>
@@ -207,6 +210,7 @@ static void record_failure(fl_task *t, fl_value error, int64_t loc, const fl_cha
 }
 
 static __attribute__((noreturn)) void task_finish(fl_task *t);
+static __attribute__((noreturn)) void end_program(fl_value error, int64_t loc, const fl_chain *chain);
 
 /* The first frame of every task. sigsetjmp without the signal mask (no system
  * call per task): only a landing from the SIGSEGV handler needs the mask, and
@@ -231,6 +235,8 @@ static void task_main(void *arg)
             unblock_fault_signals();
         fl_catch_top = frame.prev;
         fl_value error = fl_catch_error((fl_catch *)landed);
+        if (fl_is_interrupt(error))   /* Ctrl-C ends the program, not only this task */
+            end_program(error, landed->loc, landed->chain);
         record_failure(t, error, landed->loc, landed->chain);
         fl_promise_fail(t->promise, error, landed->loc);
     }
@@ -261,6 +267,26 @@ static int give_stack(fl_task *t)
 
 static __attribute__((noreturn)) void report_deadlock(void);
 
+/* Ctrl-C while no task can run. A sleep or a descriptor wait of the task that
+ * blocked last can be abandoned safely (its timer goes stale, its waiter is
+ * unlinked when fl_task_block returns): that task is woken and raises
+ * `interrupted` where it waited (timer.c), which handlers can catch. Any
+ * other wait leaves queued waiters behind on its stack: the program ends at
+ * once, with the chain of the task that waited. */
+static void interrupt_idle_program(void)
+{
+    if (current && current->stack_top &&
+        (current->waiting == FL_WAIT_SLEEP || current->waiting == FL_WAIT_FD)) {
+        fl_task_wake(current);
+        return;
+    }
+    fl_interrupt_pending = 0;
+    fl_chain chain;
+    chain.nfirst = 0;
+    fl_chain_here(&chain, run_frame);
+    end_program(fl_interrupt_error(), fl_chain_innermost_loc(&chain), &chain);
+}
+
 /* The next task to run; waits for timers and I/O when none is ready. */
 static fl_task *next_runnable(void)
 {
@@ -272,7 +298,9 @@ static fl_task *next_runnable(void)
                 return t;
             continue;
         }
-        if (!fl_idle_wait())
+        if (fl_interrupt_pending)
+            interrupt_idle_program();
+        else if (!fl_idle_wait())
             report_deadlock();
     }
 }
@@ -424,6 +452,24 @@ static void describe_task(fl_buf *b, const fl_task *t)
     fl_buf_puts(b, id);
     fl_write_loc(b, t->spawn_loc);
     fl_buf_puts(b, ")");
+}
+
+/* End the whole run with `error`, reported at loc with `chain` (copied: it may
+ * live on the stack being left): straight to fl_run's frame, from whichever
+ * stack noticed it. */
+static __attribute__((noreturn)) void end_program(fl_value error, int64_t loc, const fl_chain *chain)
+{
+    run_frame->error = error;
+    if (run_frame->chain) {
+        if (chain)
+            *run_frame->chain = *chain;
+        else
+            run_frame->chain->nfirst = 0;
+    }
+    run_frame->reason = FL_CATCH_ERROR;
+    run_frame->loc = loc;
+    fl_catch_top = run_frame;
+    siglongjmp(run_frame->jump, 1);
 }
 
 /* Not an error a handler could catch (LANGUAGE.md section 8): straight to

@@ -74,7 +74,7 @@ fl_value fl_time_sleep_default(fl_value self, int64_t argc, fl_value a0, fl_valu
     struct timespec wait = {.tv_sec = (time_t)seconds};
     wait.tv_nsec = (long)((seconds - (double)wait.tv_sec) * 1e9);
     while (nanosleep(&wait, &wait) != 0 && errno == EINTR)
-        ;
+        fl_interrupt_check(FL_LOCOF(argc));   /* Ctrl-C: raised here, or the sleep goes on */
     return FL_NIL;
 }
 

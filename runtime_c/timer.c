@@ -18,10 +18,16 @@
  * deadlines fire in the order they were set. A timer that wakes a task names
  * the wait it was set for (the task's wait serial): if something else woke
  * the task first, the timer is stale and does nothing.
+ *
+ * Ctrl-C: the idle wait opens SIGINT only inside epoll_pwait / ppoll
+ * (interrupt.c), and a sleep or descriptor wait woken by it (sched.c) raises
+ * `interrupted` at its call, then waits on to the same deadline if a handler
+ * answers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <string.h>
@@ -214,16 +220,43 @@ int fl_idle_wait(void)
     int timeout_ms = -1;
     if (until)   /* rounded up: waking early would only spin */
         timeout_ms = (int)(until->tv_sec * 1000 + (until->tv_nsec + 999999) / 1000000);
-    if (epoll_fd < 0) {
-        if (until)
-            nanosleep(until, NULL);
+    /* SIGINT is blocked until the wait itself opens it: a Ctrl-C that comes
+     * after the scheduler looked at the flag still ends the wait (interrupt.c). */
+    sigset_t wait_mask;
+    if (fl_interrupt_hold(&wait_mask)) {
+        fl_interrupt_release(&wait_mask);
         return 1;
     }
-    struct epoll_event ready[64];
-    int n = epoll_wait(epoll_fd, ready, 64, timeout_ms);
-    if (n > 0)
-        wake_ready_fds(ready, n);
+    if (epoll_fd < 0) {
+        ppoll(NULL, 0, until, &wait_mask);   /* until is set: a timer is pending */
+    } else {
+        struct epoll_event ready[64];
+        int n = epoll_pwait(epoll_fd, ready, 64, timeout_ms, &wait_mask);
+        if (n > 0)
+            wake_ready_fds(ready, n);
+    }
+    fl_interrupt_release(&wait_mask);
     return 1;   /* EINTR too: the caller looks again */
+}
+
+/* One wait of fl_task_wait_fd: the ready events, 0 when the deadline (< 0: none) woke it. */
+static short wait_fd_once(int32_t fd, int32_t events, int64_t deadline)
+{
+    fd_waiter w = {NULL, fd_waiters, fd, (short)events, 0, 1, fl_task_self()};
+    struct epoll_event ev = {.events = epoll_events_of(w.events), .data.ptr = &w};
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0))
+        fl_raise("io-error", 0, "cannot wait for descriptor %d: %s", fd, strerror(errno));
+    if (fd_waiters)
+        fd_waiters->prev = &w;
+    fd_waiters = &w;
+    if (deadline >= 0)
+        fl_timer_wake_task(w.task, deadline);
+    fl_task_block(FL_WAIT_FD, FL_NIL);
+    unlink_fd_waiter(&w);   /* still linked when the timeout or a Ctrl-C woke us */
+    /* The waiter's memory ends with this call: the descriptor must not keep it. */
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    return w.revents;
 }
 
 int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds)
@@ -234,21 +267,17 @@ int32_t fl_task_wait_fd(int32_t fd, int32_t events, double timeout_seconds)
         if (epoll_fd < 0)
             fl_raise("io-error", 0, "cannot create the event loop: %s", strerror(errno));
     }
-    fd_waiter w = {NULL, fd_waiters, fd, (short)events, 0, 1, fl_task_self()};
-    struct epoll_event ev = {.events = epoll_events_of(w.events), .data.ptr = &w};
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
-        (errno != EEXIST || epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0))
-        fl_raise("io-error", 0, "cannot wait for descriptor %d: %s", fd, strerror(errno));
-    if (fd_waiters)
-        fd_waiters->prev = &w;
-    fd_waiters = &w;
-    if (timeout_seconds >= 0)
-        fl_timer_wake_task(w.task, deadline_after(timeout_seconds));
-    fl_task_block(FL_WAIT_FD, FL_NIL);
-    unlink_fd_waiter(&w);   /* still linked when the timeout woke us */
-    /* The waiter's memory ends with this call: the descriptor must not keep it. */
-    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    return w.revents;
+    int64_t deadline = timeout_seconds >= 0 ? deadline_after(timeout_seconds) : -1;
+    for (;;) {
+        short revents = wait_fd_once(fd, events, deadline);
+        if (revents || !fl_interrupt_pending)
+            return revents;
+        /* Woken by Ctrl-C (sched.c): raise it here; if an error:catch
+         * handler answers, the wait goes on until the same deadline. */
+        fl_interrupt_check(0);
+        if (deadline >= 0 && fl_now_ns() >= deadline)
+            return 0;
+    }
 }
 
 void fl_timers_reset(void)
@@ -266,14 +295,19 @@ void fl_timers_reset(void)
 
 void fl_task_sleep(double seconds, int64_t loc)
 {
-    (void)loc;
     if (!(seconds > 0)) {   /* 0, negative, nan: just let the others run */
         fl_task_yield();
         return;
     }
     fl_task_may_block();
-    fl_timer_wake_task(fl_task_self(), deadline_after(seconds));
-    fl_task_block(FL_WAIT_SLEEP, FL_NIL);
+    int64_t deadline = deadline_after(seconds);
+    do {
+        fl_timer_wake_task(fl_task_self(), deadline);
+        fl_task_block(FL_WAIT_SLEEP, FL_NIL);
+        /* Woken early by Ctrl-C (sched.c): raise it here; if an error:catch
+         * handler answers, the sleep goes on. */
+        fl_interrupt_check(loc);
+    } while (fl_now_ns() < deadline);
 }
 
 /* The time:sleep default: suspends the running task only. */

@@ -21,6 +21,15 @@ and function names. Generated functions keep frame pointers, and closures are
 ``noinline`` so that every FluentAI frame is a machine frame. When an error is
 reported, runtime_c/callchain.c walks the frame pointers and looks the return
 addresses up (docs/internals.md "Call chains").
+
+Ctrl-C is noticed at safepoint polls (``FunctionCodegen.emit_poll``), which
+load the runtime's ``fl_interrupt_pending`` and branch, marked cold, to
+``fl_interrupt_poll_slow`` with a location; that call is a recorded site like
+any other, so the `interrupted` error gets its call chain
+(runtime_c/interrupt.c). Every cycle of execution passes one: a loop through
+its retreating edge (the jumps of self tail calls and contified loops, located
+at the call that loops), a recursion through the entry of every closure that
+calls anything (located at the function; leaf functions have no poll).
 """
 from __future__ import annotations
 
@@ -96,6 +105,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_await": ir.FunctionType(I64, [I64, I64]),
     "fl_select": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_match_fail": ir.FunctionType(I64, [I64, I64]),
+    "fl_interrupt_poll_slow": ir.FunctionType(VOID, [I64]),
 }
 
 # The fault slow paths (fl_not_callable, fl_arity_fail, fl_undefined_global, fl_unbound_local,
@@ -108,6 +118,9 @@ INLINE_CONS_BUDGET = 256
 CONSTANT_TABLE_MIN = 16
 QUOTED_CONS_MAX = 16       # longer quoted lists are built by one call of `list`
 
+# Instructions that may run FluentAI code before they return (a callee, a handler, a callback
+# of a builtin): a closure with one polls for Ctrl-C at its entry.
+CALLS = (N.Call, N.CallKnown, N.CallBuiltin, N.Perform, N.RuntimeCall)
 # Runtime helpers whose last argument is the location id of the IR node's span.
 TAKES_LOC = {"fl_match_fail", "fl_with_handlers", "fl_spawn", "fl_await", "fl_select"}
 
@@ -213,6 +226,7 @@ class ModuleCodegen:
         self.g_consts = self._global_ptr("fl_consts")
         self.g_small_free = ir.GlobalVariable(self.llmod, ir.ArrayType(PTR, abi.SMALL_GRANULES + 1),
                                               "fl_small_free")
+        self.g_interrupt = ir.GlobalVariable(self.llmod, I32, "fl_interrupt_pending")
         self.debug: Optional[DebugInfo] = DebugInfo(self.llmod, module.filename) if debug else None
         self.sites = CallSites()
         self.stackmap = ir.Function(self.llmod, STACKMAP, "llvm.experimental.stackmap")
@@ -413,6 +427,10 @@ class FunctionCodegen:
         self.blocks: dict[N.Block, ir.Block] = {}
         self.end_blocks: dict[N.Block, ir.Block] = {}
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
+        self.order: dict[N.Block, int] = {}        # reverse postorder position
+        self.block: Optional[N.Block] = None       # the IR block being emitted
+        # (pred, target) -> the LLVM block that ends a polled edge of a branch
+        self.edge_ends: dict[tuple[N.Block, N.Block], ir.Block] = {}
         self.b: Optional[SiteRecordingBuilder] = None
         self.dbg_scope = None       # the DISubprogram under -g
         self.inline_conses = 0
@@ -427,6 +445,7 @@ class FunctionCodegen:
         order = _reverse_postorder(self.fn)
         for blk in order:
             self.blocks[blk] = self.llfn.append_basic_block(blk.label)
+        self.order = {blk: k for k, blk in enumerate(order)}
         self.b = SiteRecordingBuilder(pro, self.mc.sites, self.mc.stackmap, self.index)
         debug = self.mc.debug
         if debug is not None:
@@ -439,6 +458,7 @@ class FunctionCodegen:
             self._emit_prologue()
         self.b.branch(self.blocks[self.fn.blocks[0]])
         for blk in order:
+            self.block = blk
             self.b.position_at_end(self.blocks[blk])
             for instr in blk.instrs:
                 self.emit(instr)
@@ -446,7 +466,8 @@ class FunctionCodegen:
         for phi, llphi in self.phis:
             for pred, value in phi.incoming:
                 if pred in self.end_blocks:
-                    llphi.add_incoming(self.get(value), self.end_blocks[pred])
+                    end = self.edge_ends.get((pred, phi.block), self.end_blocks[pred])
+                    llphi.add_incoming(self.get(value), end)
 
     def _emit_prologue(self) -> None:
         fn, b = self.fn, self.b
@@ -461,12 +482,51 @@ class FunctionCodegen:
         b.position_at_end(bad)
         b.ret(b.call(self.mc.runtime("fl_arity_fail"), [self.self_arg, self.argc_arg]))
         b.position_at_end(good)
+        # A leaf cannot recur: it ends, or loops through a polled back edge.
+        if any(isinstance(i, CALLS) for i in fn.instructions()):
+            self.emit_poll(fn.span)
         for p in fn.params:
             self.values[id(p)] = self._arg(p.index)
         if fn.rest_param is not None:
             self.values[id(fn.rest_param)] = b.call(
                 self.mc.runtime("fl_collect_rest"),
                 [_c(fn.arity), self.argc_arg] + self.reg_args + [self.rest_arg])
+
+    def emit_poll(self, span: Optional[Span]) -> None:
+        """The safepoint poll: one load of the interrupt flag and a branch that
+        is almost never taken. The load is atomic (monotonic) so that LLVM
+        cannot hoist it out of a loop that does nothing else."""
+        b = self.b
+        flag = b.load_atomic(self.mc.g_interrupt, "monotonic", 4, typ=I32)
+        slow, go_on = self.split("interrupted"), self.split("not_interrupted")
+        b.cbranch(b.icmp_unsigned("!=", flag, ir.Constant(I32, 0)), slow, go_on).set_weights([1, 100000])
+        b.position_at_end(slow)
+        fn = self.mc.runtime("fl_interrupt_poll_slow")
+        fn.attributes.add("cold")
+        site_span, b.site_span = b.site_span, span
+        b.call(fn, [_c(self.mc.locs.id_of(span))])
+        b.site_span = site_span
+        b.branch(go_on)
+        b.position_at_end(go_on)
+
+    def _retreats(self, target: N.Block) -> bool:
+        """Does the edge from the current block to ``target`` go back in reverse
+        postorder? Every cycle of the control flow has such an edge."""
+        return self.order[target] <= self.order[self.block]
+
+    def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
+        """Where a branch to ``target`` goes: the target itself, or for a
+        retreating edge a block of its own that polls first."""
+        if not self._retreats(target):
+            return self.blocks[target]
+        here = self.b.block
+        edge = self.split("back_edge")
+        self.b.position_at_end(edge)
+        self.emit_poll(span or self.fn.span)
+        self.b.branch(self.blocks[target])
+        self.edge_ends[(self.block, target)] = self.b.block
+        self.b.position_at_end(here)
+        return edge
 
     def _arg(self, i: int) -> ir.Value:
         if i < abi.REG_ARGS:
@@ -939,10 +999,13 @@ class FunctionCodegen:
         return phi
 
     def emit_Jump(self, i: N.Jump):
+        if self._retreats(i.target):
+            self.emit_poll(i.span or self.fn.span)
         self.b.branch(self.blocks[i.target])
 
     def emit_Branch(self, i: N.Branch):
-        br = self.b.cbranch(self.get(i.cond), self.blocks[i.then], self.blocks[i.orelse])
+        span = getattr(i, "span", None)
+        br = self.b.cbranch(self.get(i.cond), self._edge_to(i.then, span), self._edge_to(i.orelse, span))
         if i.likely is not None:
             br.set_weights([1000, 1] if i.likely else [1, 1000])
 

@@ -117,7 +117,7 @@ def exported_symbols() -> list[str]:
 
 
 # Runtime data (not functions) that generated code reads directly.
-EXPORTED_DATA = ["fl_small_free"]
+EXPORTED_DATA = ["fl_small_free", "fl_interrupt_pending"]
 
 
 def symbol_addresses(ffi, lib) -> dict[str, int]:

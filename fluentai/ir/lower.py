@@ -610,7 +610,7 @@ class Lowerer:
                 args = [self.lower_value(a) for a in e.args]
                 for phi, a in zip(loc.phis, args):
                     phi.add_incoming(self.state.block, a)
-                self.emit(N.Jump(loc.header))
+                self.emit(N.Jump(loc.header, e.span))
                 return None
             known = self._known_function(b)
             if known is not None:
@@ -620,7 +620,7 @@ class Lowerer:
                         and len(args) == function.arity and function.rest_param is None):
                     for phi, a in zip(self.state.header_phis, args):
                         phi.add_incoming(self.state.block, a)
-                    self.emit(N.Jump(self.state.header))
+                    self.emit(N.Jump(self.state.header, e.span))
                     return None
                 closure = get_closure()
                 value = self.emit(N.CallKnown(function, closure, args, e.span, tail=tail))

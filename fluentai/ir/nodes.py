@@ -365,11 +365,14 @@ class Phi(Instr):
 
 
 class Jump(Instr):
+    """``span``: for a jump back into a loop, the call that made it (the
+    loop's safepoint poll reports Ctrl-C there)."""
     is_terminator = True
     rep = None
 
-    def __init__(self, target: "Block"):
+    def __init__(self, target: "Block", span: Optional[Span] = None):
         self.target = target
+        self.span = span
 
     def successors(self):
         return [self.target]

@@ -33,14 +33,15 @@ def target_machine(opt: int, jit: bool) -> "llvm.TargetMachine":
 def new_target_machine(opt: int, jit: bool) -> "llvm.TargetMachine":
     initialize()
     target = llvm.Target.from_default_triple()
-    # Position independent, small code model, for `cc` (PROTOTYPES.md 2) and for MCJIT
-    # alike: MCJIT's loader gives calls and data of the runtime stubs and GOT entries.
-    # The large model ("jitdefault") made LLVM's code generation quadratic in the number
-    # of global references in one function (a 10^4-element literal of strings: 98 s).
+    # MCJIT keeps LLVM's JIT default, the large code model: it loads each object's sections
+    # wherever its memory manager finds room, so after many programs in one process a
+    # 32-bit PC-relative reference between them can overflow (RuntimeDyldELF's
+    # "isInt<32>(RealOffset)" assertion aborts the whole process). PROTOTYPES.md 2.
     if jit:
         return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                              features=llvm.get_host_cpu_features().flatten(),
-                                             opt=opt, reloc="pic", codemodel="default")
+                                             opt=opt, codemodel="jitdefault")
+    # Objects for `cc`: position independent, small code model (PROTOTYPES.md 2).
     return target.create_target_machine(opt=opt, reloc="pic", codemodel="default")
 
 

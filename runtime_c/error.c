@@ -83,6 +83,8 @@ static fl_catch *unwind_target(void)
  * stops at 64 MB and sees nothing from the signal stack. */
 static void forget_abandoned_frames(const char *here, const fl_catch *target)
 {
+    if (!FL_ASAN)
+        return;
     char *lo, *top;
     const char *t = (const char *)target;
     if (!here) {

@@ -14,12 +14,9 @@
 
 #include "fluentai.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if FL_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
-#define FL_ASAN 1
-#else
-#define FL_ASAN 0
 #endif
 
 #if !defined(__x86_64__)
@@ -91,24 +88,18 @@ void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg)
  * nothing, it takes the program stack for the thread's and skips the clearing
  * with a warning; the redzones left behind then fault the next frames built
  * there. Its fake stacks are off (ASAN_OPTIONS in rt_build), so there is no
- * fake stack to hand over. */
-
+ * fake stack to hand over. Other builds use the empty versions in fluentai.h. */
+#if FL_ASAN
 void fl_stack_switch(void **save_sp, void *new_sp, const char *new_lo, const char *new_top)
 {
-#if FL_ASAN
     void *fake_stack = NULL;
     __sanitizer_start_switch_fiber(&fake_stack, new_lo, (size_t)(new_top - new_lo));
     fl_ctx_switch(save_sp, new_sp);
     __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
-#else
-    (void)new_lo; (void)new_top;
-    fl_ctx_switch(save_sp, new_sp);
-#endif
 }
 
 void fl_stack_entered(const char **from_lo, const char **from_top)
 {
-#if FL_ASAN
     const void *lo = NULL;
     size_t size = 0;
     __sanitizer_finish_switch_fiber(NULL, &lo, &size);
@@ -116,31 +107,21 @@ void fl_stack_entered(const char **from_lo, const char **from_top)
         *from_lo = lo;
     if (from_top)
         *from_top = (const char *)lo + size;
-#else
-    (void)from_lo; (void)from_top;
-#endif
 }
 
 void fl_stack_landed(const char *lo, const char *top)
 {
-#if FL_ASAN
     void *fake_stack = NULL;
     __sanitizer_start_switch_fiber(&fake_stack, lo, (size_t)(top - lo));
     __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
-#else
-    (void)lo; (void)top;
-#endif
 }
 
 void fl_stack_unpoison(const char *lo, const char *hi)
 {
-#if FL_ASAN
     if (lo < hi)
         ASAN_UNPOISON_MEMORY_REGION(lo, (size_t)(hi - lo));
-#else
-    (void)lo; (void)hi;
-#endif
 }
+#endif
 
 /* ---- fiber stacks ----
  *

@@ -611,15 +611,29 @@ fl_stack *fl_stack_acquire(void);    /* NULL when the address space or VMAs run 
 void fl_stack_release(fl_stack *s);
 void fl_stack_release_all(void);     /* between runs only */
 /* AddressSanitizer builds (FLUENTAI_SANITIZE=1) must hear of every stack switch, or
- * it clears the poison of frames a longjmp abandons on the wrong stack; elsewhere
- * these cost nothing. fl_stack_switch is fl_ctx_switch onto [new_lo, new_top);
- * a fresh stack's first function calls fl_stack_entered, which gives the bounds of
- * the stack it came from (NULL pointers: not wanted); fl_stack_unpoison forgets the
- * redzones of abandoned frames in [lo, hi). */
+ * it clears the poison of frames a longjmp abandons on the wrong stack (fiber.c);
+ * elsewhere these are empty inline functions. fl_stack_switch is fl_ctx_switch onto
+ * [new_lo, new_top); a fresh stack's first function calls fl_stack_entered, which
+ * gives the bounds of the stack it came from (NULL pointers: not wanted);
+ * fl_stack_landed: a longjmp brought us onto [lo, top); fl_stack_unpoison forgets
+ * the redzones of abandoned frames in [lo, hi). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FL_ASAN 1
 void fl_stack_switch(void **save_sp, void *new_sp, const char *new_lo, const char *new_top);
 void fl_stack_entered(const char **from_lo, const char **from_top);
+void fl_stack_landed(const char *lo, const char *top);
 void fl_stack_unpoison(const char *lo, const char *hi);
-void fl_stack_landed(const char *lo, const char *top);   /* a longjmp brought us onto [lo, top) */
+#else
+#define FL_ASAN 0
+static inline void fl_stack_switch(void **save_sp, void *new_sp, const char *new_lo, const char *new_top)
+{
+    (void)new_lo; (void)new_top;
+    fl_ctx_switch(save_sp, new_sp);
+}
+static inline void fl_stack_entered(const char **from_lo, const char **from_top) { (void)from_lo; (void)from_top; }
+static inline void fl_stack_landed(const char *lo, const char *top) { (void)lo; (void)top; }
+static inline void fl_stack_unpoison(const char *lo, const char *hi) { (void)lo; (void)hi; }
+#endif
 
 /* ---- tasks: what sched.c, promise.c, chan.c and timer.c share ---- */
 extern fl_catch *fl_catch_top;

@@ -20,7 +20,8 @@ build; the extension then loads only into a process that has the sanitizer
 runtimes preloaded (``sanitizer_env()``), and executables link them
 (``sanitizer_link_flags()``). docs/testing.md says how ``make test-asan`` uses it.
 
-``python -m fluentai.backend.rt_build`` builds both. The fast path (already
+``python -m fluentai.backend.rt_build`` builds both; with ``--sanitizer-env`` it
+prints ``sanitizer_env()`` as NAME=VALUE words for env(1). The fast path (already
 built) imports nothing but hashlib and importlib: it runs at every start-up.
 Builds are safe against concurrent processes: each builds in a private
 temporary directory, then renames it into place; the loser discards its copy.
@@ -338,7 +339,7 @@ SANITIZER_EXIT_STATUS = 86
 
 def sanitizer_env() -> dict[str, str]:
     """What a process that loads the sanitized extension needs in its environment."""
-    return {"FLUENTAI_SANITIZE": "1", "LD_PRELOAD": " ".join(sanitizer_runtimes()),
+    return {"FLUENTAI_SANITIZE": "1", "LD_PRELOAD": ":".join(sanitizer_runtimes()),
             "ASAN_OPTIONS": ASAN_OPTIONS, "UBSAN_OPTIONS": UBSAN_OPTIONS}
 
 
@@ -369,6 +370,13 @@ def system_libraries() -> list[str]:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--sanitizer-env"]:   # for `make test-asan`: NAME=VALUE words for env(1)
+        try:
+            print(" ".join(f"{name}={value}" for name, value in sanitizer_env().items()))
+        except RuntimeBuildError as error:
+            print(f"fluentai: {error}", file=sys.stderr)
+            return 1
+        return 0
     try:
         ffi, lib = load_runtime()
         archive = static_runtime_archive(2)

@@ -36,6 +36,8 @@ static void join_builtin_tables(void)
             n++;
     builtin_defs = fl_malloc_or_die((size_t)n * sizeof *builtin_defs);
     builtin_closures = GC_MALLOC_UNCOLLECTABLE((size_t)(n ? n : 1) * sizeof(fl_value));
+    if (!builtin_closures)
+        fl_out_of_memory((n ? n : 1) * (int64_t)sizeof(fl_value), 0);
     n = 0;
     for (const fl_builtin_def *const *t = builtin_tables(); *t; t++)
         for (const fl_builtin_def *d = *t; d->name; d++)

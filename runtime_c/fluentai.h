@@ -525,6 +525,7 @@ void *fl_copy_bytes(const void *src, size_t n);
  * outermost run); end the innermost run with out-of-memory (never returns). */
 void fl_limits_init(void);
 void fl_limits_enter_run(void);
+extern int64_t fl_task_limit;   /* fl_max_tasks(), read by fl_spawn */
 __attribute__((noreturn)) void fl_out_of_memory(int64_t nbytes, int in_malloc);
 fl_value fl_out_of_memory_message(void);
 /* error.c: the jump of fl_out_of_memory to the innermost fl_run; returns only outside any run. */

@@ -33,6 +33,7 @@
 
 static int64_t heap_limit;         /* bytes; what GC_set_max_heap_size is given between runs */
 static int64_t tasks_setting;      /* FLUENTAI_MAX_TASKS; 0: derived from the heap limit */
+int64_t fl_task_limit;             /* what fl_spawn compares with: tasks_setting or derived */
 static int64_t failed_request;     /* the allocation that failed, for the message */
 static int failed_in_malloc;
 
@@ -154,7 +155,7 @@ void fl_limits_init(void)
         long long n = strtoll(tasks, &end, 10);
         if (*end || n < 1)
             bad_setting("FLUENTAI_MAX_TASKS", tasks);
-        tasks_setting = n;
+        fl_set_max_tasks(n);
     }
 }
 
@@ -162,6 +163,7 @@ void fl_set_max_heap(int64_t bytes)
 {
     heap_limit = bytes > 0 ? bytes : default_heap_limit();
     GC_set_max_heap_size((GC_word)heap_limit);
+    fl_task_limit = tasks_setting ? tasks_setting : default_max_tasks();
 }
 
 int64_t fl_max_heap(void)
@@ -172,11 +174,12 @@ int64_t fl_max_heap(void)
 void fl_set_max_tasks(int64_t n)
 {
     tasks_setting = n > 0 ? n : 0;
+    fl_task_limit = tasks_setting ? tasks_setting : default_max_tasks();
 }
 
 int64_t fl_max_tasks(void)
 {
-    return tasks_setting ? tasks_setting : default_max_tasks();
+    return fl_task_limit;
 }
 
 /* ---- out of memory ---- */

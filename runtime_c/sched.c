@@ -356,9 +356,9 @@ fl_value fl_spawn(fl_value thunk, int64_t loc)
         fl_raise("value-error", loc, "tasks can only be spawned while a program runs");
     /* Before memory runs out: a blocked task holds stack pages that are not in the
      * heap its limit measures (limits.c). */
-    if (live_tasks >= fl_max_tasks())
+    if (__builtin_expect(live_tasks >= fl_task_limit, 0))
         fl_raise("resource-limit", loc, "too many tasks: %lld are alive, the limit is %lld "
-                 "(FLUENTAI_MAX_TASKS)", (long long)live_tasks, (long long)fl_max_tasks());
+                 "(FLUENTAI_MAX_TASKS)", (long long)live_tasks, (long long)fl_task_limit);
     fl_task *t = fl_alloc(sizeof *t);
     t->id = ++last_task_id;
     t->spawn_loc = loc;

@@ -260,8 +260,8 @@ def test_sanitizer_reports_a_heap_overflow(tmp_path: Path) -> None:
     source.write_text(HEAP_OVERFLOW_C)
     archive = rt_build.static_runtime_archive(2)
     executable = tmp_path / "overflow"
-    subprocess.run([rt_build.c_compiler(), *rt_build.SANITIZE_FLAGS, "-I",
-                    str(rt_build.runtime_c_dir()), str(source), str(archive), *rt_build.link_libraries(), "-o", str(executable)],
+    subprocess.run([rt_build.c_compiler(), *rt_build.SANITIZE_FLAGS, "-I", str(rt_build.runtime_c_dir()),
+                    str(source), str(archive), *rt_build.link_libraries(), "-o", str(executable)],
                    check=True, capture_output=True)
     result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=60)
     assert result.returncode == rt_build.SANITIZER_EXIT_STATUS

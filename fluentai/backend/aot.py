@@ -85,7 +85,7 @@ def find_libgc() -> str:
 
 
 def link_executable(obj: bytes, out_path: str, opt: int) -> None:
-    from .rt_build import sanitizer_link_flags, static_runtime_archive, system_libraries
+    from .rt_build import static_runtime_archive, system_libraries
     cc = find_c_compiler()
     libgc = find_libgc()
     with phase("runtime-archive"):
@@ -94,8 +94,7 @@ def link_executable(obj: bytes, out_path: str, opt: int) -> None:
         obj_path = Path(tmp) / "program.o"
         obj_path.write_bytes(obj)
         tmp_out = Path(tmp) / "a.out"
-        cmd = [cc, str(obj_path), str(archive), libgc, *system_libraries(),
-               *sanitizer_link_flags(), "-o", str(tmp_out)]
+        cmd = [cc, str(obj_path), str(archive), libgc, *system_libraries(), "-o", str(tmp_out)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LinkError(f"linking failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")

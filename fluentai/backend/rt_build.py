@@ -18,7 +18,7 @@ UndefinedBehaviorSanitizer (``SANITIZE_FLAGS``) into their own cache
 directories (``rt-asan-*``, ``rt-aot-asan-*``), never mixed with the normal
 build; the extension then loads only into a process that has the sanitizer
 runtimes preloaded (``sanitizer_env()``), and executables link them
-(``sanitizer_link_flags()``). docs/testing.md says how ``make test-asan`` uses it.
+(``system_libraries()``). docs/testing.md says how ``make test-asan`` uses it.
 
 ``python -m fluentai.backend.rt_build`` builds both; with ``--sanitizer-env`` it
 prints ``sanitizer_env()`` as NAME=VALUE words for env(1). The fast path (already
@@ -352,11 +352,6 @@ def _require_preloaded_sanitizers() -> None:
             "(`make test-asan` does), or unset FLUENTAI_SANITIZE")
 
 
-def sanitizer_link_flags() -> list[str]:
-    """Extra flags for linking an executable against the runtime archive."""
-    return ["-fsanitize=address,undefined"] if SANITIZE else []
-
-
 def link_libraries() -> list[str]:
     """What an executable links after its object and libfluentai.a (libgc statically when present)."""
     gc = [str(SYSTEM_LIBGC)] if SYSTEM_LIBGC.is_file() else ["-lgc"]
@@ -364,9 +359,11 @@ def link_libraries() -> list[str]:
 
 
 def system_libraries() -> list[str]:
-    """The shared system libraries every executable links (OpenSSL dynamically: the system's)."""
+    """The shared system libraries every executable links (OpenSSL dynamically: the system's;
+    the sanitizer runtimes in the sanitizer build)."""
     tls = ["-lssl", "-lcrypto"] if TLS_AVAILABLE else []
-    return tls + ["-lpthread", "-lm"]
+    sanitizers = ["-fsanitize=address,undefined"] if SANITIZE else []
+    return tls + ["-lpthread", "-lm"] + sanitizers
 
 
 def main() -> int:

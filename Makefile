@@ -3,6 +3,8 @@
 #   make setup        venv + editable install + Boehm GC + prebuilt C runtime (idempotent)
 #   make demo         run examples/tour.fl, then show how an uncaught error is reported
 #   make test         pyflakes, then the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
+#   make test-asan    the runtime built with ASan + UBSan under the golden cases and C tests, and
+#                     GC stress over every allocation-heavy case (slow: see docs/testing.md)
 #   make bench        benchmarks against C and installed peers (QUICK=1: about a minute)
 #   make bench-peers  apt-get install the peer implementations (Chez, Racket, Guile, PyPy)
 #   make clean        remove build products (keeps .venv; `make distclean` removes it too)
@@ -24,7 +26,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-$(PYPROJECT_KEY)
 QUICK ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test bench bench-peers clean distclean
+.PHONY: setup system-deps demo test test-asan bench bench-peers clean distclean
 
 # $(call apt_install,PACKAGES,WHAT): install Debian packages as root, through sudo, or explain.
 # The package lists of a fresh container are empty, so `apt-get update` runs first whenever
@@ -110,6 +112,18 @@ demo: setup
 test: setup
 	$(VPY) -m pyflakes fluentai tests bench
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# Everything runs with the sanitizer runtimes preloaded (rt_build --sanitizer-env), pytest
+# included, so the API mode and the C tests load the sanitized extension in-process; the
+# `fluentai` subprocesses and the executables inherit it. jit-O0 adds nothing on the runtime's
+# side that jit-O2 does not cover, so it stays out.
+ASAN_TESTS := tests/test_sanitize.py tests/test_runtime.py tests/test_runtime_lib.py \
+              tests/test_tasks_runtime.py tests/test_effects_runtime.py tests/test_callchain.py \
+              tests/test_cases.py
+test-asan: setup
+	@sanitizer_env="$$($(VPY) -m fluentai.backend.rt_build --sanitizer-env)" || exit 1; \
+	  echo "env $$sanitizer_env"; \
+	  env $$sanitizer_env $(VPY) -m pytest -q -k 'not jit-O0' $(PYTEST_ARGS) $(ASAN_TESTS)
 
 bench: setup $(BENCH_STAMP)
 	$(VPY) bench/run.py $(if $(filter-out 0,$(QUICK)),--quick)

@@ -8,6 +8,8 @@ program's own output. No Python traceback ever reaches the user.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from typing import Optional
 
@@ -35,6 +37,28 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.set_defaults(opt=2)
 
 
+# The size grammar of the runtime's fl_parse_size (runtime_c/limits.c): binary units.
+_SIZE = re.compile(r"\d+(\.\d+)?([kKmMgGtT]i?)?[bB]?")
+
+
+def _add_max_heap(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-heap", metavar="SIZE",
+                   help="heap limit of the program, e.g. 512M or 2G (default: 3/4 of the usable "
+                        "memory; also FLUENTAI_MAX_HEAP): past it the run ends with an "
+                        "out-of-memory error")
+
+
+def apply_max_heap(size: Optional[str]) -> bool:
+    """Pass --max-heap to the runtime, read when it starts (FLUENTAI_MAX_HEAP); False if invalid."""
+    if size is None:
+        return True
+    if not _SIZE.fullmatch(size) or float(re.match(r"[\d.]+", size).group()) == 0:
+        sys.stderr.write(f"fluentai: error: --max-heap {size}: not a size (e.g. 512M or 2G)\n")
+        return False
+    os.environ["FLUENTAI_MAX_HEAP"] = size
+    return True
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluentai",
@@ -50,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(jit)
     jit.add_argument("-e", dest="expr", metavar="EXPR", help="run this source text instead of a file")
     jit.add_argument("--no-cache", action="store_true", help="do not use the compile cache")
+    _add_max_heap(jit)
     comp = sub.add_parser("compile", help="write a standalone executable or an object file",
                           description="Compile a program ahead of time to a standalone executable "
                                       "(or, with -c, an object file).")
@@ -64,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     for level in range(4):
         repl.add_argument(f"-O{level}", dest="opt", action="store_const", const=level,
                           help=argparse.SUPPRESS if level != 2 else "optimisation level (default -O2)")
+    _add_max_heap(repl)
     repl.set_defaults(opt=2)
     bench = sub.add_parser("bench", help="compile ahead of time and time the executable",
                            description="Compile a program ahead of time once, then time RUNS runs "
@@ -102,6 +128,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(own)
     if args.command is None:
         parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if not apply_max_heap(getattr(args, "max_heap", None)):
         return EXIT_USAGE
     try:
         if args.command == "jit":

@@ -40,27 +40,21 @@ static int64_t group_count, group_capacity;
 static fl_value *short_names;
 int32_t *fl_effect_handler_counts;
 
-static void out_of_memory(void)
-{
-    fputs("fluentai: out of memory\n", stderr);
-    abort();
-}
-
 static void grow_ops(void)
 {
     int64_t capacity = op_capacity ? op_capacity * 2 : 64;
-    effect_op *new_ops = realloc(ops, (size_t)capacity * sizeof *ops);
-    int32_t *new_counts = realloc(fl_effect_handler_counts, (size_t)capacity * sizeof *new_counts);
+    effect_op *new_ops = fl_realloc_or_die(ops, (size_t)capacity * sizeof *ops);
+    ops = new_ops;
+    int32_t *new_counts = fl_realloc_or_die(fl_effect_handler_counts, (size_t)capacity * sizeof *new_counts);
+    fl_effect_handler_counts = new_counts;
     fl_value *new_names = GC_MALLOC_UNCOLLECTABLE((size_t)capacity * sizeof *new_names);
-    if (!new_ops || !new_counts || !new_names)
-        out_of_memory();
+    if (!new_names)
+        fl_out_of_memory((int64_t)(capacity * (int64_t)sizeof *new_names), 0);
     memset(new_counts + op_capacity, 0, (size_t)(capacity - op_capacity) * sizeof *new_counts);
     for (int64_t i = 0; i < capacity; i++)
         new_names[i] = i < op_count ? short_names[i] : 0;
     if (short_names)
         GC_FREE(short_names);
-    ops = new_ops;
-    fl_effect_handler_counts = new_counts;
     short_names = new_names;
     op_capacity = capacity;
 }
@@ -74,15 +68,10 @@ int64_t fl_effect_group(const char *name, int64_t len)
             return i;
     if (group_count == group_capacity) {
         int64_t capacity = group_capacity ? group_capacity * 2 : 16;
-        effect_group *grown = realloc(groups, (size_t)capacity * sizeof *groups);
-        if (!grown)
-            out_of_memory();
-        groups = grown;
+        groups = fl_realloc_or_die(groups, (size_t)capacity * sizeof *groups);
         group_capacity = capacity;
     }
-    char *copy = malloc((size_t)len + 1);
-    if (!copy)
-        out_of_memory();
+    char *copy = fl_malloc_or_die((size_t)len + 1);
     memcpy(copy, name, (size_t)len);
     copy[len] = 0;
     groups[group_count].name = copy;
@@ -100,9 +89,7 @@ int64_t fl_effect_op(const char *qualified_name)
     int64_t group = fl_effect_group(qualified_name, group_len);
     if (op_count == op_capacity)
         grow_ops();
-    ops[op_count].name = strdup(qualified_name);
-    if (!ops[op_count].name)
-        out_of_memory();
+    ops[op_count].name = fl_copy_bytes(qualified_name, strlen(qualified_name) + 1);
     ops[op_count].group = group;
     ops[op_count].fallback = NULL;
     fl_effect_handler_counts[op_count] = groups[group].handler_count;

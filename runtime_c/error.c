@@ -77,12 +77,37 @@ static fl_catch *unwind_target(void)
     return c;
 }
 
-static __attribute__((noreturn)) void jump_to(fl_catch *target, int32_t reason, int64_t loc)
+/* Under ASan: the redzones of the C frames a jump abandons, from `here` (NULL:
+ * the bottom of the target's stack, after an overflow) up to the target's frame,
+ * or to the top of a stack left for another. ASan's own clearing at a longjmp
+ * stops at 64 MB and sees nothing from the signal stack. */
+static void forget_abandoned_frames(const char *here, const fl_catch *target)
 {
+    if (!FL_ASAN)
+        return;
+    char *lo, *top;
+    const char *t = (const char *)target;
+    if (!here) {
+        if (fl_stack_bounds(t, &lo, &top))
+            fl_stack_unpoison(lo, t);
+    } else if (fl_stack_bounds(here, &lo, &top)) {
+        fl_stack_unpoison(here, t >= here && t < top ? t : top);
+    }
+}
+
+static __attribute__((noreturn)) void jump_from(const char *here, fl_catch *target, int32_t reason,
+                                                int64_t loc)
+{
+    forget_abandoned_frames(here, target);
     target->reason = reason;
     target->loc = loc;
     fl_catch_top = target;   /* frames inside it are abandoned */
     siglongjmp(target->jump, 1);
+}
+
+static __attribute__((noreturn, noinline)) void jump_to(fl_catch *target, int32_t reason, int64_t loc)
+{
+    jump_from(__builtin_frame_address(0), target, reason, loc);
 }
 
 fl_value fl_catch_error(fl_catch *c)
@@ -91,6 +116,9 @@ fl_value fl_catch_error(fl_catch *c)
         /* Built only now, after the unwind, when there is room to allocate. */
         c->error = fl_make_error(fl_string_from_cstr("stack-overflow"),
                                  fl_string_from_cstr("stack overflow"), FL_NIL);
+        c->reason = FL_CATCH_ERROR;
+    } else if (c->reason == FL_CATCH_OUT_OF_MEMORY) {
+        c->error = fl_make_error(fl_string_from_cstr("out-of-memory"), fl_out_of_memory_message(), FL_NIL);
         c->reason = FL_CATCH_ERROR;
     }
     return c->error;
@@ -239,6 +267,22 @@ void fl_check_stack(int64_t loc)
     }
 }
 
+/* Past every handler and task frame to the innermost run: see limits.c. The
+ * location is the innermost FluentAI frame's call, as for a stack overflow. */
+void fl_unwind_out_of_memory(void)
+{
+    for (fl_catch *c = fl_catch_top; c; c = c->prev) {
+        if (c->is_run) {
+            int64_t loc = 0;
+            if (c->chain) {
+                fl_chain_here(c->chain, c);
+                loc = fl_chain_innermost_loc(c->chain);
+            }
+            jump_to(c, FL_CATCH_OUT_OF_MEMORY, loc);
+        }
+    }
+}
+
 void fl_exit_program(int32_t code)
 {
     fl_flush();
@@ -339,7 +383,7 @@ static void on_fault(int sig, siginfo_t *info, void *context)
             if (loc == 0)
                 loc = fl_chain_innermost_loc(target->chain);
         }
-        jump_to(target, FL_CATCH_STACK_OVERFLOW, loc);
+        jump_from(NULL, target, FL_CATCH_STACK_OVERFLOW, loc);
     }
     restore_fault_handlers();
 }
@@ -376,6 +420,7 @@ int fl_program_stack_bounds(const void *sp, char **lo, char **top)
 /* ---- running on the program stack ---- */
 
 static void *outer_sp, *abandoned_sp;
+static const char *outer_lo, *outer_top;   /* the thread's stack, for ASan (fl_stack_switch) */
 static void *gc_thread;
 static struct GC_stack_base outer_stack_base;
 static fl_value (*program_entry)(void);
@@ -399,9 +444,10 @@ static void use_outer_stack_bottom(void)
 static void program_stack_main(void *unused)
 {
     (void)unused;
+    fl_stack_entered(&outer_lo, &outer_top);
     program_result = program_entry();
     use_outer_stack_bottom();
-    fl_ctx_switch(&abandoned_sp, outer_sp);
+    fl_stack_switch(&abandoned_sp, outer_sp, outer_lo, outer_top);
 }
 
 static fl_value run_on_program_stack(fl_value (*entry)(void))
@@ -411,7 +457,7 @@ static fl_value run_on_program_stack(fl_value (*entry)(void))
     gc_thread = GC_get_my_stackbottom(&outer_stack_base);
     void *sp = fl_ctx_prepare(stack_top, program_stack_main, NULL);
     use_program_stack_bottom();
-    fl_ctx_switch(&outer_sp, sp);
+    fl_stack_switch(&outer_sp, sp, stack_lo, stack_top);
     return program_result;
 }
 
@@ -684,10 +730,13 @@ void fl_run(fl_value (*entry)(void), fl_outcome *out)
         reserve_program_stack();
         install_fault_handlers();
         fl_interrupt_install();
+        fl_limits_enter_run();
     }
     fl_sched_enter_run(depth, &frame, stack_top);   /* the program becomes the main task */
     if (sigsetjmp(frame.jump, 1) == 0)
         roots[depth].value = outermost ? run_on_program_stack(entry) : entry();
+    else if (outermost)   /* jumped here from the program stack or a task's */
+        fl_stack_landed(outer_lo, outer_top);
     if (outermost) {
         use_outer_stack_bottom();
         fl_interrupt_uninstall();

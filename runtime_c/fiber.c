@@ -9,9 +9,15 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "fluentai.h"
+
+#if FL_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #if !defined(__x86_64__)
 #error "fiber.c: only the x86-64 context switch exists so far"
@@ -51,6 +57,8 @@ __asm__(
 
 extern char fl_ctx_trampoline[] __attribute__((visibility("hidden")));
 
+#define FRESH_FRAMES_BYTES (64 * 1024)
+
 void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg)
 {
     /* Seven slots are popped (r15 r14 r13 r12 rbx rbp, then the return
@@ -58,6 +66,10 @@ void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg)
      * misaligned start crashed only once the GC ran (PROTOTYPES.md). */
     uintptr_t top = (uintptr_t)stack_top & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)(top - 72);
+    /* The first frames of the stack's previous user never returned (a finished
+     * task switches away, the program stack is left from program_stack_main):
+     * under ASan their redzones are still poisoned where the new frames go. */
+    fl_stack_unpoison((const char *)stack_top - FRESH_FRAMES_BYTES, stack_top);
     sp[0] = 0;                          /* r15 */
     sp[1] = 0;                          /* r14 */
     sp[2] = 0;                          /* r13 */
@@ -68,6 +80,48 @@ void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg)
     sp[7] = 0;                          /* a null return address above the trampoline */
     return sp;
 }
+
+/* ---- telling AddressSanitizer ----
+ *
+ * ASan keeps the bounds of the running stack: a longjmp clears the poison of
+ * the frames it abandons between the landing point and that stack's top. Told
+ * nothing, it takes the program stack for the thread's and skips the clearing
+ * with a warning; the redzones left behind then fault the next frames built
+ * there. Its fake stacks are off (ASAN_OPTIONS in rt_build), so there is no
+ * fake stack to hand over. Other builds use the empty versions in fluentai.h. */
+#if FL_ASAN
+void fl_stack_switch(void **save_sp, void *new_sp, const char *new_lo, const char *new_top)
+{
+    void *fake_stack = NULL;
+    __sanitizer_start_switch_fiber(&fake_stack, new_lo, (size_t)(new_top - new_lo));
+    fl_ctx_switch(save_sp, new_sp);
+    __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
+}
+
+void fl_stack_entered(const char **from_lo, const char **from_top)
+{
+    const void *lo = NULL;
+    size_t size = 0;
+    __sanitizer_finish_switch_fiber(NULL, &lo, &size);
+    if (from_lo)
+        *from_lo = lo;
+    if (from_top)
+        *from_top = (const char *)lo + size;
+}
+
+void fl_stack_landed(const char *lo, const char *top)
+{
+    void *fake_stack = NULL;
+    __sanitizer_start_switch_fiber(&fake_stack, lo, (size_t)(top - lo));
+    __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
+}
+
+void fl_stack_unpoison(const char *lo, const char *hi)
+{
+    if (lo < hi)
+        ASAN_UNPOISON_MEMORY_REGION(lo, (size_t)(hi - lo));
+}
+#endif
 
 /* ---- fiber stacks ----
  *
@@ -126,9 +180,7 @@ static char *map_aligned(size_t bytes)
 
 static stack_slab *new_slab(void)
 {
-    stack_slab *slab = calloc(1, sizeof *slab);
-    if (!slab)
-        return NULL;
+    stack_slab *slab = memset(fl_malloc_or_die(sizeof *slab), 0, sizeof *slab);
     size_t bytes = (size_t)STACKS_PER_SLAB * FL_FIBER_STACK_BYTES;
     slab->base = map_aligned(bytes);
     if (!slab->base) {
@@ -179,6 +231,8 @@ void fl_stack_release_all(void)
     while (slabs) {
         stack_slab *slab = slabs;
         slabs = slab->next;
+        /* Frames abandoned on them (a deadlock, an exit) must not fault a later mapping. */
+        fl_stack_unpoison(slab->base, slab->base + (size_t)STACKS_PER_SLAB * FL_FIBER_STACK_BYTES);
         munmap(slab->base, (size_t)STACKS_PER_SLAB * FL_FIBER_STACK_BYTES);
         free(slab);
     }

@@ -158,6 +158,13 @@ typedef struct fl_outcome {
 /* ---- runtime lifecycle (runtime.c / error.c) ---- */
 void fl_init(void);                                      /* idempotent: GC_INIT, builtins, interning */
 void fl_set_gc_stress(int on);                           /* collect very often (tests) */
+/* Resource limits (limits.c, docs/language.md): the heap limit in bytes (0: the
+ * default, 3/4 of the usable memory) and the live-task limit (0: derived from it). */
+void fl_set_max_heap(int64_t bytes);
+int64_t fl_max_heap(void);
+void fl_set_max_tasks(int64_t n);
+int64_t fl_max_tasks(void);
+int64_t fl_parse_size(const char *text);                 /* "512M" -> bytes; -1 if invalid */
 int64_t fl_gc_count(void);
 void fl_gc_collect(void);                                 /* a full collection now (tests) */
 /* Run entry() on the program stack (guard page, sigaltstack SIGSEGV handler).
@@ -414,7 +421,7 @@ void fl_arity_fail_named(const char *fname, int64_t argc, int32_t min, int32_t m
  * every exit path (normal return or landing). */
 #include <setjmp.h>
 enum fl_catch_reason { FL_CATCH_NONE = 0, FL_CATCH_ERROR = 1, FL_CATCH_STACK_OVERFLOW = 2, FL_CATCH_EXIT = 3,
-                       FL_CATCH_RESUME = 4 };
+                       FL_CATCH_RESUME = 4, FL_CATCH_OUT_OF_MEMORY = 5 };
 typedef struct fl_catch {
     sigjmp_buf jump;
     struct fl_catch *prev;
@@ -520,8 +527,19 @@ typedef struct fl_chain {
 } fl_chain;
 void fl_callchain_register(const fl_module_info *info);
 /* Process memory (malloc) for the runtime's own tables; out of memory aborts (module.c). */
+/* malloc and realloc whose failure is the run's out-of-memory error (limits.c). */
 void *fl_malloc_or_die(size_t n);
+void *fl_realloc_or_die(void *p, size_t n);
 void *fl_copy_bytes(const void *src, size_t n);
+/* limits.c: read the limits' settings (fl_init); put the heap limit back (each
+ * outermost run); end the innermost run with out-of-memory (never returns). */
+void fl_limits_init(void);
+void fl_limits_enter_run(void);
+extern int64_t fl_task_limit;   /* fl_max_tasks(), read by fl_spawn */
+__attribute__((noreturn)) void fl_out_of_memory(int64_t nbytes, int in_malloc);
+fl_value fl_out_of_memory_message(void);
+/* error.c: the jump of fl_out_of_memory to the innermost fl_run; returns only outside any run. */
+void fl_unwind_out_of_memory(void);
 /* Record the chain of the frames above `fp` (a frame pointer on the stack
  * running now), up to `limit` when it is on that stack (the catch frame the
  * error lands in: what is above it is not part of this run), else to the
@@ -605,7 +623,11 @@ void fl_ctx_switch(void **save_sp, void *new_sp);
 /* Lay out a fresh stack whose first switch calls fn(arg) (fn must never return). */
 void *fl_ctx_prepare(void *stack_top, void (*fn)(void *), void *arg);
 /* Fiber stacks: [guard, lo) is the guard region, [lo, top) the stack. */
+#if defined(__SANITIZE_ADDRESS__)   /* ASan's redzones make C frames two to three times bigger */
+#define FL_FIBER_STACK_BYTES (INT64_C(8) << 20)
+#else
 #define FL_FIBER_STACK_BYTES (INT64_C(2) << 20)
+#endif
 #define FL_FIBER_GUARD_BYTES (INT64_C(64) << 10)
 typedef struct fl_stack {
     char *guard, *lo, *top;
@@ -614,6 +636,30 @@ typedef struct fl_stack {
 fl_stack *fl_stack_acquire(void);    /* NULL when the address space or VMAs run out */
 void fl_stack_release(fl_stack *s);
 void fl_stack_release_all(void);     /* between runs only */
+/* AddressSanitizer builds (FLUENTAI_SANITIZE=1) must hear of every stack switch, or
+ * it clears the poison of frames a longjmp abandons on the wrong stack (fiber.c);
+ * elsewhere these are empty inline functions. fl_stack_switch is fl_ctx_switch onto
+ * [new_lo, new_top); a fresh stack's first function calls fl_stack_entered, which
+ * gives the bounds of the stack it came from (NULL pointers: not wanted);
+ * fl_stack_landed: a longjmp brought us onto [lo, top); fl_stack_unpoison forgets
+ * the redzones of abandoned frames in [lo, hi). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FL_ASAN 1
+void fl_stack_switch(void **save_sp, void *new_sp, const char *new_lo, const char *new_top);
+void fl_stack_entered(const char **from_lo, const char **from_top);
+void fl_stack_landed(const char *lo, const char *top);
+void fl_stack_unpoison(const char *lo, const char *hi);
+#else
+#define FL_ASAN 0
+static inline void fl_stack_switch(void **save_sp, void *new_sp, const char *new_lo, const char *new_top)
+{
+    (void)new_lo; (void)new_top;
+    fl_ctx_switch(save_sp, new_sp);
+}
+static inline void fl_stack_entered(const char **from_lo, const char **from_top) { (void)from_lo; (void)from_top; }
+static inline void fl_stack_landed(const char *lo, const char *top) { (void)lo; (void)top; }
+static inline void fl_stack_unpoison(const char *lo, const char *hi) { (void)lo; (void)hi; }
+#endif
 
 /* ---- tasks: what sched.c, promise.c, chan.c and timer.c share ---- */
 extern fl_catch *fl_catch_top;

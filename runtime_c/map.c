@@ -231,8 +231,7 @@ static hnode *node_with_child(const hnode *n, int at, hnode *child) {
 }
 
 static hnode *collision_with(const entry *old, int n, int replace_at, const entry *e) {
-    entry *all = malloc((n + 1) * sizeof(entry));
-    if (!all) abort();
+    entry *all = fl_malloc_or_die((n + 1) * sizeof(entry));
     memcpy(all, old, n * sizeof(entry));
     all[replace_at] = *e;
     int count = replace_at == n ? n + 1 : n;
@@ -327,8 +326,7 @@ static hnode *trie_remove(const hnode *n, uint64_t hash, fl_value key, int shift
         int count = (int)n->datamap, skip = 0;
         const entry *old = node_entries(n);
         while (!same_key(old[skip].key, key)) skip++;
-        entry *rest = malloc(count * sizeof(entry));
-        if (!rest) abort();
+        entry *rest = fl_malloc_or_die(count * sizeof(entry));
         memcpy(rest, old, skip * sizeof(entry));
         memcpy(rest + skip, old + skip + 1, (count - skip - 1) * sizeof(entry));
         hnode *c = node_alloc((uint32_t)(count - 1), 0, rest, count - 1, NULL, 0);
@@ -394,8 +392,8 @@ static int by_seq(const void *a, const void *b) {
 static const entry **entries_in_order(const large_map *m) {
     int64_t span = m->next_seq;
     int direct = span <= 4 * m->size + 64;
-    const entry **out = calloc(direct ? span : m->size, sizeof *out);
-    if (!out) abort();
+    size_t nbytes = (size_t)(direct ? span : m->size) * sizeof(const entry *);
+    const entry **out = memset(fl_malloc_or_die(nbytes), 0, nbytes);
     gather g = {out, 0, 0, direct};
     trie_walk(m->root, 0, gather_entry, &g);
     if (!direct) {

@@ -25,10 +25,16 @@ static fl_module_info module_copy;
 void *fl_malloc_or_die(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fputs("fluentai: out of memory\n", stderr);
-        abort();
-    }
+    if (!p)
+        fl_out_of_memory((int64_t)n, 1);
+    return p;
+}
+
+void *fl_realloc_or_die(void *old, size_t n)
+{
+    void *p = realloc(old, n ? n : 1);
+    if (!p)
+        fl_out_of_memory((int64_t)n, 1);
     return p;
 }
 
@@ -77,10 +83,8 @@ static fl_value *new_slots(int64_t n, fl_value fill)
     if (n < 1)
         n = 1;
     fl_value *slots = GC_MALLOC_UNCOLLECTABLE((size_t)n * sizeof(fl_value));
-    if (!slots) {
-        fputs("fluentai: out of memory\n", stderr);
-        abort();
-    }
+    if (!slots)
+        fl_out_of_memory(n * (int64_t)sizeof(fl_value), 0);
     for (int64_t i = 0; i < n; i++)
         slots[i] = fill;
     return slots;
@@ -96,11 +100,9 @@ fl_value *fl_constants_new(int64_t n)
     return new_slots(n, FL_NIL);
 }
 
-static void out_of_memory(int64_t nbytes)
+static __attribute__((noreturn)) void out_of_memory(int64_t nbytes)
 {
-    fflush(stdout);
-    fprintf(stderr, "fluentai: out of memory (allocating %lld bytes)\n", (long long)nbytes);
-    abort();
+    fl_out_of_memory(nbytes, 0);
 }
 
 /* In stress mode a full collection every few thousand allocations, on top of

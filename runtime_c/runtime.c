@@ -34,8 +34,10 @@ static void join_builtin_tables(void)
     for (const fl_builtin_def *const *t = builtin_tables(); *t; t++)
         for (const fl_builtin_def *d = *t; d->name; d++)
             n++;
-    builtin_defs = malloc((size_t)n * sizeof *builtin_defs);
+    builtin_defs = fl_malloc_or_die((size_t)n * sizeof *builtin_defs);
     builtin_closures = GC_MALLOC_UNCOLLECTABLE((size_t)(n ? n : 1) * sizeof(fl_value));
+    if (!builtin_closures)
+        fl_out_of_memory((n ? n : 1) * (int64_t)sizeof(fl_value), 0);
     n = 0;
     for (const fl_builtin_def *const *t = builtin_tables(); *t; t++)
         for (const fl_builtin_def *d = *t; d->name; d++)
@@ -57,10 +59,11 @@ void fl_init(void)
         return;
     initialized = 1;
     GC_INIT();
+    fl_limits_init();
     /* Start with a heap big enough that allocation-heavy programs do not
      * collect every few hundred kilobytes (Boehm's default start is tiny);
      * untouched pages cost no resident memory. */
-    GC_expand_hp(INITIAL_HEAP_BYTES);
+    GC_expand_hp(INITIAL_HEAP_BYTES < fl_max_heap() / 2 ? INITIAL_HEAP_BYTES : (size_t)fl_max_heap() / 2);
     /* Collect when about half the heap has been allocated since the last
      * collection rather than a third: large live structures (a 10^5-entry
      * map) are marked half as often, for at most twice the free space. */
@@ -127,9 +130,9 @@ void fl_set_command_line(int64_t argc, const char **argv)
     for (int64_t i = 0; i < command_line_count; i++)
         free(command_line[i]);
     free(command_line);
-    command_line = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *command_line);
+    command_line = fl_malloc_or_die((size_t)(argc > 0 ? argc : 1) * sizeof *command_line);
     for (int64_t i = 0; i < argc; i++)
-        command_line[i] = strdup(argv[i]);
+        command_line[i] = fl_copy_bytes(argv[i], strlen(argv[i]) + 1);
     command_line_count = argc;
 }
 

@@ -64,6 +64,7 @@ static fl_task *current;
 static fl_task *last_task;
 static fl_task *ready_head, *ready_tail;
 static int64_t last_task_id;
+static int64_t live_tasks;            /* the tasks on the list, the main task included */
 static fl_catch *run_frame;           /* the outermost fl_run's frame */
 static int nested_runs;
 static void *gc_thread;
@@ -103,6 +104,7 @@ static void link_task(fl_task *t)
     t->prev = last_task;
     last_task->next = t;
     last_task = t;
+    live_tasks++;
 }
 
 static void unlink_task(fl_task *t)
@@ -113,6 +115,7 @@ static void unlink_task(fl_task *t)
     else
         last_task = t->prev;
     t->next = t->prev = NULL;
+    live_tasks--;
 }
 
 fl_task *fl_task_self(void)
@@ -127,10 +130,7 @@ int64_t fl_task_block_serial(fl_task *t)
 
 int64_t fl_task_live_count(void)
 {
-    int64_t n = 0;
-    for (fl_task *t = current ? &main_task : NULL; t; t = t->next)
-        n++;
-    return n;
+    return current ? live_tasks : 0;
 }
 
 /* ---- Boehm ---- */
@@ -180,7 +180,10 @@ static void switch_to(fl_task *next)
     fl_stack_limit = next->stack_limit;
     struct GC_stack_base bottom = {.mem_base = next->stack_top};
     GC_set_stackbottom(gc_thread, &bottom);
-    fl_ctx_switch(&self->sp, next->sp);
+    char *lo = next->stack ? next->stack->lo : NULL, *top = next->stack_top;
+    if (!next->stack)   /* the main task, on the program stack */
+        fl_program_stack_bounds(next->stack_top - 1, &lo, &top);
+    fl_stack_switch(&self->sp, next->sp, lo, top);
     release_dead_stack();
 }
 
@@ -218,6 +221,7 @@ static __attribute__((noreturn)) void end_program(fl_value error, int64_t loc, c
 static void task_main(void *arg)
 {
     fl_task *t = arg;
+    fl_stack_entered(NULL, NULL);
     release_dead_stack();
     fl_catch frame;
     fl_chain chain;
@@ -250,8 +254,9 @@ static int give_stack(fl_task *t)
     fl_stack *s = fl_stack_acquire();
     if (!s) {
         unlink_task(t);
-        fl_value error = fl_make_error(fl_string_from_cstr("resource-error"),
-                                       fl_string_from_cstr("out of memory for a task's stack"), FL_NIL);
+        fl_value error = fl_make_error(fl_string_from_cstr("resource-limit"),
+                                       fl_string_from_cstr("no address space left for a task's stack"),
+                                       FL_NIL);
         record_failure(t, error, t->spawn_loc, NULL);
         fl_promise_fail(t->promise, error, t->spawn_loc);
         return 0;
@@ -377,6 +382,11 @@ fl_value fl_spawn(fl_value thunk, int64_t loc)
         fl_type_fail("spawn", "a function", thunk, loc);
     if (!current)
         fl_raise("value-error", loc, "tasks can only be spawned while a program runs");
+    /* Before memory runs out: a blocked task holds stack pages that are not in the
+     * heap its limit measures (limits.c). */
+    if (__builtin_expect(live_tasks >= fl_task_limit, 0))
+        fl_raise("resource-limit", loc, "too many tasks: %lld are alive, the limit is %lld "
+                 "(FLUENTAI_MAX_TASKS)", (long long)live_tasks, (long long)fl_task_limit);
     fl_task *t = fl_alloc(sizeof *t);
     t->id = ++last_task_id;
     t->spawn_loc = loc;
@@ -523,6 +533,7 @@ void fl_sched_enter_run(int depth, fl_catch *frame, char *program_stack_top)
     current = last_task = &main_task;
     ready_head = ready_tail = NULL;
     last_task_id = 1;
+    live_tasks = 1;
     run_frame = frame;
     nested_runs = 0;
     deadlocked = 0;
@@ -572,6 +583,11 @@ static void report_failures(fl_outcome *out)
 
 static void reset_scheduler(void)
 {
+    /* A run that ended in a deadlock, an exit or an error left suspended tasks:
+     * their frames, the main task's on the program stack included, are abandoned. */
+    for (fl_task *t = &main_task; t; t = t->next)
+        if (t != current && t->sp && t->stack_top)
+            fl_stack_unpoison(t->sp, t->stack_top);
     main_task.next = NULL;
     current = last_task = NULL;
     ready_head = ready_tail = NULL;

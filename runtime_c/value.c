@@ -113,6 +113,8 @@ static void intern_grow(intern_table *t)
 {
     int64_t new_capacity = t->capacity ? t->capacity * 2 : 256;
     fl_value *new_slots = GC_MALLOC_UNCOLLECTABLE((size_t)new_capacity * sizeof(fl_value));
+    if (!new_slots)
+        fl_out_of_memory(new_capacity * (int64_t)sizeof(fl_value), 0);
     memset(new_slots, 0, (size_t)new_capacity * sizeof(fl_value));
     for (int64_t i = 0; i < t->capacity; i++) {
         fl_value v = t->slots[i];

@@ -13,7 +13,15 @@ Out:
   compiled into ``libfluentai.a`` in the same cache, for linking executables.
 - ``runtime_c_dir() -> Path``.
 
-``python -m fluentai.backend.rt_build`` builds both. The fast path (already
+With ``FLUENTAI_SANITIZE=1`` both are built with AddressSanitizer and
+UndefinedBehaviorSanitizer (``SANITIZE_FLAGS``) into their own cache
+directories (``rt-asan-*``, ``rt-aot-asan-*``), never mixed with the normal
+build; the extension then loads only into a process that has the sanitizer
+runtimes preloaded (``sanitizer_env()``), and executables link them
+(``system_libraries()``). docs/testing.md says how ``make test-asan`` uses it.
+
+``python -m fluentai.backend.rt_build`` builds both; with ``--sanitizer-env`` it
+prints ``sanitizer_env()`` as NAME=VALUE words for env(1). The fast path (already
 built) imports nothing but hashlib and importlib: it runs at every start-up.
 Builds are safe against concurrent processes: each builds in a private
 temporary directory, then renames it into place; the loser discards its copy.
@@ -42,6 +50,13 @@ TLS_FLAGS = ["-DFL_HAVE_TLS=1"] if TLS_AVAILABLE else ["-DFL_HAVE_TLS=0"]
 # runtime's frames too (runtime_c/callchain.c).
 COMMON_FLAGS = ["-std=gnu11", "-fno-strict-aliasing", "-fno-omit-frame-pointer", "-Wall",
                 "-Wno-unused-parameter"] + TLS_FLAGS
+# FLUENTAI_SANITIZE=1: ASan + UBSan, and any undefined behaviour stops the program (a report
+# that scrolls by in a passing test is no use). Read once: a process builds one variant.
+SANITIZE = os.environ.get("FLUENTAI_SANITIZE", "") not in ("", "0")
+SANITIZE_FLAGS = (["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                   "-fno-sanitize-recover=undefined"] if SANITIZE else [])
+COMMON_FLAGS += SANITIZE_FLAGS
+VARIANT = "asan-" if SANITIZE else ""
 EXTENSION_FLAGS = ["-O2"] + COMMON_FLAGS
 LIBRARIES = ["gc"] + (["ssl", "crypto"] if TLS_AVAILABLE else [])
 ARCHIVE_NAME = "libfluentai.a"
@@ -193,7 +208,7 @@ def _compile_extension(build_dir: Path) -> None:
     ffi.cdef(cdef_text())
     ffi.set_source(MODULE_NAME, '#include "fluentai.h"', sources=sources,
                    include_dirs=[str(source_dir)], libraries=LIBRARIES,
-                   extra_compile_args=EXTENSION_FLAGS)
+                   extra_compile_args=EXTENSION_FLAGS, extra_link_args=SANITIZE_FLAGS)
     try:
         ffi.compile(tmpdir=str(build_dir), verbose=False)
     except Exception as error:  # distutils raises several unrelated types
@@ -215,7 +230,9 @@ _loaded_path: list[Path] = []
 @lru_cache(maxsize=1)
 def load_runtime():
     """Return (ffi, lib) of the runtime extension, building it first if needed."""
-    final_dir = _cache_root() / f"rt-{_extension_key()}"
+    if SANITIZE:
+        _require_preloaded_sanitizers()
+    final_dir = _cache_root() / f"rt-{VARIANT}{_extension_key()}"
     module = _import_extension(final_dir) if final_dir.is_dir() else None
     if module is None:
         final_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +295,7 @@ def static_runtime_archive(opt: int = 2) -> Path:
     """libfluentai.a (runtime + main.c) for `cc prog.o libfluentai.a libgc.a -lpthread -lm`."""
     compiler = os.environ.get("CC") or "cc"
     key = _sources_hash(f"aot|{' '.join(_archive_flags(opt))}|{compiler}|{_BUILD_FORMAT_VERSION}")
-    final_dir = _cache_root() / f"rt-aot-{key}"
+    final_dir = _cache_root() / f"rt-aot-{VARIANT}{key}"
     archive = final_dir / ARCHIVE_NAME
     if archive.is_file():
         return archive
@@ -292,6 +309,49 @@ def static_runtime_archive(opt: int = 2) -> Path:
     return archive
 
 
+# ---- the sanitizer variant ----
+
+def sanitizer_runtimes() -> list[str]:
+    """The shared ASan and UBSan runtimes of the C compiler, for LD_PRELOAD."""
+    found = []
+    for name in ("libasan.so", "libubsan.so"):
+        path = subprocess.run(c_compiler().split() + [f"-print-file-name={name}"],
+                              capture_output=True, text=True).stdout.strip()
+        if not os.path.isabs(path):
+            raise RuntimeBuildError(f"the C compiler has no {name}: install its sanitizer "
+                                    "runtimes (Debian: libasan8 and libubsan1, with gcc)")
+        found.append(os.path.realpath(path))
+    return found
+
+
+# Boehm allocates its heap with mmap and finds pointers by scanning stacks: ASan's leak
+# checker would report every object Boehm frees, and its fake stacks (use-after-return
+# detection) would hide pointers from the collector. handle_segv with allow_user_segv_handler
+# lets the runtime's own SIGSEGV handler turn guard-page hits into stack-overflow errors; a
+# fault it does not own goes back to ASan's handler, which reports it.
+ASAN_OPTIONS = ("detect_leaks=0:detect_stack_use_after_return=0:allow_user_segv_handler=1:"
+                "handle_segv=1:abort_on_error=0:exitcode=86")
+UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1:exitcode=86"
+# A sanitizer's report exits with this status, which no FluentAI program gives by itself
+# unless it calls (exit 86).
+SANITIZER_EXIT_STATUS = 86
+
+
+def sanitizer_env() -> dict[str, str]:
+    """What a process that loads the sanitized extension needs in its environment."""
+    return {"FLUENTAI_SANITIZE": "1", "LD_PRELOAD": ":".join(sanitizer_runtimes()),
+            "ASAN_OPTIONS": ASAN_OPTIONS, "UBSAN_OPTIONS": UBSAN_OPTIONS}
+
+
+def _require_preloaded_sanitizers() -> None:
+    import ctypes
+    if not hasattr(ctypes.CDLL(None), "__asan_init"):
+        raise RuntimeBuildError(
+            "FLUENTAI_SANITIZE=1 needs the sanitizer runtimes loaded first: run under "
+            "LD_PRELOAD=\"$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)\" "
+            "(`make test-asan` does), or unset FLUENTAI_SANITIZE")
+
+
 def link_libraries() -> list[str]:
     """What an executable links after its object and libfluentai.a (libgc statically when present)."""
     gc = [str(SYSTEM_LIBGC)] if SYSTEM_LIBGC.is_file() else ["-lgc"]
@@ -299,12 +359,21 @@ def link_libraries() -> list[str]:
 
 
 def system_libraries() -> list[str]:
-    """The shared system libraries every executable links (OpenSSL dynamically: the system's)."""
+    """The shared system libraries every executable links (OpenSSL dynamically: the system's;
+    the sanitizer runtimes in the sanitizer build)."""
     tls = ["-lssl", "-lcrypto"] if TLS_AVAILABLE else []
-    return tls + ["-lpthread", "-lm"]
+    sanitizers = ["-fsanitize=address,undefined"] if SANITIZE else []
+    return tls + ["-lpthread", "-lm"] + sanitizers
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--sanitizer-env"]:   # for `make test-asan`: NAME=VALUE words for env(1)
+        try:
+            print(" ".join(f"{name}={value}" for name, value in sanitizer_env().items()))
+        except RuntimeBuildError as error:
+            print(f"fluentai: {error}", file=sys.stderr)
+            return 1
+        return 0
     try:
         ffi, lib = load_runtime()
         archive = static_runtime_archive(2)

@@ -3,6 +3,8 @@
 #   make setup        venv + editable install + Boehm GC + prebuilt C runtime (idempotent)
 #   make demo         run examples/tour.fl, then show how an uncaught error is reported
 #   make test         pyflakes, then the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
+#   make fuzz         the long fuzzing campaign: N generated programs in every mode, N mutants
+#                     (N=1000 SEED=1 by default; failures land in tests/fuzz/failures/)
 #   make bench        benchmarks against C and installed peers (QUICK=1: about a minute)
 #   make bench-peers  apt-get install the peer implementations (Chez, Racket, Guile, PyPy)
 #   make clean        remove build products (keeps .venv; `make distclean` removes it too)
@@ -23,8 +25,10 @@ BENCH_STAMP := $(VENV)/.installed-bench-$(PYPROJECT_KEY)
 
 QUICK ?=
 PYTEST_ARGS ?=
+N ?= 1000
+SEED ?= 1
 
-.PHONY: setup system-deps demo test bench bench-peers clean distclean
+.PHONY: setup system-deps demo test fuzz bench bench-peers clean distclean
 
 # $(call apt_install,PACKAGES,WHAT): install Debian packages as root, through sudo, or explain.
 # The package lists of a fresh container are empty, so `apt-get update` runs first whenever
@@ -110,6 +114,10 @@ demo: setup
 test: setup
 	$(VPY) -m pyflakes fluentai tests bench
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# docs/testing.md, "Fuzzing": what it generates, the oracles, where failures are saved.
+fuzz: setup
+	$(VPY) -m tests.fuzz --programs $(N) --mutants $(N) --seed $(SEED)
 
 bench: setup $(BENCH_STAMP)
 	$(VPY) bench/run.py $(if $(filter-out 0,$(QUICK)),--quick)

@@ -26,14 +26,16 @@ TYPES = ("int", "float", "str", "bool", "kw", "ilist", "slist", "map", "shape")
 SHAPE_DECL = form(sym("data"), sym("Shape"), form(sym("Circle"), sym("Int")),
                   form(sym("Rect"), sym("Int"), sym("Int")), form(sym("Empty")))
 STRINGS = ["", "a", "abc", "Hello", "a,b,,c", " pad ", "x y z", "été", "ß", "😀!", "tab\there",
-           "line\nbreak", "q\"uote", "back\\slash", "AbC", "123", "-42", "1.5", "nope", "aaa"]
+           "line\nbreak", "q\"uote", "back\\slash", "AbC", "123", "-42", "1.5", "nope", "aaa",
+           "ÀÉÎõü", "ǅ", "Σίσυφος", "日本語", "a\u001bb", "nul\0byte", ",", "a😀b😀c"]
 KEYWORDS = ["a", "b", "key", "x-y", "ok?"]
 STATE_KEYS = [Kw("s0"), Kw("s1"), "k2"]
 INT_EDGES = [0, 1, -1, 2, 7, -13, 100, 4611686018427387903, -4611686018427387904,
              4611686018427387904, 9223372036854775807, -9223372036854775807, 3037000499,
              3037000500, 1 << 32, -(1 << 40)]
 FLOAT_EDGES = [0.0, -0.0, 0.5, 1.5, -2.25, 2.5, 0.1, 1e16, 1e300, -1e-300, 3.141592653589793,
-               1e18, 9.2e18, 123.456]
+               1e18, 9.2e18, 9.3e18, 123.456, 1e-7, 5e-324, 1.7976931348623157e308,
+               float("inf"), float("nan"), 4611686018427387904.0, 0.30000000000000004]
 USER_EFFECTS = ["ask:num", "ask:twice", "log:note"]
 
 
@@ -346,7 +348,7 @@ class Gen:
 
     def gen_bool(self, ctx, d):
         g = self.g
-        c = self.r.randint(0, 13)
+        c = self.r.randint(0, 16)
         if c == 0:
             t = self.pick(["int", "float", "str"])
             return form(sym(self.pick(["<", ">", "<=", ">="])),
@@ -382,7 +384,16 @@ class Gen:
             return form(sym("=="), g("shape", ctx, d), g("shape", ctx, d))
         if c == 12:
             return form(sym("function?"), sym(self.pick(["+", "map", "head"])))
-        return form(sym("symbol?"), form(sym("quote"), sym(self.pick(["foo", "bar-baz"]))))
+        if c == 13:
+            return form(sym("symbol?"), form(sym("quote"), sym(self.pick(["foo", "bar-baz"]))))
+        if c == 14:
+            m = self.fresh("m")
+            return form(sym("let"), Form([Form([sym(m), g("map", ctx, d)])]),
+                        form(sym("=="), sym(m), form(sym("dict-merge"), MapLit([]), sym(m))))
+        if c == 15:
+            return form(sym(self.pick(["<", "==", "!=", ">="])), g("float", ctx, d),
+                        self.pick([float("nan"), float("inf"), -0.0, 0]))
+        return form(sym("=="), Vec([1, 2.0, "a"]), Vec([1.0, 2, "a"]))
 
     def gen_kw(self, ctx, d):
         c = self.r.randint(0, 2)
@@ -532,6 +543,8 @@ class Gen:
             return form(sym("letrec"), Form([Form([sym(f), lam])]),
                         form(sym(f), form(sym("remainder"), g("int", ctx, d - 1), 9),
                              g("int", ctx, d - 1)))
+        if c == 12 and t == "int":
+            return self.deep_loop(ctx, d)
         if c == 7:
             f, x = self.fresh("h"), self.fresh("x")
             inner = g(t, ctx.bind((x, "int")), d - 1)
@@ -549,6 +562,28 @@ class Gen:
             return self.match_literal(t, ctx, d)
         return form(sym("or"), form(sym("and"), g("bool", ctx, d - 1), g(t, ctx, d - 1)),
                     g(t, ctx, d - 1))
+
+    def deep_loop(self, ctx, d):
+        """A long tail-recursive loop (named let or two mutually recursive letrec functions):
+        proper tail calls at every level, boxed and unboxed counters."""
+        i, acc = self.fresh("i"), self.fresh("acc")
+        n = self.pick([1000, 1000, 30_000, 100_000])
+        start = self.pick([0, 4611686018427387000, -4611686018427387904 - 10])
+        step = form(sym(self.pick(["+", "-"])), sym(acc), form(sym("remainder"), sym(i), 7))
+        if self.chance(0.5):
+            loop = self.fresh("loop")
+            return form(sym("let"), sym(loop), Form([Form([sym(i), 0]), Form([sym(acc), start])]),
+                        form(sym("if"), form(sym(">="), sym(i), n), sym(acc),
+                             form(sym(loop), form(sym("+"), sym(i), 1), step)))
+        even, odd = self.fresh("ev"), self.fresh("od")
+        body = lambda me, other: form(sym("lambda"), form(sym(i), sym(acc)),  # noqa: E731
+                                      form(sym("cond"), Form([form(sym(">="), sym(i), n), sym(acc)]),
+                                           form(sym("else"), form(sym(other),
+                                                                  form(sym("+"), sym(i), 1),
+                                                                  step))))
+        return form(sym("letrec"), Form([Form([sym(even), body(even, odd)]),
+                                         Form([sym(odd), body(odd, even)])]),
+                    form(sym(even), 0, start))
 
     def side_effect(self, ctx, d):
         if ctx.pure:
@@ -613,7 +648,8 @@ class Gen:
         e = self.fresh("e")
         default = self.gen(t, ctx, d - 1)
         if t == "str" and self.chance(0.5):
-            default = form(sym("get"), sym(e), self.pick(["type", "message"]))
+            # runtime errors' messages are the compiler's wording: only their type is checked
+            default = form(sym("get"), sym(e), "type")
         body = self.gen(t, ctx, d - 1)
         if self.chance(0.5):
             body = form(sym("do"), self.failing(ctx, d - 1), body)
@@ -627,7 +663,7 @@ class Gen:
                                                                    form(sym("get"), sym(e),
                                                                         "message"))])]),
                     form(sym("error:raise"), self.pick(["oops", "config", "e1"]),
-                         self.g("str", ctx, d - 1)), "unreached")
+                         self.pick(STRINGS)), "unreached")
 
     def failing(self, ctx, d):
         """An expression that always raises a runtime error."""

@@ -68,8 +68,7 @@ def _simpler(node):
     if isinstance(node, (Form, Vec, MapLit)):
         if len(node):
             out.append(type(node)())
-        out.extend(child for child in node if not isinstance(child, (Form, Vec, MapLit))
-                   or len(child) < len(node))
+        out.extend(node)
         if isinstance(node, Form) and len(node) > 2:
             out.extend(rebuild(node, [c for j, c in enumerate(node) if j != i])
                        for i in range(1, len(node)))

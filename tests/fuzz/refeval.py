@@ -43,6 +43,13 @@ class FlError(Exception):
         return FlMap([("type", self.type), ("message", self.message), ("data", self.data)])
 
 
+@dataclass
+class TailCall:
+    """A call in tail position, made by the `Interp.apply` loop that is running its caller."""
+    fn: object
+    args: list
+
+
 class ProgramExit(Exception):
     def __init__(self, code: int):
         self.code = code
@@ -300,10 +307,11 @@ def int_div(op: str, a, b):
             return r
         return r + b if r != 0 and (r < 0) != (b < 0) else r
     a, b = float(a), float(b)
+    if op == "quotient":                 # IEEE division, truncated when finite
+        q = arith2("/", a, b)
+        return math.copysign(float(math.trunc(q)), q) if math.isfinite(q) else q
     if b == 0.0 or math.isinf(a) or math.isnan(a) or math.isnan(b):
         return math.nan
-    if op == "quotient":
-        return float(math.trunc(a / b)) if not math.isinf(a / b) else a / b
     r = math.fmod(a, b)
     if op == "remainder":
         return r
@@ -423,7 +431,7 @@ SPECIAL = {"define", "lambda", "let", "let*", "letrec", "if", "cond", "when", "u
            "begin", "and", "or", "match", "data", "quote", "effect", "handler", "async",
            "await", "go", "select"}
 
-MAX_STEPS = 2_000_000
+MAX_STEPS = 10_000_000
 
 
 class Interp:
@@ -508,12 +516,14 @@ class Interp:
             return self.builtins[name]
         raise Unsupported(f"unknown name {name}")
 
-    def eval(self, x, env):
+    def eval(self, x, env, tail=False):
+        """The value of `x`; in tail position (`tail`) a call is returned as a `TailCall`
+        for the enclosing `apply` to make, so that loops run in constant Python stack."""
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise Unsupported("program runs too long for the reference evaluator")
         try:
-            return self._eval(x, env)
+            return self._eval(x, env, tail)
         except FlError as error:
             if error.line is None:
                 error.line = self.line
@@ -521,7 +531,7 @@ class Interp:
                 error.depth = len(self.handlers)
             raise
 
-    def _eval(self, x, env):
+    def _eval(self, x, env, tail):
         if isinstance(x, Sym):
             return self.lookup(x.name, env)
         if isinstance(x, Vec):
@@ -535,21 +545,23 @@ class Interp:
             return []
         head = x[0]
         if isinstance(head, Sym) and head.name in SPECIAL and not self._shadowed(head.name, env):
-            return getattr(self, "sf_" + head.name.replace("*", "_star"))(x, env)
+            return getattr(self, "sf_" + head.name.replace("*", "_star"))(x, env, tail)
         if isinstance(head, Sym) and ":" in head.name and not self._shadowed(head.name, env) \
                 and head.name not in self.globals:
             return self.perform(head.name, [self.eval(a, env) for a in x[1:]])
         fn = self.eval(head, env)
         args = [self.eval(a, env) for a in x[1:]]
-        return self.apply(fn, args)
+        return TailCall(fn, args) if tail else self.apply(fn, args)
 
     def _shadowed(self, name, env) -> bool:
         return env is not None and env.lookup(name)[0]
 
     def apply(self, fn, args):
-        if isinstance(fn, Builtin):
-            return fn.fn(*args) if not isinstance(fn.fn, BuiltinSpec) else fn.fn.call(args)
-        if isinstance(fn, Closure):
+        while True:
+            if isinstance(fn, Builtin):
+                return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) else fn.fn(*args)
+            if not isinstance(fn, Closure):
+                raise FlError("type-error", f"cannot call a non-function value: {written(fn)}")
             if len(args) < len(fn.params) or (fn.rest is None and len(args) > len(fn.params)):
                 raise FlError("arity-error", f"expects {len(fn.params)} arguments, got {len(args)}")
             env = Env(fn.env)
@@ -560,47 +572,50 @@ class Interp:
             saved_line, self.line = self.line, fn.line
             try:
                 if fn.is_async:
-                    return self.run_task(lambda: self.eval_body(fn.body, env))
-                return self.eval_body(fn.body, env)
+                    body = fn.body
+                    return self.run_task(lambda: self.eval_body(body, env))
+                result = self.eval_body(fn.body, env, tail=True)
             finally:
                 self.line = saved_line
-        raise FlError("type-error", f"cannot call a non-function value: {written(fn)}")
+            if not isinstance(result, TailCall):
+                return result
+            fn, args = result.fn, result.args
 
-    def eval_body(self, body, env):
+    def eval_body(self, body, env, tail=False):
         if any(_is_define(f) for f in body):
             env = Env(env)
             for f in body:
                 if _is_define(f):
                     env.vars[_define_name(f)] = _UNSET
         result = None
-        for f in body:
+        for k, f in enumerate(body):
             if _is_define(f):
                 name, value = self.eval_define(f, env)
                 env.vars[name] = value
                 result = None
             else:
-                result = self.eval(f, env)
+                result = self.eval(f, env, tail and k == len(body) - 1)
         return result
 
     # -- special forms -------------------------------------------------------------------
-    def sf_quote(self, x, env):
+    def sf_quote(self, x, env, tail=False):
         return quoted(x[1])
 
-    def sf_lambda(self, x, env):
+    def sf_lambda(self, x, env, tail=False):
         params, rest = _params(x[1])
         return Closure(params, rest, list(x[2:]), env, line=self.line)
 
-    def sf_async(self, x, env):
+    def sf_async(self, x, env, tail=False):
         params, rest = _params(x[1])
         return Closure(params, rest, list(x[2:]), env, is_async=True, line=self.line)
 
-    def sf_define(self, x, env):
+    def sf_define(self, x, env, tail=False):
         raise Unsupported("define outside a body")
 
-    def sf_data(self, x, env):
+    def sf_data(self, x, env, tail=False):
         raise Unsupported("data outside the top level")
 
-    def sf_let(self, x, env):
+    def sf_let(self, x, env, tail=False):
         if isinstance(x[1], Sym):                       # named let
             name = x[1].name
             bindings = x[2]
@@ -609,78 +624,78 @@ class Interp:
             loop_env = Env(env)
             loop = Closure(params, None, list(x[3:]), loop_env, name, line=self.line)
             loop_env.vars[name] = loop
-            return self.apply(loop, inits)
+            return TailCall(loop, inits) if tail else self.apply(loop, inits)
         for binding in x[1]:
             value = self.eval(binding[1], env)
             env = Env(env)
             env.vars[binding[0].name] = value
-        return self.eval_body(list(x[2:]), env)
+        return self.eval_body(list(x[2:]), env, tail)
 
     sf_let_star = sf_let
 
-    def sf_letrec(self, x, env):
+    def sf_letrec(self, x, env, tail=False):
         env = Env(env)
         for binding in x[1]:
             env.vars[binding[0].name] = _UNSET
         for binding in x[1]:
             env.vars[binding[0].name] = self.eval(binding[1], env)
-        return self.eval_body(list(x[2:]), env)
+        return self.eval_body(list(x[2:]), env, tail)
 
-    def sf_if(self, x, env):
+    def sf_if(self, x, env, tail=False):
         if truthy(self.eval(x[1], env)):
-            return self.eval(x[2], env)
-        return self.eval(x[3], env) if len(x) > 3 else None
+            return self.eval(x[2], env, tail)
+        return self.eval(x[3], env, tail) if len(x) > 3 else None
 
-    def sf_cond(self, x, env):
+    def sf_cond(self, x, env, tail=False):
         for clause in x[1:]:
             if clause[0] == Sym("else"):
-                return self.eval_body(list(clause[1:]), env)
+                return self.eval_body(list(clause[1:]), env, tail)
             test = self.eval(clause[0], env)
             if truthy(test):
-                return self.eval_body(list(clause[1:]), env) if len(clause) > 1 else test
+                return self.eval_body(list(clause[1:]), env, tail) if len(clause) > 1 else test
         return None
 
-    def sf_when(self, x, env):
-        return self.eval_body(list(x[2:]), env) if truthy(self.eval(x[1], env)) else None
+    def sf_when(self, x, env, tail=False):
+        return self.eval_body(list(x[2:]), env, tail) if truthy(self.eval(x[1], env)) else None
 
-    def sf_unless(self, x, env):
-        return None if truthy(self.eval(x[1], env)) else self.eval_body(list(x[2:]), env)
+    def sf_unless(self, x, env, tail=False):
+        return None if truthy(self.eval(x[1], env)) else self.eval_body(list(x[2:]), env, tail)
 
-    def sf_do(self, x, env):
-        return self.eval_body(list(x[1:]), env)
+    def sf_do(self, x, env, tail=False):
+        return self.eval_body(list(x[1:]), env, tail)
 
     sf_begin = sf_do
 
-    def sf_and(self, x, env):
+    def sf_and(self, x, env, tail=False):
         value = True
-        for sub in x[1:]:
-            value = self.eval(sub, env)
+        for k, sub in enumerate(x[1:], start=2):
+            value = self.eval(sub, env, tail and k == len(x))
             if not truthy(value):
                 return value
         return value
 
-    def sf_or(self, x, env):
+    def sf_or(self, x, env, tail=False):
         value = False
-        for sub in x[1:]:
-            value = self.eval(sub, env)
+        for k, sub in enumerate(x[1:], start=2):
+            value = self.eval(sub, env, tail and k == len(x))
             if truthy(value):
                 return value
         return value
 
-    def sf_match(self, x, env):
+    def sf_match(self, x, env, tail=False):
         value = self.eval(x[1], env)
         for clause in x[2:]:
             bound = {}
             if match_pattern(clause[0], value, bound):
                 inner = Env(env)
                 inner.vars.update(bound)
-                return self.eval_body(list(clause[1:]), inner)
+                return self.eval_body(list(clause[1:]), inner, tail)
         raise FlError("match-error", f"no pattern matched the value {written(value)}")
 
-    def sf_effect(self, x, env):
+    def sf_effect(self, x, env, tail=False):
         return self.perform(x[1].name, [self.eval(a, env) for a in x[2:]])
 
-    def sf_handler(self, x, env):
+    def sf_handler(self, x, env, tail=False):
         clauses = {}
         for clause in x[1]:
             fn = self.eval(clause[1], env)
@@ -699,13 +714,13 @@ class Interp:
         finally:
             self.handlers = saved
 
-    def sf_go(self, x, env):
+    def sf_go(self, x, env, tail=False):
         return self.run_task(lambda: self.eval_body(list(x[1:]), env))
 
-    def sf_await(self, x, env):
+    def sf_await(self, x, env, tail=False):
         return self.await_(self.eval(x[1], env))
 
-    def sf_select(self, x, env):
+    def sf_select(self, x, env, tail=False):
         ready = []
         default = None
         for clause in x[1:]:

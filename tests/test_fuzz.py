@@ -23,7 +23,7 @@ from fuzz.runner import Run, crash_of, differential
 from fuzz.sexpr import Form, Kw, Vec, form, program_source, sym, to_source
 
 SAMPLE_SEED = 20261206
-SAMPLE_PROGRAMS = 40
+SAMPLE_PROGRAMS = 32
 SAMPLE_CHECKS = 12
 SAMPLE_MUTANTS = 200
 MUTANT_BLOCK = 25

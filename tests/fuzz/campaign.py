@@ -168,6 +168,9 @@ def main(argv=None) -> int:
                         help="parallel jobs (default: the number of cores)")
     parser.add_argument("--gentle", action="store_true",
                         help="keep mutants below the frontend's size limits (as in make test)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop starting jobs after this long and report what ran (jobs "
+                             "alternate between programs and mutants, so both are counted)")
     parser.add_argument("--no-save", action="store_true",
                         help="do not write failures to tests/fuzz/failures/")
     options = parser.parse_args(argv)
@@ -202,6 +205,10 @@ def main(argv=None) -> int:
             if done % 100 == 0:
                 print(f"  {done}/{len(jobs)} jobs, {len(failures)} failures, "
                       f"{time.monotonic() - start:.0f} s", flush=True)
+            if options.max_seconds is not None and time.monotonic() - start > options.max_seconds:
+                print(f"fuzz: stopped after {options.max_seconds:.0f} s (--max-seconds): "
+                      f"{done} of {len(jobs)} jobs ran", flush=True)
+                break
     elapsed = time.monotonic() - start
     print(report(counts, kinds, statuses, elapsed))
     return 1 if failures else 0

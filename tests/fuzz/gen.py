@@ -202,7 +202,7 @@ class Gen:
 
     def gen_int(self, ctx, d):
         g, I = self.g, "int"
-        c = self.r.randint(0, 27)
+        c = self.r.randint(0, 31)
         if c == 0:
             return form(sym("+"), *[g(I, ctx, d) for _ in range(self.r.randint(0, 3))])
         if c == 1:
@@ -276,6 +276,21 @@ class Gen:
             fn = form(sym("lambda"), form(sym(a), sym("."), sym(r)),
                       form(sym("+"), sym(a), form(sym("length"), sym(r))))
             return form(fn, *[g(I, ctx, d) for _ in range(self.r.randint(1, 4))])
+        if c == 27:
+            return form(sym("or"), form(sym("string-index-of"), g("str", ctx, d),
+                                        g("str", ctx, d)), -1)
+        if c == 28:
+            return form(sym("+"), form(sym("length"), form(sym("command-line-args"))),
+                        g(I, ctx, d))
+        if c == 29:
+            # the first element is settled already (a plain value or a resolved promise),
+            # the task has not run yet when `race` looks: the first one wins
+            first = self.pick([g(I, ctx, d), form(sym("async:resolve"), g(I, ctx, d))])
+            return form(sym("await"), form(sym("async:race"), Vec(
+                [first, form(sym("go"), g(I, self.pure(ctx), d)),
+                 form(sym("async:delay"), self.r.randint(0, 3), g(I, ctx, d))])))
+        if c == 30:
+            return form(sym("string-length"), self.dom_html(ctx, d))
         return form(sym("dict-size"), form(sym("dict-merge"), g("map", ctx, d),
                                            g("map", ctx, d)))
 
@@ -306,7 +321,7 @@ class Gen:
 
     def gen_str(self, ctx, d):
         g = self.g
-        c = self.r.randint(0, 14)
+        c = self.r.randint(0, 17)
         if c == 0:
             return form(sym(self.pick(["string-append", "concat", "string-concat"])),
                         *[g("str", ctx, d) for _ in range(self.r.randint(0, 3))])
@@ -344,11 +359,19 @@ class Gen:
             return form(sym("to-string"), g("kw", ctx, d))
         if c == 13:
             return self.error_message(ctx, d)
+        if c == 15:
+            return self.dom_html(ctx, d)
+        if c == 16 and not ctx.pure:
+            f, v = self.pick(["a.txt", "b.txt"]), self.fresh("v")
+            return form(sym("let"), Form([Form([sym(v), g("str", ctx, d)])]),
+                        form(sym("io:write-file"), f, sym(v)),
+                        form(sym("io:append-file"), f, g("str", ctx, d)),
+                        form(sym("io:read-file"), f))
         return form(sym("show"), g("str", ctx, d))
 
     def gen_bool(self, ctx, d):
         g = self.g
-        c = self.r.randint(0, 16)
+        c = self.r.randint(0, 18)
         if c == 0:
             t = self.pick(["int", "float", "str"])
             return form(sym(self.pick(["<", ">", "<=", ">="])),
@@ -393,7 +416,29 @@ class Gen:
         if c == 15:
             return form(sym(self.pick(["<", "==", "!=", ">="])), g("float", ctx, d),
                         self.pick([float("nan"), float("inf"), -0.0, 0]))
+        if c == 16:
+            xs = self.fresh("xs")
+            return form(sym("let"), Form([Form([sym(xs), Vec([g("int", ctx, d)
+                                                             for _ in range(3)])])]),
+                        form(sym("contains?"), sym(xs), form(sym("random:choice"), sym(xs))))
+        if c == 17:
+            return self.pick([form(sym("float?"), form(sym("time:now"))),
+                              form(sym("nil?"), form(sym("time:sleep"), 0)),
+                              form(sym(">="), form(sym("time:elapsed")), 0.0),
+                              form(sym("nil?"), form(sym("io:read-line"))),
+                              form(sym("string?"), g("any", ctx, d))])
         return form(sym("=="), Vec([1, 2.0, "a"]), Vec([1.0, 2, "a"]))
+
+    def dom_html(self, ctx, d):
+        """A small document through the dom effect, serialised or its text."""
+        g = self.g
+        attrs = MapLit([x for k in self.r.sample(["id", "class", "title"], self.r.randint(0, 2))
+                        for x in (k, self.pick(["x", "a b", '"q"&<>', ""]))])
+        leaf = form(sym("dom:text"), g("str", ctx, d)) if self.chance(0.5) else g("str", ctx, d)
+        inner = form(sym("dom:h"), self.pick(["span", "b"]), MapLit([]), Vec([leaf]))
+        node = form(sym("dom:h"), self.pick(["div", "p", "li"]), attrs,
+                    Vec([inner, self.pick(STRINGS)]))
+        return form(sym(self.pick(["dom:serialize", "dom:get-text"])), node)
 
     def gen_kw(self, ctx, d):
         c = self.r.randint(0, 2)
@@ -588,7 +633,14 @@ class Gen:
     def side_effect(self, ctx, d):
         if ctx.pure:
             return self.g("int", ctx, d)
-        c = self.r.randint(0, 4)
+        c = self.r.randint(0, 6)
+        if c == 5:
+            x = self.fresh("x")
+            return form(sym("for-each"), form(sym("lambda"), form(sym(x)),
+                                              form(sym("io:print"), "item", sym(x))),
+                        self.g(self.pick(["ilist", "slist"]), ctx, d))
+        if c == 6:
+            return form(sym("state:clear"))
         if c == 0:
             return form(sym("io:print"), *[self.g(self.pick(TYPES), ctx, d)
                                            for _ in range(self.r.randint(0, 2))])
@@ -668,7 +720,7 @@ class Gen:
     def failing(self, ctx, d):
         """An expression that always raises a runtime error."""
         g = self.g
-        c = self.r.randint(0, 14)
+        c = self.r.randint(0, 15)
         if c == 0:
             return form(sym(self.pick(["head", "tail", "last"])), Vec([]))
         if c == 1:
@@ -700,6 +752,8 @@ class Gen:
             return form(sym("await"), g("int", ctx, d))
         if c == 13:
             return form(sym("string-ref"), g("str", ctx, d), 50)
+        if c == 15:
+            return form(sym("await"), form(sym("async:reject"), g("str", ctx, d)))
         return form(sym(self.pick(["-", "+"])), -9223372036854775807 * self.pick([1, -1]),
                     form(sym("*"), 2, 9223372036854775807))
 
@@ -781,8 +835,9 @@ class Gen:
             k = len(values) + 1
             recvs = [form(sym("get"), form(sym("receive!"), sym(ch)),
                           self.pick(["value", "ok"])) for _ in range(k)]
-            return form(sym("let"), Form([Form([sym(ch), form(sym("chan"), max(cap, 1))])]),
-                        *sends, form(sym("close!"), sym(ch)),
+            return form(sym("let"), Form([Form([sym(ch), form(sym("concurrent:channel"),
+                                                                 max(cap, 1))])]),
+                        *sends, form(sym(self.pick(["close!", "concurrent:close"])), sym(ch)),
                         form(sym("map"), sym("to-int"), form(sym("map"), sym("show"),
                                                              form(sym("filter"), sym("int?"),
                                                                   Vec(recvs)))))

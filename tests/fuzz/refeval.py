@@ -132,6 +132,31 @@ class Channel:
     closed: bool = False
 
 
+@dataclass(eq=False)
+class DomNode:
+    tag: str
+    attrs: list = field(default_factory=list)
+    children: list = field(default_factory=list)
+    text: str = ""
+
+    def html(self) -> str:
+        if self.tag == "#text":
+            return _escape_html(self.text, False)
+        attrs = "".join(f' {k}="{_escape_html(v, True)}"' for k, v in self.attrs)
+        inner = "".join(c.html() for c in self.children)
+        return f"<{self.tag}{attrs}>{inner}</{self.tag}>"
+
+    def text_content(self) -> str:
+        if self.tag == "#text":
+            return self.text
+        return "".join(c.text_content() for c in self.children)
+
+
+def _escape_html(text: str, attribute: bool) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;") if attribute else text
+
+
 def is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -205,6 +230,8 @@ def written(x) -> str:
         raise Unsupported("written form of a pending or rejected promise")
     if isinstance(x, Channel):
         return f"#<channel {len(x.queue)}/{x.capacity}>"
+    if isinstance(x, DomNode):
+        return f"#<dom-node {x.tag}>"
     raise Unsupported(f"written form of {x!r}")
 
 
@@ -442,6 +469,7 @@ class Interp:
         self.handlers: list[dict] = []       # innermost last
         self.store = FlMap()
         self.transactions: list[FlMap] = []
+        self.files: dict[str, str] = {}
         self.line = 0
         self.steps = 0
         self.builtins = make_builtins(self)
@@ -823,9 +851,13 @@ class Interp:
             return self.apply(self.builtins[names[op]], args)
         if effect == "random":
             return self.random_op(op, args)
+        if effect == "io":
+            return self.file_op(op, args)
         if effect == "time":
-            raise Unsupported("time results are not modelled")
-        if effect in ("io", "error", "network", "dom"):
+            return {"now": 1.7e9, "elapsed": 0.0}.get(op) if op != "sleep" else None
+        if effect == "dom":
+            return self.dom_op(op, args)
+        if effect in ("error", "network"):
             raise Unsupported(f"{effect}:{op}")
         raise FlError("unhandled-effect", f"unhandled effect `{effect}:{op}`")
 
@@ -857,6 +889,39 @@ class Interp:
             self.store = self.transactions.pop()
             return None
         raise Unsupported(f"state:{op}")
+
+    def file_op(self, op, args):
+        """Files live in the run's scratch directory; only what the program wrote is read."""
+        if op == "read-line":
+            return None                      # the runs' standard input is empty
+        path = need_str(args[0], "io:" + op)
+        if op == "write-file":
+            self.files[path] = display(args[1])
+            return None
+        if op == "append-file":
+            self.files[path] = self.files.get(path, "") + display(args[1])
+            return None
+        if op == "read-file":
+            if path not in self.files:
+                raise Unsupported("reading a file the program did not write")
+            return self.files[path]
+        raise Unsupported(f"io:{op}")
+
+    def dom_op(self, op, args):
+        if op == "h":
+            tag, attrs, children = args
+            node = DomNode(need_str(tag, "dom:h"),
+                           [(k, v) for k, v in need_map(attrs, "dom:h").items])
+            node.children = [c if isinstance(c, DomNode) else DomNode("#text", text=c)
+                             for c in need_list(children, "dom:h")]
+            return node
+        if op == "text":
+            return DomNode("#text", text=need_str(args[0], "dom:text"))
+        if op == "serialize":
+            return args[0].html()
+        if op == "get-text":
+            return args[0].text_content()
+        raise Unsupported(f"dom:{op}")
 
     def random_op(self, op, args):
         # The runtime's generator is not modelled: generated programs only test properties
@@ -892,6 +957,10 @@ class Interp:
                                           for p in need_list(args[0], "async:all")])
         if op == "then":
             return self.run_task(lambda: self.apply(args[1], [self.await_(args[0])]))
+        if op == "race":
+            for p in need_list(args[0], "async:race"):
+                return p if isinstance(p, Promise) else Promise("resolved", p)
+            raise Unsupported("async:race of an empty list")
         if op == "delay":
             return Promise("resolved", args[1] if len(args) > 1 else None)
         raise Unsupported(f"async:{op}")

@@ -99,7 +99,7 @@ class Gen:
                 n += 1
         ending = self.r.random()
         if ending < 0.25:
-            forms.append(form(sym("print-line"), self.failing(self.top_ctx(), 2)))
+            forms.append(form(sym("print-line"), self.failing(self.top_ctx(), 2, final=True)))
         elif ending < 0.3:
             forms.append(form(sym("exit"), self.pick([0, 3, 4, 7, 9])))
         return Program(seed, forms, n)
@@ -717,10 +717,11 @@ class Gen:
                     form(sym("error:raise"), self.pick(["oops", "config", "e1"]),
                          self.pick(STRINGS)), "unreached")
 
-    def failing(self, ctx, d):
-        """An expression that always raises a runtime error."""
+    def failing(self, ctx, d, final=False):
+        """An expression that always raises a runtime error; the program's `final` one may
+        also be a deadlock, which no handler catches."""
         g = self.g
-        c = self.r.randint(0, 15)
+        c = self.r.randint(0, 16 if final else 15)
         if c == 0:
             return form(sym(self.pick(["head", "tail", "last"])), Vec([]))
         if c == 1:
@@ -752,6 +753,14 @@ class Gen:
             return form(sym("await"), g("int", ctx, d))
         if c == 13:
             return form(sym("string-ref"), g("str", ctx, d), 50)
+        if c == 16:                        # a deadlock: only the main task, and it waits
+            return self.pick([form(sym("recv!"), form(sym("chan"))),
+                              form(sym("send!"), form(sym("chan")), g("int", ctx, d)),
+                              form(sym("await"), form(sym("promise"), form(
+                                  sym("lambda"), form(sym("res"), sym("rej")), None))),
+                              form(sym("select"), Form([form(sym("recv!"), form(sym("chan"))),
+                                                        form(sym("lambda"), form(sym("v")),
+                                                             sym("v"))]))])
         if c == 15:
             return form(sym("await"), form(sym("async:reject"), g("str", ctx, d)))
         return form(sym(self.pick(["-", "+"])), -9223372036854775807 * self.pick([1, -1]),
@@ -819,7 +828,7 @@ class Gen:
         ch = self.fresh("ch")
         values = [g("int", self.pure(ctx), d - 1) for _ in range(self.r.randint(0, 3))]
         cap = len(values) + self.r.randint(0, 2)
-        c = self.r.randint(0, 3)
+        c = self.r.randint(0, 4)
         sends = [form(sym(self.pick(["send!", "concurrent:send"])), sym(ch), v) for v in values]
         if c == 0:       # producer task on a buffered channel, consumer drains to the close
             prod = form(sym("go"), *sends, form(sym("close!"), sym(ch)))
@@ -831,6 +840,10 @@ class Gen:
                                    form(sym(loop), form(sym("cons"), sym(v), sym(acc))))))
             return form(sym("let"), Form([Form([sym(ch), form(sym("chan"), max(cap, 1))])]),
                         prod, drain)
+        if c == 4:       # rendezvous: a producer task on an unbuffered channel
+            prod = form(sym("go"), *sends, form(sym("close!"), sym(ch)))
+            return form(sym("let"), Form([Form([sym(ch), form(sym("chan"))])]), prod,
+                        Vec([form(sym("recv!"), sym(ch)) for _ in range(len(values) + 1)]))
         if c == 1:       # receive! maps after a close
             k = len(values) + 1
             recvs = [form(sym("get"), form(sym("receive!"), sym(ch)),

@@ -470,6 +470,7 @@ class Interp:
         self.store = FlMap()
         self.transactions: list[FlMap] = []
         self.files: dict[str, str] = {}
+        self.task_depth = 0                  # > 0 while a task body runs (eagerly)
         self.line = 0
         self.steps = 0
         self.builtins = make_builtins(self)
@@ -553,6 +554,8 @@ class Interp:
         try:
             return self._eval(x, env, tail)
         except FlError as error:
+            if error.type == "deadlock":      # reported without a location, never caught
+                raise
             if error.line is None:
                 error.line = self.line
             if error.depth is None:
@@ -735,7 +738,7 @@ class Interp:
             return self.eval_body(list(x[2:]), env)
         except FlError as error:
             catch = clauses.get("error") or clauses.get("error:raise")
-            if catch is None or error.depth is None or error.depth <= depth:
+            if catch is None or error.type == "deadlock" or error.depth is None or error.depth <= depth:
                 raise
             self.handlers = saved
             return self.apply(catch, [error.as_value()])
@@ -772,12 +775,13 @@ class Interp:
                 return self.apply(fn, [])
         if default is not None:
             return self.eval_body(list(default[1:]), env)
-        raise Unsupported("a select that blocks")
+        self.block("select")
 
     # -- tasks ---------------------------------------------------------------------------
     def run_task(self, thunk) -> Promise:
         saved = self.handlers
         self.handlers = []
+        self.task_depth += 1
         promise = Promise()
         try:
             value = thunk()
@@ -785,10 +789,21 @@ class Interp:
                 value = self.await_(value)
             promise.state, promise.value = "resolved", value
         except FlError as error:
+            if error.type == "deadlock":
+                raise
             promise.state, promise.error = "rejected", error
         finally:
             self.handlers = saved
+            self.task_depth -= 1
         return promise
+
+    def block(self, what: str):
+        """The running task would wait. Tasks ran to completion when they were created, so
+        in the main task nothing can ever wake it: a deadlock; a task body that blocks is
+        outside the modelled subset."""
+        if self.task_depth == 0:
+            raise FlError("deadlock", f"all tasks are blocked: main task: {what}")
+        raise Unsupported(f"a task that blocks on {what}")
 
     def await_(self, p):
         if not isinstance(p, Promise):
@@ -798,7 +813,7 @@ class Interp:
         if p.state == "rejected":
             error = FlError(p.error.type, p.error.message, p.error.data)
             raise error
-        raise Unsupported("await of a pending promise")
+        self.block("await")
 
     # -- effects -------------------------------------------------------------------------
     def perform(self, qualified: str, args):
@@ -1279,7 +1294,9 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         if ch.closed:
             raise FlError("channel-closed", "send on a closed channel")
         if len(ch.queue) >= ch.capacity:
-            raise Unsupported("a send that blocks")
+            if it.task_depth == 0:
+                it.block("send!")
+            # a task's send waits for the receiver; values still arrive in order
         ch.queue.append(v)
         return True
 
@@ -1288,14 +1305,14 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
             return ch.queue.pop(0)
         if ch.closed:
             return None
-        raise Unsupported("a receive that blocks")
+        it.block("recv!")
 
     def receive(ch):
         if ch.queue:
             return FlMap([("value", ch.queue.pop(0)), ("ok", True)])
         if ch.closed:
             return FlMap([("value", None), ("ok", False)])
-        raise Unsupported("a receive that blocks")
+        it.block("receive!")
 
     def close(ch):
         if ch.closed:

@@ -119,9 +119,18 @@ def failure_kind(why: str) -> str:
     return {"internal": "internal-error", "exit": "bad-exit"}.get(first, first)
 
 
-def first_error(stderr: bytes) -> tuple[str, int] | None:
-    m = _ERROR_LINE.search(stderr.decode("utf-8", "replace"))
-    return (m["type"], int(m["line"])) if m else None
+_UNLOCATED_ERROR = re.compile(r"^[^\n:]*: error\[(?P<type>[^\]]+)\]", re.M)
+
+
+def first_error(stderr: bytes) -> tuple[str, int | None] | None:
+    """The uncaught error's type and line (None for an error without a location, such as a
+    deadlock) from a run's stderr, or None if it reports no error."""
+    text = stderr.decode("utf-8", "replace")
+    m = _ERROR_LINE.search(text)
+    if m:
+        return m["type"], int(m["line"])
+    m = _UNLOCATED_ERROR.search(text)
+    return (m["type"], None) if m else None
 
 
 def differential(source: bytes, expected, workdir: Path) -> Verdict:

@@ -110,8 +110,10 @@ def check_mutant(seed: int, sources, hostile: bool, workdir: Path) -> dict:
     if outcome.failed:
         def still_fails(candidate: bytes) -> bool:
             return judge(candidate, workdir).kind == outcome.kind
-        result["minimised"] = reduce_tokens(mutant.source, still_fails).decode("utf-8",
-                                                                             "surrogateescape")
+        # a hang costs a full timeout per try: only a few tries for those
+        budget = 12 if outcome.kind == "hang" else 200
+        result["minimised"] = reduce_tokens(mutant.source, still_fails, budget).decode(
+            "utf-8", "surrogateescape")
     return result
 
 

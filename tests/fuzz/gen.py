@@ -202,7 +202,7 @@ class Gen:
 
     def gen_int(self, ctx, d):
         g, I = self.g, "int"
-        c = self.r.randint(0, 31)
+        c = self.r.randint(0, 34)
         if c == 0:
             return form(sym("+"), *[g(I, ctx, d) for _ in range(self.r.randint(0, 3))])
         if c == 1:
@@ -291,12 +291,23 @@ class Gen:
                  form(sym("async:delay"), self.r.randint(0, 3), g(I, ctx, d))])))
         if c == 30:
             return form(sym("string-length"), self.dom_html(ctx, d))
+        if c == 31:     # a closure returned, then called: captured variables
+            a, b = self.fresh("a"), self.fresh("b")
+            inner = form(sym("lambda"), form(sym(b)), g(I, ctx.bind((a, I), (b, I)), d))
+            return form(form(form(sym("lambda"), form(sym(a)), inner), g(I, ctx, d)),
+                        g(I, ctx, d))
+        if c == 32:     # keys equal under `==` are one key
+            return form(sym("get"), form(sym("set"), form(sym("set"), MapLit([]), 1, g(I, ctx, d)),
+                                         1.0, g(I, ctx, d)), self.pick([1, 1.0, 2]), -1)
+        if c == 33:
+            return form(sym("head"), form(sym("sort"), Vec([g(self.pick([I, "float"]), ctx, d)
+                                                          for _ in range(3)])))
         return form(sym("dict-size"), form(sym("dict-merge"), g("map", ctx, d),
                                            g("map", ctx, d)))
 
     def gen_float(self, ctx, d):
         g = self.g
-        c = self.r.randint(0, 9)
+        c = self.r.randint(0, 12)
         num = lambda: g(self.pick(["float", "float", "int"]), ctx, d)   # noqa: E731
         if c == 0:
             return form(sym(self.pick(["+", "-", "*"])), g("float", ctx, d), num())
@@ -317,7 +328,36 @@ class Gen:
             return form(sym(self.pick(["min", "max"])), g("float", ctx, d), g("float", ctx, d))
         if c == 8:
             return form(sym("to-float"), self.pick(["1.5", "-0.0", "1e3", "x", "inf"]))
+        if c == 10:      # mixed operands: `min`/`max` return the chosen one unchanged
+            return form(sym(self.pick(["min", "max"])), g("float", ctx, d), g("int", ctx, d),
+                        *([g("float", ctx, d)] if self.chance(0.5) else []))
+        if c == 11:
+            return self.float_loop(ctx, d)
         return form(sym("sum"), form(sym("map"), sym("to-float"), g("ilist", ctx, d)))
+
+    def float_loop(self, ctx, d):
+        """A counted loop carrying a float (and an int) accumulator: what -O2 unboxes."""
+        i, x, k, loop = self.fresh("i"), self.fresh("x"), self.fresh("k"), self.fresh("loop")
+        inner = ctx.bind((i, "int"), (x, "float"), (k, "int"))
+        fi = form(sym("to-float"), sym(i))
+        step_x = self.pick([
+            form(sym("+"), sym(x), form(sym("*"), 0.5, fi)),
+            form(sym("*"), sym(x), self.pick([1.0001, -1.5, 0.5])),
+            form(sym("/"), sym(x), form(sym("+"), 1, sym(i))),
+            form(sym("-"), sym(x), form(sym("sqrt"), fi)),
+            form(sym("if"), form(sym("<"), sym(x), sym(i)), form(sym("+"), sym(x), sym(i)),
+                 form(sym("-"), sym(x), 1.25)),
+            form(sym("max"), sym(x), form(sym("*"), sym(k), 1.5)),
+            self.gen("float", inner, min(d, 2))])
+        step_k = self.pick([form(sym("+"), sym(k), form(sym("floor"), sym(x)))
+                            if self.chance(0.3) else form(sym("+"), sym(k), sym(i)),
+                            form(sym("*"), sym(k), 3), self.gen("int", inner, min(d, 2))])
+        result = self.pick([sym(x), form(sym("+"), sym(x), sym(k)), Vec([sym(x), sym(k)])])
+        return form(sym("let"), sym(loop), Form([Form([sym(i), 0]),
+                                                 Form([sym(x), self.g("float", ctx, d - 1)]),
+                                                 Form([sym(k), self.g("int", ctx, d - 1)])]),
+                    form(sym("if"), form(sym("<"), sym(i), self.pick([3, 10, 100, 1000])),
+                         form(sym(loop), form(sym("+"), sym(i), 1), step_x, step_k), result))
 
     def gen_str(self, ctx, d):
         g = self.g

@@ -27,7 +27,8 @@ SHAPE_DECL = form(sym("data"), sym("Shape"), form(sym("Circle"), sym("Int")),
                   form(sym("Rect"), sym("Int"), sym("Int")), form(sym("Empty")))
 STRINGS = ["", "a", "abc", "Hello", "a,b,,c", " pad ", "x y z", "été", "ß", "😀!", "tab\there",
            "line\nbreak", "q\"uote", "back\\slash", "AbC", "123", "-42", "1.5", "nope", "aaa",
-           "ÀÉÎõü", "ǅ", "Σίσυφος", "日本語", "a\u001bb", "nul\0byte", ",", "a😀b😀c"]
+           "ÀÉÎõü", "ǅ", "Σίσυφος", "日本語", "a\u001bb", "nul\0byte", ",", "a😀b😀c",
+           "\u00a0nbsp\u2003", "\u2028"]
 KEYWORDS = ["a", "b", "key", "x-y", "ok?"]
 STATE_KEYS = [Kw("s0"), Kw("s1"), "k2"]
 INT_EDGES = [0, 1, -1, 2, 7, -13, 100, 4611686018427387903, -4611686018427387904,
@@ -249,7 +250,8 @@ class Gen:
             return form(sym("or"), form(sym("index-of"), g("ilist", ctx, d), g(I, ctx, d)), -1)
         if c == 18:
             return form(sym("to-int"), self.pick(["12", "-7", " 3", "x", "99999999999999999999",
-                                                  "0"]))
+                                                  "0", "+5", "1_000", "\u0663", "", "-0",
+                                                  "9223372036854775807", "00012"]))
         if c == 19 and self.functions:
             name, arity = self.pick(self.functions)
             if name.startswith("rec"):
@@ -327,7 +329,8 @@ class Gen:
         if c == 7:
             return form(sym(self.pick(["min", "max"])), g("float", ctx, d), g("float", ctx, d))
         if c == 8:
-            return form(sym("to-float"), self.pick(["1.5", "-0.0", "1e3", "x", "inf"]))
+            return form(sym("to-float"), self.pick(["1.5", "-0.0", "1e3", "x", "inf", "-inf",
+                                                    " 2.5 ", "1e400", ".5", "5.", "1_0.5", ""]))
         if c == 10:      # mixed operands: `min`/`max` return the chosen one unchanged
             return form(sym(self.pick(["min", "max"])), g("float", ctx, d), g("int", ctx, d),
                         *([g("float", ctx, d)] if self.chance(0.5) else []))

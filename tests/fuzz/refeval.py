@@ -15,6 +15,7 @@ and the minimiser treats as "not a valid program".
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from fluentai.builtins import BUILTINS
@@ -1114,16 +1115,19 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         if isinstance(x, float):
             return to_int_from_float(x, "to-int")
         if isinstance(x, str):
-            try:
-                return check_int(int(x.strip(), 10), "to-int")
-            except ValueError:
-                raise FlError("value-error", f"`to-int`: not an integer: {written(x)}") from None
+            # ASCII digits, an optional sign, surrounding whitespace: not Python's `int`,
+            # which also takes `1_000` and other scripts' digits
+            if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", x):
+                raise FlError("value-error", f"`to-int`: not an integer: {written(x)}")
+            return check_int(int(x), "to-int")
         raise FlError("type-error", "`to-int` expects a number or a string")
 
     def to_float(x):
         if is_num(x):
             return float(x)
         if isinstance(x, str):
+            if "_" in x or not x.strip().isascii():
+                raise FlError("value-error", "`to-float`: not a number")
             try:
                 return float(x)
             except ValueError:
@@ -1403,7 +1407,7 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         "string-ends-with?": lambda s, t: need_str(s, "string-ends-with?").endswith(
             need_str(t, "string-ends-with?")),
         "string-replace": string_replace,
-        "string-trim": lambda s: need_str(s, "string-trim").strip(" \t\n\r"),
+        "string-trim": lambda s: need_str(s, "string-trim").strip(),
         "string->list": lambda s: list(need_str(s, "string->list")),
         "list->string": lambda xs: "".join(need_str(x, "list->string")
                                            for x in need_list(xs, "list->string")),

@@ -104,16 +104,16 @@ def minimise_program(forms, verdict, workdir: Path):
 
 def check_mutant(seed: int, sources, hostile: bool, workdir: Path) -> dict:
     mutant = make_mutant(seed, sources, hostile)
-    outcome = judge(mutant.source, workdir)
+    outcome = judge(mutant.source, workdir, strict_compile_time=hostile)
     result = {"job": "mutant", "seed": seed, "kind": outcome.kind, "status": outcome.status,
               "mutations": mutant.mutations, "detail": outcome.detail}
     if outcome.failed:
         def still_fails(candidate: bytes) -> bool:
-            return judge(candidate, workdir).kind == outcome.kind
-        # a hang costs a full timeout per try: only a few tries for those
-        budget = 12 if outcome.kind == "hang" else 200
-        result["minimised"] = reduce_tokens(mutant.source, still_fails, budget).decode(
-            "utf-8", "surrogateescape")
+            return judge(candidate, workdir, hostile).kind == outcome.kind
+        # a hang or a slow compile costs a full timeout per try: those are saved as found
+        slow = outcome.kind in ("hang", "slow-compile")
+        minimised = mutant.source if slow else reduce_tokens(mutant.source, still_fails)
+        result["minimised"] = minimised.decode("utf-8", "surrogateescape")
     return result
 
 
@@ -178,10 +178,12 @@ def main(argv=None) -> int:
     options = parser.parse_args(argv)
     n_mutants = options.programs if options.mutants is None else options.mutants
     job_options = {"checks": options.checks, "hostile": not options.gentle}
-    jobs = [("program", options.seed + i, job_options) for i in range(options.programs)]
-    jobs += [("mutant", options.seed + i, job_options) for i in range(n_mutants)]
-    # interleave, so that a run cut short still has both kinds
-    jobs.sort(key=lambda j: (j[1], j[0]))
+    # interleaved in proportion, so that a run cut short by --max-seconds has both kinds
+    jobs = sorted([((i + 0.5) / options.programs, ("program", options.seed + i, job_options))
+                   for i in range(options.programs)]
+                  + [((i + 0.5) / n_mutants, ("mutant", options.seed + i, job_options))
+                     for i in range(n_mutants)], key=lambda pair: pair[0])
+    jobs = [job for _, job in jobs]
 
     counts = collections.Counter()
     kinds = collections.Counter()
@@ -233,6 +235,7 @@ def report(counts, kinds, statuses, elapsed) -> str:
         + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items(), key=lambda kv: str(kv[0])))
         + f"), runs long {of('mutant', 'runs-long')}, crashes {of('mutant', 'crash', 'bad-exit')}, "
         f"tracebacks {of('mutant', 'traceback')}, hangs {of('mutant', 'hang')}, "
+        f"slow compiles {of('mutant', 'slow-compile')}, "
         f"internal errors {of('mutant', 'internal-error')}, "
         f"harness errors {of('mutant', 'harness-error')}",
         f"time: {elapsed:.0f} s",

@@ -665,7 +665,8 @@ class Gen:
                              form(sym(loop), form(sym("+"), sym(i), 1), step)))
         even, odd = self.fresh("ev"), self.fresh("od")
         body = lambda me, other: form(sym("lambda"), form(sym(i), sym(acc)),  # noqa: E731
-                                      form(sym("cond"), Form([form(sym(">="), sym(i), n), sym(acc)]),
+                                      form(sym("cond"),
+                                           Form([form(sym(">="), sym(i), n), sym(acc)]),
                                            form(sym("else"), form(sym(other),
                                                                   form(sym("+"), sym(i), 1),
                                                                   step))))
@@ -931,7 +932,8 @@ class Gen:
             return form(sym("await"), form(sym("async:resolve"), g(t, ctx, d - 1)))
         if c == 5:
             x = self.fresh("x")
-            return form(sym("await"), form(sym("async:then"), form(sym("go"), g("int", pure, d - 1)),
+            task = form(sym("go"), g("int", pure, d - 1))
+            return form(sym("await"), form(sym("async:then"), task,
                                            form(sym("lambda"), form(sym(x)),
                                                 g(t, pure.bind((x, "int")), d - 1))))
         return form(sym("concurrent:join"), form(sym("spawn"), form(sym("lambda"), form(),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,9 @@ RUN_TIMEOUT_S = 10
 SPECIAL_FORMS = ["define", "lambda", "let", "let*", "letrec", "if", "cond", "when", "unless",
                  "do", "begin", "and", "or", "match", "data", "quote", "effect", "handler",
                  "async", "await", "go", "select", "else", "...", "."]
-_TOKEN = re.compile(rb'"(?:\\.|[^"\\])*"?|;[^\n]*|[()\[\]{}\']|[ \t\r\n,]+|[^ \t\r\n,()\[\]{}"\';]+',
-                    re.S)
+_TOKEN = re.compile(rb'"(?:\\.|[^"\\])*"?'           # a string, maybe unterminated
+                    rb'|;[^\n]*|[()\[\]{}\']|[ \t\r\n,]+'   # a comment, a bracket, blanks
+                    rb'|[^ \t\r\n,()\[\]{}"\';]+', re.S)  # an atom
 
 
 def tokens(source: bytes) -> list[bytes]:
@@ -183,19 +185,26 @@ class MutantResult:
         return self.kind not in ("ok", "runs-long")
 
 
-def judge(source: bytes, workdir: Path) -> MutantResult:
+def judge(source: bytes, workdir: Path, strict_compile_time: bool = False) -> MutantResult:
+    """With `strict_compile_time` (the long campaign, not the sample in `make test`: a loaded
+    machine must not fail a test), a compile slower than RUN_TIMEOUT_S is a failure too."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "prog.fl").write_bytes(source)
     argv = [sys.executable, "-m", "fluentai", "jit", "--no-cache", "-O0", "prog.fl"]
     run = run_argv(argv, workdir, "jit-O0", timeout=RUN_TIMEOUT_S)
     if run.status is None:
         # a mutant may loop forever; the compiler alone must still answer
+        started = time.monotonic()
         compiled = run_argv([sys.executable, "-m", "fluentai", "compile", "-O0", "-c",
                              "prog.fl", "-o", "prog.o"], workdir, "compile-O0")
+        took = time.monotonic() - started
         why = crash_of(compiled)
         if why:
             return MutantResult(failure_kind(why), f"{why}\n$ {compiled.command}\n"
                                 + compiled.stderr.decode("utf-8", "replace")[-1500:])
+        if strict_compile_time and took > RUN_TIMEOUT_S:
+            return MutantResult("slow-compile", f"`compile -c` took {took:.0f} s\n"
+                                f"$ {compiled.command}", compiled.status)
         return MutantResult("runs-long", status=None)
     why = crash_of(run)
     if why:

@@ -739,7 +739,8 @@ class Interp:
             return self.eval_body(list(x[2:]), env)
         except FlError as error:
             catch = clauses.get("error") or clauses.get("error:raise")
-            if catch is None or error.type == "deadlock" or error.depth is None or error.depth <= depth:
+            if catch is None or error.type == "deadlock" or error.depth is None \
+                    or error.depth <= depth:
                 raise
             self.handlers = saved
             return self.apply(catch, [error.as_value()])

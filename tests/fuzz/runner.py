@@ -26,8 +26,8 @@ MODES = ("jit-O0", "jit-O2", "aot-O0", "aot-O2")
 TIMEOUT_S = 30
 PROGRAM_FILE = "prog.fl"
 
-_ERROR_LINE = re.compile(r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+): error\[(?P<type>[^\]]+)\]",
-                         re.M)
+_ERROR_LINE = re.compile(
+    r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+): error\[(?P<type>[^\]]+)\]", re.M)
 _ANY_ERROR = re.compile(r"error\[[^\]]+\]")
 
 
@@ -105,10 +105,11 @@ def crash_of(run: Run) -> str | None:
         return "traceback"
     if run.status == 70:
         return "internal compiler error (exit 70)"
-    if run.status in (1, 2) and not _ANY_ERROR.search(run.stderr.decode("utf-8", "replace")):
+    reported = _ANY_ERROR.search(run.stderr.decode("utf-8", "replace"))
+    if run.status in (1, 2) and not reported:
         return f"exit status {run.status} without an error report"
     # any other status is the program's own `(exit n)`, which reports nothing
-    if run.status not in (0, 1, 2, 130) and _ANY_ERROR.search(run.stderr.decode("utf-8", "replace")):
+    if run.status not in (0, 1, 2, 130) and reported:
         return f"exit status {run.status} with an error report"
     return None
 

@@ -677,7 +677,7 @@ class Gen:
     def side_effect(self, ctx, d):
         if ctx.pure:
             return self.g("int", ctx, d)
-        c = self.r.randint(0, 6)
+        c = self.r.randint(0, 7)
         if c == 5:
             x = self.fresh("x")
             return form(sym("for-each"), form(sym("lambda"), form(sym(x)),
@@ -685,6 +685,16 @@ class Gen:
                         self.g(self.pick(["ilist", "slist"]), ctx, d))
         if c == 6:
             return form(sym("state:clear"))
+        if c == 7:     # print-line is io:print: a handler sees both
+            x, op = self.fresh("x"), self.fresh("op")
+            clause = self.pick([
+                Form([sym("io:print"), form(sym("lambda"), form(sym(x)),
+                                            form(sym("print-line"), form(sym("show"), sym(x))))]),
+                Form([sym("io"), form(sym("lambda"), form(sym(op), sym(x)),
+                                      form(sym("print-line"), Vec([sym(op), sym(x)])))])])
+            return form(sym("handler"), Form([clause]),
+                        form(sym(self.pick(["print-line", "io:print", "io:write"])),
+                             self.g(self.pick(TYPES), ctx, d)))
         if c == 0:
             return form(sym("io:print"), *[self.g(self.pick(TYPES), ctx, d)
                                            for _ in range(self.r.randint(0, 2))])
@@ -700,7 +710,7 @@ class Gen:
         g = self.g
         if ctx.pure:
             return g("int", ctx, d - 1)
-        c = self.r.randint(0, 5)
+        c = self.r.randint(0, 6)
         key = self.pick(STATE_KEYS)
         if c == 0:
             return form(sym("or"), form(sym("state:get"), key), g("int", ctx, d - 1))
@@ -719,6 +729,14 @@ class Gen:
         if c == 4 and ctx.effects:
             op = self.pick(ctx.effects)
             return form(sym(op), g("int", ctx, d - 1))
+        if c == 5:     # a handler of a built-in operation overrides its default
+            k, v = self.fresh("k"), self.fresh("v")
+            clause = self.pick([
+                Form([sym("state:get"), form(sym("lambda"), form(sym(k)), g("int", ctx, d - 1))]),
+                Form([sym("state"), form(sym("lambda"), form(sym(k), sym("."), sym(v)),
+                                         form(sym("length"), sym(v)))])])
+            return form(sym("handler"), Form([clause]),
+                        form(sym("+"), 1, form(sym("state:get"), key)))
         return form(sym("or"), form(sym("state:delete"), key), 0)
 
     def user_effect(self, t, ctx, d):

@@ -1271,8 +1271,7 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         return None if i < 0 else i
 
     def print_line(x):
-        it.out.append(display(x) + "\n")
-        return None
+        return it.perform("io:print", [x])      # a handler of io:print sees it
 
     def get(m, k, default=None):
         return need_map(m, "get").get(k, default) if need_map(m, "get").has(k) else default

@@ -4,7 +4,8 @@
 #   make demo         run examples/tour.fl, then show how an uncaught error is reported
 #   make test         pyflakes, then the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
 #   make fuzz         the long fuzzing campaign: N generated programs in every mode, N mutants
-#                     (N=1000 SEED=1 by default; failures land in tests/fuzz/failures/)
+#                     (N=1000 SEED=1 by default, FUZZ_ARGS="--max-seconds 3600" and other options
+#                     of `python -m tests.fuzz --help`; failures land in tests/fuzz/failures/)
 #   make bench        benchmarks against C and installed peers (QUICK=1: about a minute)
 #   make bench-peers  apt-get install the peer implementations (Chez, Racket, Guile, PyPy)
 #   make clean        remove build products (keeps .venv; `make distclean` removes it too)
@@ -117,7 +118,7 @@ test: setup
 
 # docs/testing.md, "Fuzzing": what it generates, the oracles, where failures are saved.
 fuzz: setup
-	$(VPY) -m tests.fuzz --programs $(N) --mutants $(N) --seed $(SEED)
+	$(VPY) -m tests.fuzz --programs $(N) --mutants $(N) --seed $(SEED) $(FUZZ_ARGS)
 
 bench: setup $(BENCH_STAMP)
 	$(VPY) bench/run.py $(if $(filter-out 0,$(QUICK)),--quick)

@@ -236,3 +236,13 @@ def test_reduce_tokens_keeps_the_failure():
     source = b"(define (f x) (+ x 1))\n(print-line (f \x00 2))\n"
     reduced = reduce_tokens(source, lambda s: b"\x00" in s)
     assert reduced == b"\x00"
+
+
+def test_campaign_command_line_counts(capsys):
+    from fuzz.campaign import main
+    status = main(["--programs", "1", "--mutants", "2", "--checks", "3", "--jobs", "1",
+                   "--gentle", "--no-save", "--seed", "5"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "programs: 1 (3 checks, 4 mode runs)" in out
+    assert "mutants: 2" in out and "mode mismatches 0" in out

@@ -655,7 +655,7 @@ class Gen:
         """A long tail-recursive loop (named let or two mutually recursive letrec functions):
         proper tail calls at every level, boxed and unboxed counters."""
         i, acc = self.fresh("i"), self.fresh("acc")
-        n = self.pick([1000, 1000, 30_000, 100_000])
+        n = self.pick([100, 1000, 3000])
         start = self.pick([0, 4611686018427387000, -4611686018427387904 - 10])
         step = form(sym(self.pick(["+", "-"])), sym(acc), form(sym("remainder"), sym(i), 7))
         if self.chance(0.5):

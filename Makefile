@@ -5,6 +5,9 @@
 #   make test         pyflakes, then the whole pytest suite (PYTEST_ARGS="-k lib_ -x" to narrow it)
 #   make test-asan    the runtime built with ASan + UBSan under the golden cases and C tests, and
 #                     GC stress over every allocation-heavy case (slow: see docs/testing.md)
+#   make fuzz         the long fuzzing campaign: N generated programs in every mode, N mutants
+#                     (N=1000 SEED=1 by default, FUZZ_ARGS="--max-seconds 3600" and other options
+#                     of `python -m tests.fuzz --help`; failures land in tests/fuzz/failures/)
 #   make bench        benchmarks against C and installed peers (QUICK=1: about a minute)
 #   make bench-peers  apt-get install the peer implementations (Chez, Racket, Guile, PyPy)
 #   make clean        remove build products (keeps .venv; `make distclean` removes it too)
@@ -25,8 +28,10 @@ BENCH_STAMP := $(VENV)/.installed-bench-$(PYPROJECT_KEY)
 
 QUICK ?=
 PYTEST_ARGS ?=
+N ?= 1000
+SEED ?= 1
 
-.PHONY: setup system-deps demo test test-asan bench bench-peers clean distclean
+.PHONY: setup system-deps demo test test-asan fuzz bench bench-peers clean distclean
 
 # $(call apt_install,PACKAGES,WHAT): install Debian packages as root, through sudo, or explain.
 # The package lists of a fresh container are empty, so `apt-get update` runs first whenever
@@ -124,6 +129,10 @@ test-asan: setup
 	@sanitizer_env="$$($(VPY) -m fluentai.backend.rt_build --sanitizer-env)" || exit 1; \
 	  echo "env $$sanitizer_env"; \
 	  env $$sanitizer_env $(VPY) -m pytest -q -k 'not jit-O0' $(PYTEST_ARGS) $(ASAN_TESTS)
+
+# docs/testing.md, "Fuzzing": what it generates, the oracles, where failures are saved.
+fuzz: setup
+	$(VPY) -m tests.fuzz --programs $(N) --mutants $(N) --seed $(SEED) $(FUZZ_ARGS)
 
 bench: setup $(BENCH_STAMP)
 	$(VPY) bench/run.py $(if $(filter-out 0,$(QUICK)),--quick)

@@ -605,6 +605,24 @@ static fl_value error_field(fl_value error, fl_value key)
     return fl_map_get(error, key, FL_NIL);
 }
 
+/* A report travels as a NUL-terminated C string (fl_outcome.report, fputs in
+ * executables, ffi.string in the JIT), so a NUL byte in the error's type or
+ * message would cut it short there; it is shown as the escape `\0` instead. */
+static fl_value report_to_string(fl_buf *b)
+{
+    if (!memchr(b->data, '\0', (size_t)b->len))
+        return fl_buf_to_string(b);
+    fl_buf escaped;
+    fl_buf_init(&escaped);
+    for (int64_t i = 0; i < b->len; i++) {
+        if (b->data[i] == '\0')
+            fl_buf_put(&escaped, "\\0", 2);
+        else
+            fl_buf_put(&escaped, &b->data[i], 1);
+    }
+    return fl_buf_to_string(&escaped);
+}
+
 /* file:line:col: error[TYPE]: message, the source line, carets, the data,
  * and the chain of calls. */
 static fl_value build_report(fl_value error, int64_t loc_id, const fl_chain *chain)
@@ -640,7 +658,7 @@ static fl_value build_report(fl_value error, int64_t loc_id, const fl_chain *cha
         fl_buf_puts(&b, "\n");
     }
     fl_chain_write(&b, chain, loc_id);
-    return fl_buf_to_string(&b);
+    return report_to_string(&b);
 }
 
 /* A report must come out even if printing the error value fails. */

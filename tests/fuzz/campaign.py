@@ -1,0 +1,247 @@
+"""The fuzzing campaign: generated programs in every mode, mutants of the golden cases.
+
+In: command-line options (`python -m tests.fuzz --help`; `make fuzz N=... SEED=...`).
+Out: counts on stdout (programs, checks, mode runs, crashes, tracebacks, hangs, internal
+errors, mismatches between modes and against the reference; mutants by outcome), and each
+failure minimised and saved in tests/fuzz/failures/ (see `save_failure`); exit status 1 if
+anything failed.
+
+Program `seed + i` and mutant `seed + i` are independent jobs, run by a process pool over the
+cores; a failure is minimised inside its job, so minimising runs in parallel too.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import refeval
+from .gen import generate
+from .minimise import reduce_forms, reduce_tokens
+from .mutate import judge, make_mutant, mutation_sources
+from .runner import MODES, REPO_ROOT, crash_of, differential, failure_kind, run_all
+from .sexpr import program_source
+
+FAILURES_DIR = REPO_ROOT / "tests" / "fuzz" / "failures"
+
+
+# ---------------------------------------------------------------------------------------------
+# One generated program
+
+
+def check_program(seed: int, checks: int, workdir: Path) -> dict:
+    program = generate(seed, checks)
+    try:
+        expected = refeval.evaluate(program.forms)
+    except refeval.Unsupported as why:        # a generator bug: say so, do not hide it
+        return {"job": "program", "seed": seed, "checks": program.checks,
+                "kind": "generator-unsupported", "detail": str(why)}
+    source = program_source(program.forms).encode()
+    verdict = differential(source, expected, workdir)
+    result = {"job": "program", "seed": seed, "checks": program.checks, "kind": verdict.kind,
+              "detail": verdict.detail}
+    if not verdict.ok:
+        result["crash_kind"] = _crash_kind(verdict)
+        result["minimised"] = program_source(minimise_program(program.forms, verdict, workdir))
+    return result
+
+
+def _crash_kind(verdict) -> str:
+    if verdict.kind != "crash":
+        return verdict.kind
+    for run in verdict.runs:
+        why = crash_of(run)
+        if why:
+            return failure_kind(why)
+    return "crash"
+
+
+def minimise_program(forms, verdict, workdir: Path):
+    """The smallest program (within the budget) failing the same way, in the fewest modes."""
+    kind = verdict.kind
+    if kind == "crash":
+        bad = next(r for r in verdict.runs if crash_of(r))
+        want = failure_kind(crash_of(bad))
+        modes = (bad.mode,)
+
+        def still_fails(candidate):
+            run = run_all(program_source(candidate).encode(), workdir, modes)[0]
+            why = crash_of(run)
+            return bool(why) and failure_kind(why) == want
+    elif kind == "mode-mismatch":
+        base = verdict.runs[0]
+        other = next(r for r in verdict.runs[1:] if r.key() != base.key())
+        modes = (base.mode, other.mode)
+
+        def still_fails(candidate):
+            a, b = run_all(program_source(candidate).encode(), workdir, modes)
+            return a.key() != b.key() and not crash_of(a) and not crash_of(b)
+    else:
+        def still_fails(candidate):
+            try:
+                expected = refeval.evaluate(candidate)
+            except (refeval.Unsupported, RecursionError, Exception):
+                return False
+            run = run_all(program_source(candidate).encode(), workdir, ("jit-O0",))[0]
+            if crash_of(run) or run.status == 2:
+                return False
+            return (run.stdout.decode("utf-8", "replace") != expected.stdout
+                    or run.status != expected.status)
+    return reduce_forms(forms, still_fails)
+
+
+# ---------------------------------------------------------------------------------------------
+# One mutant
+
+
+def check_mutant(seed: int, sources, hostile: bool, workdir: Path) -> dict:
+    mutant = make_mutant(seed, sources, hostile)
+    outcome = judge(mutant.source, workdir, strict_compile_time=hostile)
+    result = {"job": "mutant", "seed": seed, "kind": outcome.kind, "status": outcome.status,
+              "mutations": mutant.mutations, "detail": outcome.detail}
+    if outcome.failed:
+        def still_fails(candidate: bytes) -> bool:
+            return judge(candidate, workdir, hostile).kind == outcome.kind
+        # a hang or a slow compile costs a full timeout per try: those are saved as found
+        slow = outcome.kind in ("hang", "slow-compile")
+        minimised = mutant.source if slow else reduce_tokens(mutant.source, still_fails)
+        result["minimised"] = minimised.decode("utf-8", "surrogateescape")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool
+
+
+_SOURCES = None
+
+
+def _job(args):
+    kind, seed, options = args
+    global _SOURCES
+    workdir = Path(tempfile.mkdtemp(prefix=f"fluentai-fuzz-{kind}-{seed}-"))
+    try:
+        if kind == "program":
+            return check_program(seed, options["checks"], workdir)
+        if _SOURCES is None:
+            _SOURCES = mutation_sources()
+        return check_mutant(seed, _SOURCES, options["hostile"], workdir)
+    except Exception as error:       # the campaign itself failed on this job: report, go on
+        return {"job": kind, "seed": seed, "kind": "harness-error", "detail": repr(error)}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def save_failure(result: dict) -> Path:
+    """tests/fuzz/failures/<job>-<kind>-<hash>.fl: the minimised input, and beside it a .json
+    with the seed, the failure's description and (programs) the reference's expectation."""
+    FAILURES_DIR.mkdir(parents=True, exist_ok=True)
+    text = result.get("minimised") or ""
+    digest = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    stem = f"{result['job']}-{result.get('crash_kind', result['kind'])}-{digest}"
+    (FAILURES_DIR / f"{stem}.fl").write_bytes(text.encode("utf-8", "surrogateescape"))
+    meta = {k: v for k, v in result.items() if k != "minimised"}
+    (FAILURES_DIR / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return FAILURES_DIR / f"{stem}.fl"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fuzz",
+        description="Differential fuzzing of FluentAI: generated programs in every mode "
+                    f"({', '.join(MODES)}) against a reference evaluator, and mutants of the "
+                    "golden cases against the no-crash oracle.")
+    parser.add_argument("-n", "--programs", type=int, default=100,
+                        help="generated programs to run (default 100)")
+    parser.add_argument("-m", "--mutants", type=int, default=None,
+                        help="mutants to run (default: as many as programs)")
+    parser.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
+    parser.add_argument("--checks", type=int, default=20,
+                        help="printed checks per generated program (default 20)")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                        help="parallel jobs (default: the number of cores)")
+    parser.add_argument("--gentle", action="store_true",
+                        help="keep mutants below the frontend's size limits (as in make test)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop starting jobs after this long and report what ran (jobs "
+                             "alternate between programs and mutants, so both are counted)")
+    parser.add_argument("--no-save", action="store_true",
+                        help="do not write failures to tests/fuzz/failures/")
+    options = parser.parse_args(argv)
+    n_mutants = options.programs if options.mutants is None else options.mutants
+    job_options = {"checks": options.checks, "hostile": not options.gentle}
+    # interleaved in proportion, so that a run cut short by --max-seconds has both kinds
+    jobs = sorted([((i + 0.5) / options.programs, ("program", options.seed + i, job_options))
+                   for i in range(options.programs)]
+                  + [((i + 0.5) / n_mutants, ("mutant", options.seed + i, job_options))
+                     for i in range(n_mutants)], key=lambda pair: pair[0])
+    jobs = [job for _, job in jobs]
+
+    counts = collections.Counter()
+    kinds = collections.Counter()
+    statuses = collections.Counter()
+    failures = []
+    start = time.monotonic()
+    print(f"fuzz: {options.programs} programs x {len(MODES)} modes and {n_mutants} mutants, "
+          f"seed {options.seed}, {options.jobs} jobs", flush=True)
+    with multiprocessing.Pool(options.jobs) as pool:
+        for done, result in enumerate(pool.imap_unordered(_job, jobs), start=1):
+            job = result["job"]
+            counts[job + "s"] += 1
+            if job == "program":
+                counts["checks"] += result.get("checks", 0)
+            else:
+                statuses[result.get("status")] += 1
+            kinds[(job, result.get("crash_kind", result["kind"]))] += 1
+            if result["kind"] not in ("ok", "runs-long"):
+                failures.append(result)
+                where = "" if options.no_save else f" -> {save_failure(result)}"
+                print(f"FAIL {job} seed {result['seed']}: {result['kind']}{where}\n"
+                      f"  {result['detail'][:600]}", flush=True)
+            if done % 100 == 0:
+                print(f"  {done}/{len(jobs)} jobs, {len(failures)} failures, "
+                      f"{time.monotonic() - start:.0f} s", flush=True)
+            if options.max_seconds is not None and time.monotonic() - start > options.max_seconds:
+                print(f"fuzz: stopped after {options.max_seconds:.0f} s (--max-seconds): "
+                      f"{done} of {len(jobs)} jobs ran", flush=True)
+                break
+    elapsed = time.monotonic() - start
+    print(report(counts, kinds, statuses, elapsed))
+    return 1 if failures else 0
+
+
+def report(counts, kinds, statuses, elapsed) -> str:
+    def of(job, *names):
+        return sum(kinds[(job, n)] for n in names)
+    lines = [
+        f"programs: {counts['programs']} ({counts['checks']} checks, "
+        f"{counts['programs'] * len(MODES)} mode runs)",
+        f"  ok {of('program', 'ok')}, crashes {of('program', 'crash', 'bad-exit')}, "
+        f"tracebacks {of('program', 'traceback')}, hangs {of('program', 'hang')}, "
+        f"internal errors {of('program', 'internal-error')}, "
+        f"mode mismatches {of('program', 'mode-mismatch')}, "
+        f"reference mismatches {of('program', 'ref-mismatch')}, "
+        f"generator/harness errors {of('program', 'generator-unsupported', 'harness-error')}",
+        f"mutants: {counts['mutants']}",
+        f"  ok {of('mutant', 'ok')} (exit status: "
+        + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items(), key=lambda kv: str(kv[0])))
+        + f"), runs long {of('mutant', 'runs-long')}, crashes {of('mutant', 'crash', 'bad-exit')}, "
+        f"tracebacks {of('mutant', 'traceback')}, hangs {of('mutant', 'hang')}, "
+        f"slow compiles {of('mutant', 'slow-compile')}, "
+        f"internal errors {of('mutant', 'internal-error')}, "
+        f"harness errors {of('mutant', 'harness-error')}",
+        f"time: {elapsed:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

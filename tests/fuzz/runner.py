@@ -1,0 +1,188 @@
+"""Run one FluentAI source in every execution mode and judge the results.
+
+In: source text (a generated program or a mutant) and a scratch directory.
+Out: `Run`s (stdout, stderr, exit status, or a hang) per mode, and verdicts:
+- `crash_of(run)`: why a run is a crash whatever the program (a signal death, a Python
+  traceback, exit 70 = internal compiler error, a hang, an unlocated error report);
+- `differential(source, expected)`: a `Verdict` for a generated program: a crash in any mode,
+  a mismatch between modes (stdout, stderr and status must be identical), or a mismatch against
+  the reference (stdout, status, and an uncaught error's type and line).
+
+The modes are `jit -O0`, `jit -O2` (both `--no-cache`: every program is new) and `compile -O0`,
+`compile -O2` followed by running the executable. The compiler runs as `python -m fluentai`
+of this checkout, like the golden tests.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODES = ("jit-O0", "jit-O2", "aot-O0", "aot-O2")
+TIMEOUT_S = 30
+PROGRAM_FILE = "prog.fl"
+
+_ERROR_LINE = re.compile(
+    r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+): error\[(?P<type>[^\]]+)\]", re.M)
+_ANY_ERROR = re.compile(r"error\[[^\]]+\]")
+
+
+@dataclass
+class Run:
+    mode: str
+    stdout: bytes
+    stderr: bytes
+    status: int | None          # None: killed after TIMEOUT_S (a hang)
+    command: str
+
+    def key(self):
+        return (self.stdout, self.stderr, self.status)
+
+
+@dataclass
+class Verdict:
+    kind: str                   # "ok", "crash", "mode-mismatch", "ref-mismatch"
+    detail: str = ""
+    runs: list | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_argv(argv: list[str], cwd: Path, mode: str, stdin: bytes = b"",
+             timeout: float = TIMEOUT_S) -> Run:
+    command = " ".join(argv)
+    try:
+        done = subprocess.run(argv, cwd=cwd, env=_env(), input=stdin, capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as hung:
+        return Run(mode, hung.stdout or b"", hung.stderr or b"", None, command)
+    return Run(mode, done.stdout, done.stderr, done.returncode, command)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fluentai", *args]
+
+
+def run_mode(mode: str, workdir: Path) -> Run:
+    kind, opt = mode.split("-")
+    if kind == "jit":
+        return run_argv(_cli("jit", "--no-cache", f"-{opt}", PROGRAM_FILE), workdir, mode)
+    exe = f"prog-{opt}"
+    compiled = run_argv(_cli("compile", f"-{opt}", PROGRAM_FILE, "-o", exe), workdir, mode)
+    if compiled.status != 0:
+        return compiled
+    ran = run_argv([f"./{exe}"], workdir, mode)
+    (workdir / exe).unlink(missing_ok=True)
+    return Run(mode, ran.stdout, compiled.stderr + ran.stderr, ran.status,
+               f"{compiled.command} && {ran.command}")
+
+
+def run_all(source: bytes, workdir: Path, modes=MODES) -> list[Run]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / PROGRAM_FILE).write_bytes(source)
+    return [run_mode(mode, workdir) for mode in modes]
+
+
+def crash_of(run: Run) -> str | None:
+    """Why `run` is a failure whatever the program was, or None."""
+    if run.status is None:
+        return f"hang: no answer within {TIMEOUT_S} s"
+    if run.status < 0 or run.status in (134, 139):
+        return f"crash: exit status {run.status}"
+    if b"Traceback (most recent call last)" in run.stderr:
+        return "traceback"
+    if run.status == 70:
+        return "internal compiler error (exit 70)"
+    reported = _ANY_ERROR.search(run.stderr.decode("utf-8", "replace"))
+    if run.status in (1, 2) and not reported:
+        return f"exit status {run.status} without an error report"
+    # any other status is the program's own `(exit n)`, which reports nothing
+    if run.status not in (0, 1, 2, 130) and reported:
+        return f"exit status {run.status} with an error report"
+    return None
+
+
+def failure_kind(why: str) -> str:
+    """The class of a `crash_of` answer: hang, crash, traceback, internal-error, bad-exit."""
+    first = why.split(":")[0].split(" ")[0]
+    return {"internal": "internal-error", "exit": "bad-exit"}.get(first, first)
+
+
+_UNLOCATED_ERROR = re.compile(r"^[^\n:]*: error\[(?P<type>[^\]]+)\]", re.M)
+
+
+def first_error(stderr: bytes) -> tuple[str, int | None] | None:
+    """The uncaught error's type and line (None for an error without a location, such as a
+    deadlock) from a run's stderr, or None if it reports no error."""
+    text = stderr.decode("utf-8", "replace")
+    m = _ERROR_LINE.search(text)
+    if m:
+        return m["type"], int(m["line"])
+    m = _UNLOCATED_ERROR.search(text)
+    return (m["type"], None) if m else None
+
+
+def differential(source: bytes, expected, workdir: Path) -> Verdict:
+    """`expected` is a refeval.Expected (or None to compare the modes only)."""
+    runs = run_all(source, workdir)
+    for run in runs:
+        why = crash_of(run)
+        if why:
+            return Verdict("crash", f"{run.mode}: {why}\n$ {run.command}\n"
+                                    f"{run.stderr.decode('utf-8', 'replace')[-2000:]}", runs)
+    base = runs[0]
+    for run in runs[1:]:
+        if run.key() != base.key():
+            return Verdict("mode-mismatch", f"{base.mode} and {run.mode} differ:\n"
+                                            + describe_difference(base, run), runs)
+    if expected is None:
+        return Verdict("ok", runs=runs)
+    problems = []
+    if base.stdout.decode("utf-8", "replace") != expected.stdout:
+        problems.append("stdout:\n" + _first_diff(expected.stdout,
+                                                  base.stdout.decode("utf-8", "replace")))
+    if base.status != expected.status:
+        problems.append(f"exit status {base.status}, reference {expected.status}")
+    if expected.error_type is not None:
+        got = first_error(base.stderr)
+        if got != (expected.error_type, expected.error_line):
+            problems.append(f"uncaught error {got}, reference "
+                            f"{(expected.error_type, expected.error_line)}")
+    if problems:
+        return Verdict("ref-mismatch", "\n".join(problems) + "\nstderr: "
+                       + base.stderr.decode("utf-8", "replace")[-1500:], runs)
+    return Verdict("ok", runs=runs)
+
+
+def describe_difference(a: Run, b: Run) -> str:
+    out = []
+    if a.status != b.status:
+        out.append(f"exit status {a.status} vs {b.status}")
+    for name in ("stdout", "stderr"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x != y:
+            out.append(f"{name}:\n" + _first_diff(x.decode("utf-8", "replace"),
+                                                  y.decode("utf-8", "replace")))
+    return "\n".join(out)
+
+
+def _first_diff(want: str, got: str) -> str:
+    a, b = want.splitlines(), got.splitlines()
+    for i in range(max(len(a), len(b))):
+        x = a[i] if i < len(a) else "<end>"
+        y = b[i] if i < len(b) else "<end>"
+        if x != y:
+            return f"  line {i + 1}:\n    expected: {x[:400]}\n    got:      {y[:400]}"
+    return "  (same lines, different line endings)"

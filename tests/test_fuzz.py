@@ -73,16 +73,7 @@ def sample(tmp_path_factory):
     return _Sample(tmp_path_factory.mktemp("fuzz"))
 
 
-# Open bug found by the fuzzer, not yet fixed: an internal compiler error (KeyError in the
-# jit at -O0), also tests/fuzz/failures/program-internal-error-53aafcfc28.fl. Strict: the
-# item fails as soon as the bug is fixed, so the mark cannot outlive it.
-KNOWN_BUGS = {20261313: "internal compiler error: KeyError in jit -O0 (issue 12, open)"}
-
-
-@pytest.mark.parametrize("seed", [
-    pytest.param(SAMPLE_SEED + i, marks=pytest.mark.xfail(
-        strict=True, reason=KNOWN_BUGS[SAMPLE_SEED + i])) if SAMPLE_SEED + i in KNOWN_BUGS
-    else SAMPLE_SEED + i for i in range(SAMPLE_PROGRAMS)])
+@pytest.mark.parametrize("seed", range(SAMPLE_SEED, SAMPLE_SEED + SAMPLE_PROGRAMS))
 def test_generated_program(sample, seed):
     source, verdict = sample.program_verdicts()[seed]
     assert verdict.ok, (f"generated program {seed} ({verdict.kind}):\n{verdict.detail}\n"

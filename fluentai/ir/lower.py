@@ -549,6 +549,11 @@ class Lowerer:
         group_fns = {b: self.new_function(init.name or b.name, len(init.params),
                                           init.rest is not None, init.span)
                      for b, init in bindings if isinstance(init, A.Lambda)}
+        # The match compiler can lower one arm body on several paths, so the group's names
+        # may still be bound from an earlier copy, to values that do not dominate this one:
+        # lower_lambda must see them as not yet built.
+        for b in group_fns:
+            self.state.env.pop(b, None)
         for b, init in bindings:
             if isinstance(init, A.Lambda):
                 fn = group_fns[b]

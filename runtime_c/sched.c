@@ -584,10 +584,12 @@ static void report_failures(fl_outcome *out)
 static void reset_scheduler(void)
 {
     /* A run that ended in a deadlock, an exit or an error left suspended tasks:
-     * their frames, the main task's on the program stack included, are abandoned. */
-    for (fl_task *t = &main_task; t; t = t->next)
-        if (t != current && t->sp && t->stack_top)
-            fl_stack_unpoison(t->sp, t->stack_top);
+     * their frames, the main task's on the program stack included, are abandoned
+     * (only ASan keeps state about them; the walk is compiled out otherwise). */
+    if (FL_ASAN)
+        for (fl_task *t = &main_task; t; t = t->next)
+            if (t != current && t->sp && t->stack_top)
+                fl_stack_unpoison(t->sp, t->stack_top);
     main_task.next = NULL;
     current = last_task = NULL;
     ready_head = ready_tail = NULL;

@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 
-class FluentAIError(Exception):
-    """A FluentAI run-time error that reached Python: ``type`` ("type-error",
-    "config"...), ``message``, ``data`` (converted) and ``location``
-    ("file:line:col" or None). ``report`` is the text the CLI prints."""
+class _ProgramErrorFields:
+    """What a FluentAI error that reached Python carries, whichever Python
+    exception class it takes the place of."""
 
     def __init__(self, type: str, message: str, data: Any = None,
                  location: Optional[str] = None, report: str = ""):
@@ -23,21 +22,18 @@ class FluentAIError(Exception):
         self.report = report
 
 
-class Interrupted(KeyboardInterrupt):
+class FluentAIError(_ProgramErrorFields, Exception):
+    """A FluentAI run-time error that reached Python: ``type`` ("type-error",
+    "config"...), ``message``, ``data`` (converted) and ``location``
+    ("file:line:col" or None). ``report`` is the text the CLI prints."""
+
+
+class Interrupted(_ProgramErrorFields, KeyboardInterrupt):
     """Ctrl-C (SIGINT) stopped a FluentAI program that did not catch its
     ``interrupted`` error. A ``KeyboardInterrupt``, as Python code expects of
     Ctrl-C (``except Exception`` does not swallow it), with the attributes of
     ``FluentAIError``: ``type`` ("interrupted"), ``message``, ``data``,
     ``location`` (where the program was) and ``report`` (with the call chain)."""
-
-    def __init__(self, type: str, message: str, data: Any = None,
-                 location: Optional[str] = None, report: str = ""):
-        super().__init__(f"{type}: {message}" + (f" at {location}" if location else ""))
-        self.type = type
-        self.message = message
-        self.data = data
-        self.location = location
-        self.report = report
 
 
 class ProgramExit(Exception):

@@ -69,7 +69,7 @@ def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: l
             sys.stderr.write(f"fluentai: error: {e}\n")
             return EXIT_USAGE
         except Exception as exc:
-            sys.stderr.write(f"{InternalCompilerError(program, None, str(exc))}\n")
+            sys.stderr.write(f"{InternalCompilerError(program, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
             return 70
         compile_seconds = time.perf_counter() - t0
         print(f"compiled {program} at -O{opt} in {compile_seconds:.3f} s")

@@ -284,7 +284,7 @@ def cmd_jit(args, program_args: list[str]) -> int:
     except RuntimeBuildError:
         raise                 # reported by main(): a missing tool, not a compiler bug
     except Exception as exc:  # LLVM rejected what we generated: a compiler bug
-        sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
+        sys.stderr.write(f"{InternalCompilerError(filename, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
         return EXIT_INTERNAL
     args.report_times()
     return run_program(program, filename, args.opt, program_args, args.print_value)
@@ -397,7 +397,7 @@ def cmd_compile(args) -> int:
             return _write_output(aot.emit_assembly(compiled.llvm_ir, args.opt), args.output)
         obj = aot.emit_object(compiled.llvm_ir, args.opt)
     except Exception as exc:
-        sys.stderr.write(f"{InternalCompilerError(filename, None, str(exc))}\n")
+        sys.stderr.write(f"{InternalCompilerError(filename, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
         return EXIT_INTERNAL
     stem = filename[:-3] if filename.endswith(".fl") else filename + ".out"
     if args.object_only:

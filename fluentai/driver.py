@@ -10,6 +10,7 @@ compiler becomes an ``InternalCompilerError`` naming the user's location.
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -27,6 +28,17 @@ class CompiledProgram:
     ir_text: Optional[str] = None
     warnings: list = field(default_factory=list)
     global_slots: dict = field(default_factory=dict)   # name -> slot
+    function_spans: dict = field(default_factory=dict)  # LLVM function name -> Span
+
+    def span_of_llvm_error(self, message: str):
+        """Where a failure LLVM reports about our generated code comes from: the
+        source of the first of our functions its message names (``@fl_fn2_fib``),
+        else None. Only compiler bugs produce such messages."""
+        for name in re.findall(r"@\"?([A-Za-z_.$][\w.$]*)", message):
+            span = self.function_spans.get(name)
+            if span is not None:
+                return span
+        return None
 
 
 def compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
@@ -57,12 +69,13 @@ def compile_source(source: bytes | str, filename: str, *, print_value: bool = Fa
             with phase("codegen"):
                 llvm_module = generate_module(module, print_value=print_value, session=session,
                                               debug=debug)
+            spans = {fn.name: fn.span for fn in module.functions if fn.span is not None}
             with phase("codegen-ir-text"):
-                return dump, str(llvm_module)
+                return dump, str(llvm_module), spans
 
         # The passes recurse on the program's nesting, up to the 10,000 levels
         # the language allows: give them the room the frontend had.
-        dump, llvm_ir = call_with_deep_stack(program.nesting_depth, lower_and_generate)
+        dump, llvm_ir, spans = call_with_deep_stack(program.nesting_depth, lower_and_generate)
     except CompileError:
         raise
     except RecursionError:
@@ -71,7 +84,7 @@ def compile_source(source: bytes | str, filename: str, *, print_value: bool = Fa
         span = getattr(exc, "fluentai_span", None)
         raise InternalCompilerError(filename, span, f"{type(exc).__name__}: {exc}") from exc
     slots = {b.name: b.slot for b in program.globals}     # in slot order
-    return CompiledProgram(filename, text, llvm_ir, dump, list(program.warnings), slots)
+    return CompiledProgram(filename, text, llvm_ir, dump, list(program.warnings), slots, spans)
 
 
 def format_warnings(compiled: CompiledProgram) -> str:

@@ -126,3 +126,29 @@ def test_python_callables_become_fluentai_functions():
         mod["ap"](fails, 1)
     assert (info.value.type, info.value.message) == ("python-error", "nope")
     assert mod["safe"](fails) == "nope"           # a handler around the call catches it
+
+
+def test_a_codegen_bug_is_reported_at_the_form_it_hit(monkeypatch):
+    """An exception inside code generation is an internal compiler error that names the
+    source location of the instruction being generated, not just the file."""
+    from fluentai.backend import codegen
+    from fluentai.driver import compile_source
+    from fluentai.errors import InternalCompilerError
+
+    def broken(self, i, args):
+        raise ValueError("simulated codegen bug")
+    monkeypatch.setattr(codegen.FunctionCodegen, "prim_mul", broken)
+    with pytest.raises(InternalCompilerError) as info:
+        compile_source("(define (f x)\n  (+ 1 (* x 2)))\n(f 3)\n", "bug.fl")
+    assert (info.value.span.line, info.value.span.col) == (2, 8)
+    assert str(info.value).startswith("bug.fl:2:8: internal compiler error: ValueError")
+
+
+def test_an_llvm_rejection_names_the_function_it_came_from():
+    from fluentai.driver import compile_source
+    compiled = compile_source("(define (f x)\n  (+ x 1))\n(f 3)\n", "bug.fl")
+    llvm_name = next(name for name in compiled.function_spans if name.endswith("_f"))
+    message = f"Instruction does not dominate all uses!\n  %7 = add i64 %3, 1\nin function @{llvm_name}"
+    span = compiled.span_of_llvm_error(message)
+    assert (span.line, span.col) == (1, 1)
+    assert compiled.span_of_llvm_error("no function named here") is None

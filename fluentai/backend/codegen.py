@@ -545,7 +545,13 @@ class FunctionCodegen:
             if span is not None:    # else the location of the previous instruction stays
                 self.b.debug_metadata = self.mc.debug.location(self.dbg_scope, span.line, span.col)
         method = getattr(self, "emit_" + type(instr).__name__)
-        result = method(instr)
+        try:
+            result = method(instr)
+        except Exception as exc:
+            # A codegen bug: the driver reports it at the form it hit (or the function).
+            if getattr(exc, "fluentai_span", None) is None:
+                exc.fluentai_span = span or self.b.site_span or self.fn.span
+            raise
         if result is not None:
             self.values[id(instr)] = result
 

@@ -63,7 +63,7 @@ def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: l
     with tempfile.TemporaryDirectory(prefix="fluentai-bench-") as tmp:
         exe = os.path.join(tmp, "prog")
         try:
-            obj = aot.emit_object(compiled.llvm_ir, opt)
+            obj = aot.emit_object(compiled.llvm_ir, opt, executable=True)
             aot.link_executable(obj, exe, opt)
         except aot.LinkError as e:
             sys.stderr.write(f"fluentai: error: {e}\n")

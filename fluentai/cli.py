@@ -394,8 +394,9 @@ def cmd_compile(args) -> int:
     from .errors import InternalCompilerError
     try:
         if args.emit_asm:
-            return _write_output(aot.emit_assembly(compiled.llvm_ir, args.opt), args.output)
-        obj = aot.emit_object(compiled.llvm_ir, args.opt)
+            return _write_output(aot.emit_assembly(compiled.llvm_ir, args.opt,
+                                                   executable=not args.object_only), args.output)
+        obj = aot.emit_object(compiled.llvm_ir, args.opt, executable=not args.object_only)
     except Exception as exc:
         sys.stderr.write(f"{InternalCompilerError(filename, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
         return EXIT_INTERNAL

@@ -351,3 +351,16 @@ def test_a_retreating_branch_polls_on_an_edge_block_of_its_own():
     body = body[:body.index("\n}\n")]
     assert "back_edge:" in body and body.count("fl_interrupt_poll_slow") == 1   # a leaf: no entry poll
     assert LoadedProgram(None, 2, jit=jit_compile(llvm_ir, 2)).run() == 10
+
+
+def test_executables_poll_with_one_rip_relative_load():
+    """An executable links the runtime statically, so its polls read the flag
+    directly; a shared object's (the jit cache) must go through the GOT."""
+    from fluentai import driver
+    from fluentai.backend import aot
+    compiled = driver.compile_source("(define (f n) (if (= n 0) 0 (f (- n 1))))\n(f 10)\n", "p.fl")
+    for_executable = aot.emit_assembly(compiled.llvm_ir, 2, executable=True)
+    generic = aot.emit_assembly(compiled.llvm_ir, 2)
+    assert "fl_interrupt_pending(%rip)" in for_executable
+    assert "fl_interrupt_pending@GOTPCREL" not in for_executable
+    assert "fl_interrupt_pending@GOTPCREL" in generic

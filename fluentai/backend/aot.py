@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..timing import phase
-from . import llvm_passes
+from . import codegen, llvm_passes
 
 LIBGC_CANDIDATES = ["/usr/lib/x86_64-linux-gnu/libgc.a", "/usr/lib/aarch64-linux-gnu/libgc.a",
                     "/usr/lib64/libgc.a", "/usr/lib/libgc.a", "/usr/local/lib/libgc.a"]
@@ -25,14 +25,20 @@ class LinkError(Exception):
     pass
 
 
-def emit_object(llvm_ir: str, opt: int) -> bytes:
+def emit_object(llvm_ir: str, opt: int, executable: bool = False) -> bytes:
+    """An object file; ``executable``: only for ``link_executable`` (it assumes
+    the runtime archive is linked into the same image: codegen.for_executable)."""
+    if executable:
+        llvm_ir = codegen.for_executable(llvm_ir)
     with phase("llvm-optimize"):
         mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
     with phase("llvm-codegen"):
         return writable_stackmaps(llvm_passes.target_machine(opt, False).emit_object(mod))
 
 
-def emit_assembly(llvm_ir: str, opt: int) -> str:
+def emit_assembly(llvm_ir: str, opt: int, executable: bool = False) -> str:
+    if executable:
+        llvm_ir = codegen.for_executable(llvm_ir)
     with phase("llvm-optimize"):
         mod = llvm_passes.optimize(llvm_ir, opt, jit=False)
     with phase("llvm-codegen"):

@@ -195,6 +195,26 @@ class ProgramModule(ir.Module):
         return header + sep + first + newline + asm + rest
 
 
+# The runtime's data that generated code reads on its hottest paths: the
+# interrupt flag (every safepoint poll) and the small-object free lists (every
+# inline allocation).
+HOT_RUNTIME_DATA = ("fl_small_free", "fl_interrupt_pending")
+
+
+def for_executable(llvm_ir: str) -> str:
+    """The module's IR for an executable, which links the runtime archive
+    statically: its hot runtime data is then in the same linked image, so it can
+    be declared ``dso_local`` and read with one RIP-relative load instead of an
+    address computation plus a load (the GOT access, even once the linker
+    relaxes it). A shared object or the JIT must not assume that: the data
+    lives in another image there, so the generic IR keeps plain declarations."""
+    for name in HOT_RUNTIME_DATA:
+        decl = f'@"{name}" = external global'
+        assert decl in llvm_ir, name
+        llvm_ir = llvm_ir.replace(decl, f'@"{name}" = external dso_local global', 1)
+    return llvm_ir
+
+
 def chain_function_name(fn: N.Function) -> str:
     """How a call chain names a frame of ``fn``."""
     if fn.kind == "entry":

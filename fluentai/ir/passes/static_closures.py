@@ -13,7 +13,7 @@ Why: such a lambda inside a loop (the ``(lambda (count) (+ count 1))`` that
 bench/closures passes to ``state:update`` on every iteration) otherwise costs
 one heap allocation per evaluation. A closure object is never mutated once
 built (SetFree only patches captured slots, and there are none), so sharing
-one is invisible except to `==`: docs/LANGUAGE.md says functions are equal
+one is invisible except to `==`: the language reference (LANGUAGE.md) says functions are equal
 only to themselves and does not promise that two evaluations of one lambda give
 different functions, so ``(== (f) (f))`` for an ``f`` returning such a lambda
 may now be true (as R7RS allows for ``eqv?`` on procedures).

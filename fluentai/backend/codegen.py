@@ -356,8 +356,26 @@ class ModuleCodegen:
                 return b.call(self.runtime("fl_builtin_value"), [self.cstring(data)])
             if payload.kind == "effect-op":
                 return b.call(self.runtime("fl_effect_op"), [self.cstring(data)])
+            if payload.kind == "closure":
+                return self._build_static_closure(b, payload.text)
             return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
         return self._build_datum(b, payload)
+
+    def _build_static_closure(self, b: ir.IRBuilder, function_name: str) -> ir.Value:
+        """The one closure object of a capture-free lambda (passes/static_closures.py).
+        Its name is an earlier slot of the table being filled."""
+        fn = next(f for f in self.ir_module.functions if f.name == function_name)
+        if fn.display_name:
+            consts = b.load(self.g_consts, typ=PTR)
+            slot = b.gep(consts, [_c(self.constant_slot(N.Special("name", fn.display_name)))],
+                         source_etype=I64)
+            name = b.load(slot, typ=I64)
+        else:
+            name = _c(abi.NIL)
+        flags = abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
+        return b.call(self.runtime("fl_make_closure"),
+                      [self.functions[fn], ir.Constant(I32, fn.arity), ir.Constant(I32, flags), name,
+                       _c(0)])
 
     def _build_datum(self, b: ir.IRBuilder, v) -> ir.Value:
         if v is None:

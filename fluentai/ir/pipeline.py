@@ -19,11 +19,13 @@ from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
 from .passes.dce import eliminate_dead_code
+from .passes.static_closures import make_static_closures
 from .passes.unbox_floats import unbox_floats
 from .printer import format_module
 from .verify import IRVerifyError, verify_module
 
 PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
+    ("static-closures", make_static_closures),
     ("dce", eliminate_dead_code),
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),

@@ -47,7 +47,6 @@ def time_command(argv: list[str]) -> tuple[float, int, int]:
 def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: list[str]) -> int:
     from .backend import aot
     from .cli import EXIT_OK, EXIT_USAGE, compile_for_cli
-    from .errors import InternalCompilerError
 
     try:
         with open(program, "rb") as f:
@@ -69,7 +68,7 @@ def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: l
             sys.stderr.write(f"fluentai: error: {e}\n")
             return EXIT_USAGE
         except Exception as exc:
-            sys.stderr.write(f"{InternalCompilerError(program, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
+            sys.stderr.write(f"{compiled.llvm_rejection(exc)}\n")
             return 70
         compile_seconds = time.perf_counter() - t0
         print(f"compiled {program} at -O{opt} in {compile_seconds:.3f} s")

@@ -278,13 +278,12 @@ def cmd_jit(args, program_args: list[str]) -> int:
         sys.stdout.write(compiled.llvm_ir)
         return EXIT_OK
     from .backend.rt_build import RuntimeBuildError
-    from .errors import InternalCompilerError
     try:
         program = _jit_program(compiled, args.opt, key, args.debug)
     except RuntimeBuildError:
         raise                 # reported by main(): a missing tool, not a compiler bug
     except Exception as exc:  # LLVM rejected what we generated: a compiler bug
-        sys.stderr.write(f"{InternalCompilerError(filename, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
+        sys.stderr.write(f"{compiled.llvm_rejection(exc)}\n")
         return EXIT_INTERNAL
     args.report_times()
     return run_program(program, filename, args.opt, program_args, args.print_value)
@@ -391,14 +390,13 @@ def cmd_compile(args) -> int:
     if args.emit_llvm:
         return _write_output(compiled.llvm_ir, args.output)
     from .backend import aot
-    from .errors import InternalCompilerError
     try:
         if args.emit_asm:
             return _write_output(aot.emit_assembly(compiled.llvm_ir, args.opt,
                                                    executable=not args.object_only), args.output)
         obj = aot.emit_object(compiled.llvm_ir, args.opt, executable=not args.object_only)
     except Exception as exc:
-        sys.stderr.write(f"{InternalCompilerError(filename, compiled.span_of_llvm_error(str(exc)), str(exc))}\n")
+        sys.stderr.write(f"{compiled.llvm_rejection(exc)}\n")
         return EXIT_INTERNAL
     stem = filename[:-3] if filename.endswith(".fl") else filename + ".out"
     if args.object_only:

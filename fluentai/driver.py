@@ -30,6 +30,11 @@ class CompiledProgram:
     global_slots: dict = field(default_factory=dict)   # name -> slot
     function_spans: dict = field(default_factory=dict)  # LLVM function name -> Span
 
+    def llvm_rejection(self, exc: Exception) -> InternalCompilerError:
+        """LLVM refused what codegen produced (a compiler bug), reported at the
+        function it names."""
+        return InternalCompilerError(self.filename, self.span_of_llvm_error(str(exc)), str(exc))
+
     def span_of_llvm_error(self, message: str):
         """Where a failure LLVM reports about our generated code comes from: the
         source of the first of our functions its message names (``@fl_fn2_fib``),

@@ -151,4 +151,6 @@ def test_an_llvm_rejection_names_the_function_it_came_from():
     message = f"Instruction does not dominate all uses!\n  %7 = add i64 %3, 1\nin function @{llvm_name}"
     span = compiled.span_of_llvm_error(message)
     assert (span.line, span.col) == (1, 1)
+    assert str(compiled.llvm_rejection(RuntimeError(message))).startswith(
+        "bug.fl:1:1: internal compiler error: Instruction does not dominate")
     assert compiled.span_of_llvm_error("no function named here") is None

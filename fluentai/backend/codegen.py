@@ -215,6 +215,10 @@ def for_executable(llvm_ir: str) -> str:
     return llvm_ir
 
 
+def closure_flags(fn: N.Function) -> int:
+    return abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
+
+
 def chain_function_name(fn: N.Function) -> str:
     """How a call chain names a frame of ``fn``."""
     if fn.kind == "entry":
@@ -238,6 +242,7 @@ class ModuleCodegen:
         self.locs = LocationTable()
         self.declared: dict[str, ir.Function] = {}
         self.functions: dict[N.Function, ir.Function] = {}
+        self.functions_by_name = {fn.name: fn for fn in module.functions}
         self.strings: dict[bytes, ir.GlobalVariable] = {}
         self.tables: list[ir.GlobalVariable] = []
         self.constants = module.constants.copy()    # grows: names for errors, effect ops
@@ -364,18 +369,20 @@ class ModuleCodegen:
     def _build_static_closure(self, b: ir.IRBuilder, function_name: str) -> ir.Value:
         """The one closure object of a capture-free lambda (passes/static_closures.py).
         Its name is an earlier slot of the table being filled."""
-        fn = next(f for f in self.ir_module.functions if f.name == function_name)
-        if fn.display_name:
-            consts = b.load(self.g_consts, typ=PTR)
-            slot = b.gep(consts, [_c(self.constant_slot(N.Special("name", fn.display_name)))],
-                         source_etype=I64)
-            name = b.load(slot, typ=I64)
-        else:
-            name = _c(abi.NIL)
-        flags = abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
+        fn = self.functions_by_name[function_name]
         return b.call(self.runtime("fl_make_closure"),
-                      [self.functions[fn], ir.Constant(I32, fn.arity), ir.Constant(I32, flags), name,
-                       _c(0)])
+                      [self.functions[fn], ir.Constant(I32, fn.arity),
+                       ir.Constant(I32, closure_flags(fn)), self.closure_name(b, fn), _c(0)])
+
+    def load_slot(self, b: ir.IRBuilder, index: int) -> ir.Value:
+        table = b.load(self.g_consts, typ=PTR)
+        return b.load(b.gep(table, [_c(index)], source_etype=I64), typ=I64)
+
+    def closure_name(self, b: ir.IRBuilder, fn: N.Function) -> ir.Value:
+        """The name field of ``fn``'s closures: its name string, or nil."""
+        if not fn.display_name:
+            return _c(abi.NIL)
+        return self.load_slot(b, self.constant_slot(N.Special("name", fn.display_name)))
 
     def _build_datum(self, b: ir.IRBuilder, v) -> ir.Value:
         if v is None:
@@ -669,8 +676,7 @@ class FunctionCodegen:
         return _c(int(i.value))
 
     def load_constant_slot(self, index: int) -> ir.Value:
-        table = self.b.load(self.mc.g_consts, typ=PTR)
-        return self.b.load(self.b.gep(table, [_c(index)], source_etype=I64), typ=I64)
+        return self.mc.load_slot(self.b, index)
 
     def emit_LoadConst(self, i: N.LoadConst):
         return self.load_constant_slot(i.index)
@@ -908,9 +914,8 @@ class FunctionCodegen:
 
     def emit_MakeClosure(self, i: N.MakeClosure):
         fn = i.function
-        name = (self.load_constant_slot(self.mc.constant_slot(N.Special("name", fn.display_name)))
-                if fn.display_name else _c(abi.NIL))
-        flags = abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
+        name = self.mc.closure_name(self.b, fn)
+        flags = closure_flags(fn)
         code = self.mc.functions[fn]
         size = abi.CLOSURE_FREE + 8 * fn.nfree
         if size <= abi.SMALL_GRANULES * 16:

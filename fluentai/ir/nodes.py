@@ -514,8 +514,10 @@ class ConstantTable:
 @dataclass(frozen=True)
 class Special:
     """A constant-table payload that is not a datum: ``builtin`` (the closure
-    of a builtin), ``effect-op`` (an interned effect operation id, raw i64) or
-    ``name`` (a string naming a function, variable or constructor)."""
+    of a builtin), ``effect-op`` (an interned effect operation id, raw i64),
+    ``name`` (a string naming a function, variable or constructor) or
+    ``closure`` (the one closure of a capture-free lambda, by function name:
+    passes/static_closures.py)."""
     kind: str
     text: str
 

@@ -472,8 +472,7 @@ static void release_program_stack(void)
         return;
     /* Under ASan the stack's shadow (an eighth of what the run touched, 128 MB after an
      * overflow) would stay resident for the life of the process and grow with every deep run
-     * of the API; clearing it here is what ASan does for big zeroed ranges: it remaps the
-     * shadow pages, which gives them back. */
+     * of the API; fl_stack_unpoison clears it by giving the shadow pages back. */
     fl_stack_unpoison(stack_lo, stack_top - keep);
     madvise(stack_lo, (size_t)(stack_top - stack_lo) - keep, MADV_DONTNEED);
 }

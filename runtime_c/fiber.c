@@ -116,10 +116,28 @@ void fl_stack_landed(const char *lo, const char *top)
     __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
 }
 
+/* ASan's unpoisoning writes zeros over the range's shadow, which makes the shadow
+ * resident: an eighth of every fiber slab and program stack cleared, never given back
+ * (10^4 tasks kept 10 GB). So the whole shadow pages in the middle are dropped instead:
+ * the shadow is private anonymous memory, which reads back as zeros, i.e. unpoisoned;
+ * only the ragged ends are cleared by ASan. */
 void fl_stack_unpoison(const char *lo, const char *hi)
 {
-    if (lo < hi)
+    if (lo >= hi)
+        return;
+    size_t scale, offset;
+    __asan_get_shadow_mapping(&scale, &offset);
+    uintptr_t span = (uintptr_t)4096 << scale;   /* memory behind one page of shadow */
+    uintptr_t a = ((uintptr_t)lo + span - 1) & ~(span - 1);
+    uintptr_t b = (uintptr_t)hi & ~(span - 1);
+    if (a >= b) {
         ASAN_UNPOISON_MEMORY_REGION(lo, (size_t)(hi - lo));
+        return;
+    }
+    ASAN_UNPOISON_MEMORY_REGION(lo, a - (uintptr_t)lo);
+    if (madvise((void *)((a >> scale) + offset), (b - a) >> scale, MADV_DONTNEED) != 0)
+        ASAN_UNPOISON_MEMORY_REGION((const char *)a, b - a);
+    ASAN_UNPOISON_MEMORY_REGION((const char *)b, (uintptr_t)hi - b);
 }
 #endif
 

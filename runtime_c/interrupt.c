@@ -3,9 +3,10 @@
  * In:  SIGINT while a program runs (between fl_interrupt_install and
  *      fl_interrupt_uninstall, which the outermost fl_run calls); the polls of
  *      generated code (a load of fl_interrupt_pending and a cold branch at
- *      every closure entry and loop back-edge, backend/codegen.py) and the
- *      runtime's blocking waits (the scheduler's idle wait, read-line, the
- *      process-wide sleep).
+ *      every closure entry and loop back-edge, backend/codegen.py), the
+ *      allocator's slow paths (module.c: long builtins) and the runtime's
+ *      blocking waits (the scheduler's idle wait, read-line, the process-wide
+ *      sleep).
  * Out: an error {"type" "interrupted" "message" "interrupted"} raised at the
  *      poll site through the fault path (fl_fault_answer), so `error:catch`
  *      and `handler` forms see it like any runtime fault and an uncaught one
@@ -19,7 +20,7 @@
  * entered with SIGINT blocked and unblocked atomically by the wait itself
  * (fl_interrupt_hold), so a Ctrl-C just before the wait is not slept through.
  * A second SIGINT while the first is still pending means the program is stuck
- * where no poll runs (a long builtin, a blocking system call): the process
+ * where no poll runs (a builtin looping without allocating, a blocking system call): the process
  * exits with status 130 at once. Between runs the previous handler (Python's,
  * or the default) is back in place; a SIGINT the program never polled is
  * passed on to it. A SIGINT that was ignored when the run started stays

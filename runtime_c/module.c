@@ -129,11 +129,23 @@ static void stress_tick(void)
  * in GC-stress mode they stay empty so every allocation reaches fl_alloc. */
 void *fl_small_free[FL_SMALL_GRANULES + 1];
 
+/* A Ctrl-C is also noticed where the runtime allocates outside the common pop:
+ * a long builtin (`range`, `sort`, `map` over a huge list) runs no poll of generated
+ * code. Every allocation may already raise (a stack overflow at fl_check_stack), so
+ * the runtime's code is safe to leave here; a handler's answer just lets the
+ * allocation go on. */
+static inline void poll_interrupt(void)
+{
+    if (__builtin_expect(fl_interrupt_pending, 0))
+        fl_interrupt_poll_slow(0);
+}
+
 static void *alloc_from_batch(int64_t granules)
 {
     void *p = fl_small_free[granules];
     if (__builtin_expect(p == NULL, 0)) {
         fl_check_stack(0);
+        poll_interrupt();
         p = GC_malloc_many((size_t)granules * 16);
         if (!p)
             out_of_memory(granules * 16);
@@ -150,6 +162,7 @@ void *fl_alloc(int64_t nbytes)
     /* Checked before Boehm takes its lock: a stack overflow inside the
      * allocator would leave the lock held after the unwind. */
     fl_check_stack(0);
+    poll_interrupt();
     if (fl_gc_stress_on)
         stress_tick();
     void *p = GC_MALLOC((size_t)nbytes);
@@ -163,6 +176,7 @@ void *fl_alloc(int64_t nbytes)
 void *fl_alloc_atomic(int64_t nbytes)
 {
     fl_check_stack(0);
+    poll_interrupt();
     if (fl_gc_stress_on)
         stress_tick();
     void *p = GC_MALLOC_ATOMIC((size_t)nbytes);

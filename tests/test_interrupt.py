@@ -130,6 +130,17 @@ def test_sigint_stops_a_running_loop(tmp_path, env, mode, opt, kind):
     assert_interrupted(status, err, line_text, function)
 
 
+@pytest.mark.parametrize("mode,opt", MODES)
+def test_sigint_stops_a_long_builtin(tmp_path, env, mode, opt):
+    """`range` of 10^9 runs in the runtime, where generated code's polls never run: its
+    allocations notice the Ctrl-C. The heap limit turns a missed interrupt into an
+    out-of-memory report within a second or two instead of a machine-sized list."""
+    source = READY + "(ready)\n(print-line (length (range 0 1000000000)))\n"
+    limited = dict(env, FLUENTAI_MAX_HEAP="512M")
+    status, _, err = interrupt(command(mode, opt, tmp_path, limited, source), tmp_path, limited)
+    assert_interrupted(status, err, "(range 0 1000000000)")
+
+
 def test_the_chain_of_a_contified_loop_names_its_function_at_every_level(tmp_path, env):
     """The poll of a loop inside a function reports the loop's call and a chain through
     the function and the top level, the same at -O0 and -O2."""

@@ -350,6 +350,14 @@ fl_value fl_make_host_function(void *callback, int64_t index);
 /* ---- CDEF-END ---- */
 
 
+/* getaddrinfo in a thread of its own while the task waits (resolve.c): its status, or
+ * FL_RESOLVE_TIMED_OUT when deadline_ns (fl_now_ns's clock) came first. */
+struct addrinfo;
+#define FL_RESOLVE_TIMED_OUT (1 << 20)
+int fl_resolve(const char *host, const char *port, const struct addrinfo *hints,
+               int64_t deadline_ns, struct addrinfo **found);
+void fl_resolve_reset(void);   /* between runs: give up the lookups nobody waits for */
+
 /* Each library file contributes one NULL-terminated table; builtins.c joins them. */
 extern const fl_builtin_def fl_number_builtins[];   /* number.c: Numbers, comparisons, equality */
 extern const fl_builtin_def fl_predicate_builtins[];/* value.c: Predicates */

@@ -12,9 +12,8 @@
  * Every socket is non-blocking: connect, TLS handshake, send and receive wait
  * for readiness with fl_task_wait_fd (timer.c's epoll loop), so a task waiting
  * on the network is suspended and the others run; one deadline covers the
- * whole exchange. Host names are resolved with getaddrinfo, which blocks the
- * program while it runs (immediate for numeric addresses and /etc/hosts
- * names). Requests send `Connection: close`; the body is delimited by
+ * whole exchange, the host name's lookup included (resolve.c: a thread of its
+ * own, the task waits like on a socket). Requests send `Connection: close`; the body is delimited by
  * Content-Length, chunked transfer coding, or the end of the connection.
  * Redirects are not followed. https:// uses OpenSSL when the runtime was built
  * with it (FL_HAVE_TLS), verifying the certificate and the host name.
@@ -187,7 +186,9 @@ static int parse_url(const char *text, int64_t n, url *u)
 static void connect_to(conn *c, const url *u)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *found = NULL;
-    int status = getaddrinfo(u->host, u->port, &hints, &found);
+    int status = fl_resolve(u->host, u->port, &hints, c->deadline_ns, &found);
+    if (status == FL_RESOLVE_TIMED_OUT)
+        timed_out(c);
     if (status != 0)
         fail(c, "cannot resolve host `%s`: %s", u->host, gai_strerror(status));
     int last_error = 0;

@@ -285,6 +285,7 @@ void fl_timers_reset(void)
     heap = NULL;
     heap_len = heap_cap = 0;
     fd_waiters = NULL;
+    fl_resolve_reset();   /* lookups of abandoned tasks: their threads finish alone */
     if (epoll_fd >= 0) {   /* descriptors of abandoned tasks go with it */
         close(epoll_fd);
         epoll_fd = -1;

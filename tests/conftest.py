@@ -23,3 +23,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture(scope="session")
+def slow_dns(tmp_path_factory: pytest.TempPathFactory):
+    """Environment additions that make a lookup of the host `slow.test` hang like a dead DNS
+    server (tests/slow_dns.c, preloaded): call with the seconds it should take."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from fluentai.backend import rt_build
+
+    library = tmp_path_factory.mktemp("slow_dns") / "slow_dns.so"
+    source = Path(__file__).with_name("slow_dns.c")
+    subprocess.run([rt_build.c_compiler(), "-shared", "-fPIC", "-O1", str(source), "-o", str(library),
+                    "-ldl"], check=True, capture_output=True)
+
+    def environment(seconds: int) -> dict[str, str]:
+        preload = " ".join(p for p in (os.environ.get("LD_PRELOAD", "").replace(":", " "), str(library)) if p)
+        return {"LD_PRELOAD": preload, "SLOW_DNS_SECONDS": str(seconds)}
+    return environment

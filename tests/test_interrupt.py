@@ -185,6 +185,16 @@ def test_sigint_wakes_a_waiting_program(tmp_path, env, mode, opt, kind, silent_s
     assert_interrupted(status, err, line_text)
 
 
+@pytest.mark.parametrize("mode,opt", [("jit", "-O2"), ("exe", "-O2")])
+def test_sigint_stops_a_slow_host_lookup(tmp_path, env, mode, opt, slow_dns):
+    """A DNS lookup that hangs (tests/slow_dns.c) runs on a thread of its own: the first
+    Ctrl-C stops the program at the fetch, not the second one."""
+    source = READY + '(ready)\n(network:get "http://slow.test/")\n'
+    dns_env = dict(env, **slow_dns(60))
+    status, _, err = interrupt(command(mode, opt, tmp_path, dns_env, source), tmp_path, dns_env)
+    assert_interrupted(status, err, '(network:get "http://slow.test/")')
+
+
 CATCHES = {
     # error:catch answers at the poll: the loop goes on and sees the flag the handler set.
     "error_catch": ("""\

@@ -108,3 +108,59 @@ def test_https_rejects_an_unknown_certificate(https_server):
         fluentai.run(f'(network:get "{url}/")')
     assert caught.value.type == "network-error"
     assert "certificate verification" in caught.value.message
+
+
+# Host-name lookups run on a thread of their own (runtime_c/resolve.c); tests/slow_dns.c makes
+# `slow.test` take as long as a dead DNS server.
+def _jit_with_slow_dns(source: str, tmp_path, slow_dns, seconds: int):
+    import os
+    import sys
+    program = tmp_path / "p.fl"
+    program.write_text(source)
+    env = dict(os.environ, FLUENTAI_NO_CACHE="1", **slow_dns(seconds))
+    return subprocess.run([sys.executable, "-m", "fluentai", "jit", "p.fl"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_other_tasks_run_during_a_slow_lookup(tmp_path, slow_dns):
+    # The lookup takes 1 s and fails, and awaiting it ends the program: the other task's line
+    # is only there if it ran while the lookup was going on (a blocking lookup runs first,
+    # the other task's sleep only starts after it).
+    source = '''
+        (define lookup (go (network:get "http://slow.test/")))
+        (go (time:sleep 0.05) (print-line "other task ran"))
+        (await lookup)
+        '''
+    result = _jit_with_slow_dns(source, tmp_path, slow_dns, 1)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "other task ran\n"
+    assert "error[network-error]: cannot resolve host `slow.test`" in result.stderr
+
+
+def test_the_fetch_timeout_covers_the_lookup(tmp_path, slow_dns):
+    source = '(network:fetch "http://slow.test/" {"timeout" 0.2})\n'
+    result = _jit_with_slow_dns(source, tmp_path, slow_dns, 60)
+    assert result.returncode == 1, result.stderr
+    assert "error[network-error]: timeout after 0.2 s fetching http://slow.test/" in result.stderr
+
+
+def test_an_abandoned_lookup_does_not_outlive_its_run(tmp_path, slow_dns):
+    # The first run gives up on a lookup whose thread is still resolving; the thread frees it
+    # when it ends, while the second run is going on.
+    script = '''
+import fluentai
+for timeout in (0.1, 3):
+    try:
+        fluentai.run('(network:fetch "http://slow.test/" {"timeout" %s})' % timeout)
+    except fluentai.FluentAIError as error:
+        print(error.type, error.message.split(":")[0])
+print(fluentai.run("(+ 1 2)"))
+'''
+    import os
+    import sys
+    env = dict(os.environ, **slow_dns(1))
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("network-error timeout after 0.1 s fetching http\n"
+                             "network-error cannot resolve host `slow.test`\n3\n")

@@ -32,6 +32,9 @@ struct fl_chain_site {
     int32_t loc;               /* location id in its module */
     const char *function;      /* "`f`", "the lambda at 3:9", "the top level" */
     const struct registration *module;
+    /* Inlined code (ir/passes/inline.py): the call that the inlined function's
+     * frame would have returned to; one machine frame then stands for several. */
+    const struct fl_chain_site *outer;
 };
 
 struct registration {
@@ -44,6 +47,7 @@ struct registration {
     int64_t nfunctions;
     fl_chain_site *sites;          /* sorted by label */
     int64_t nsites;
+    fl_chain_site *by_id;          /* every fl_sites[] entry, for the outer frames of inlined code */
 };
 
 static struct registration *registrations;    /* newest first */
@@ -62,6 +66,7 @@ static void free_registration(struct registration *r)
     free(r->function_names);
     free(r->filename);
     free(r->sites);
+    free(r->by_id);
     free(r);
 }
 
@@ -99,6 +104,18 @@ static int by_label(const void *a, const void *b)
  * records {u64 id, u32 offset, u16 flags, u16 locations, locations of 12 bytes,
  * pad to 8, u16 pad, u16 live-outs, live-outs of 4 bytes, pad to 8}. Returns
  * the number of sites written, or -1 for a section this reader does not know. */
+static void fill_site(fl_chain_site *site, const struct registration *r, const fl_module_info *info,
+                      const fl_site_info *s)
+{
+    site->line = s->line;
+    site->col = s->col;
+    site->loc = s->loc;
+    site->function = s->function >= 0 && s->function < r->nfunctions
+                         ? r->function_names[s->function] : "a function";
+    site->module = r;
+    site->outer = s->outer >= 0 && s->outer < info->nsites ? &r->by_id[s->outer] : NULL;
+}
+
 static int64_t read_stackmaps(struct registration *r, const fl_module_info *info)
 {
     const unsigned char *p = info->stackmaps;
@@ -126,14 +143,9 @@ static int64_t read_stackmaps(struct registration *r, const fl_module_info *info
                 continue;
             const fl_site_info *s = &info->sites[id];
             fl_chain_site *site = &r->sites[n++];
+            fill_site(site, r, info, s);
             site->label = start + offset;
             site->function_start = start;
-            site->line = s->line;
-            site->col = s->col;
-            site->loc = s->loc;
-            site->function = s->function >= 0 && s->function < r->nfunctions
-                                 ? r->function_names[s->function] : "a function";
-            site->module = r;
         }
     }
     qsort(r->sites, (size_t)n, sizeof *r->sites, by_label);
@@ -168,6 +180,11 @@ void fl_callchain_register(const fl_module_info *info)
     r->function_names = fl_malloc_or_die(sizeof(char *) * (size_t)(info->nfunctions ? info->nfunctions : 1));
     for (int64_t i = 0; i < info->nfunctions; i++)
         r->function_names[i] = copy_string(info->function_names[i]);
+    r->by_id = fl_malloc_or_die(sizeof(fl_chain_site) * (size_t)(info->nsites ? info->nsites : 1));
+    for (int64_t i = 0; i < info->nsites; i++) {
+        memset(&r->by_id[i], 0, sizeof r->by_id[i]);
+        fill_site(&r->by_id[i], r, info, &info->sites[i]);
+    }
     r->nsites = read_stackmaps(r, info);
     if (r->nsites <= 0) {
         free_registration(r);
@@ -225,13 +242,31 @@ static const fl_chain_site *lookup(uintptr_t ret)
 
 /* ---- capture ---- */
 
+static void add_one_frame(fl_chain *c, const fl_chain_site *site);
+
+/* Frames at one call site as printed: the entry of the site itself, or of a
+ * copy of it (inlined code, or a call LLVM duplicated). */
+static int same_site(const fl_chain_site *a, const fl_chain_site *b)
+{
+    return a == b || (a->line == b->line && a->col == b->col && a->function == b->function
+                      && a->module == b->module);
+}
+
+/* One machine frame, and the frames of the functions inlined into it at that
+ * site (innermost first); bounded by the inlining depth the IR allows. */
 static void add_frame(fl_chain *c, const fl_chain_site *site)
+{
+    for (int depth = 0; site && depth < 64; site = site->outer, depth++)
+        add_one_frame(c, site);
+}
+
+static void add_one_frame(fl_chain *c, const fl_chain_site *site)
 {
     if (site->line == 0)    /* not a call of the program's own (a prologue's arity check) */
         return;
     if (c->nlast > 0) {
         fl_chain_run *run = &c->last[(c->last_start + c->nlast - 1) % FL_CHAIN_LAST];
-        if (run->site == site) {
+        if (same_site(run->site, site)) {
             run->count++;
             return;
         }
@@ -243,7 +278,7 @@ static void add_frame(fl_chain *c, const fl_chain_site *site)
         c->last[(c->last_start + c->nlast++) % FL_CHAIN_LAST] = (fl_chain_run){site, 1};
         return;
     }
-    if (c->nfirst > 0 && c->first[c->nfirst - 1].site == site) {
+    if (c->nfirst > 0 && same_site(c->first[c->nfirst - 1].site, site)) {
         c->first[c->nfirst - 1].count++;
         return;
     }

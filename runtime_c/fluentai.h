@@ -124,6 +124,9 @@ typedef struct fl_site_info {
     int32_t line, col;         /* line 0: no source position */
     int32_t function;          /* index into fl_module_info.function_names */
     int32_t loc;               /* location id of the call (0: unknown) */
+    int32_t outer;             /* code inlined by the IR: the site of the call it stands
+                                * for, in the frame that inlined it (a site with no stack
+                                * map record); -1: none */
 } fl_site_info;
 
 /* What a compiled program tells the runtime about itself (registered by the

@@ -53,8 +53,8 @@ VOID = ir.VoidType()
 
 UNIFORM = ir.FunctionType(I64, [I64, I64, I64, I64, I64, PTR])
 LOC_T = ir.LiteralStructType([I32, I32, I32, I32])
-# fl_site_info (runtime_c/fluentai.h): line, col, function index, location id.
-SITE_T = ir.LiteralStructType([I32, I32, I32, I32])
+# fl_site_info (runtime_c/fluentai.h): line, col, function index, location id, outer site.
+SITE_T = ir.LiteralStructType([I32, I32, I32, I32, I32])
 # fl_module_info: filename, source, source_len, locs, nlocs, stackmaps, sites, nsites,
 # function_names, nfunctions.
 MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64, PTR, PTR, I64, PTR, I64])
@@ -152,14 +152,33 @@ class LocationTable:
 
 
 class CallSites:
-    """Stack-map ids -> (span, function index): what ``fl_sites[]`` holds."""
+    """Stack-map ids -> (span, function index, outer site): what ``fl_sites[]``
+    holds. The outer site of code inlined by the IR (``Instr.inlined``) is the
+    call its function's frame would have returned to: an entry of its own with
+    no stack map record, so that the runtime prints the frames inlining removed."""
 
     def __init__(self):
-        self.sites: list[tuple[Optional[Span], int]] = []
+        self.sites: list[tuple[Optional[Span], int, int]] = []
+        self.frames: dict[int, tuple[N.Inlined, int]] = {}   # id(Inlined) -> (it, site)
 
-    def add(self, span: Optional[Span], function: int) -> int:
-        self.sites.append((span, function))
+    def add(self, span: Optional[Span], function: int, outer: int = -1) -> int:
+        self.sites.append((span, function, outer))
         return len(self.sites) - 1
+
+    def outer_site(self, inlined: Optional[N.Inlined], root: int,
+                   index: dict[N.Function, int]) -> int:
+        """The site standing for the call that made the frame of code inlined
+        as ``inlined`` into the function numbered ``root``; -1 for none."""
+        if inlined is None or inlined.call_span is None:
+            return -1
+        known = self.frames.get(id(inlined))
+        if known is not None:
+            return known[1]
+        caller = inlined.caller
+        function = root if caller is None else index[caller.function]
+        site = self.add(inlined.call_span, function, self.outer_site(caller, root, index))
+        self.frames[id(inlined)] = (inlined, site)
+        return site
 
 
 class SiteRecordingBuilder(ir.IRBuilder):
@@ -172,12 +191,13 @@ class SiteRecordingBuilder(ir.IRBuilder):
         self.sites = sites
         self.stackmap = stackmap
         self.site_function = function
+        self.site_outer = -1
         self.site_span: Optional[Span] = None
 
     def call(self, fn, args, name='', cconv=None, tail=False, fastmath=(), attrs=(), arg_attrs=None):
         result = super().call(fn, args, name, cconv, tail, fastmath, attrs, arg_attrs)
         if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
-            site = self.sites.add(self.site_span, self.site_function)
+            site = self.sites.add(self.site_span, self.site_function, self.site_outer)
             super().call(self.stackmap, [_c(site), ir.Constant(I32, 0)])
         return result
 
@@ -256,6 +276,7 @@ class ModuleCodegen:
         self.sites = CallSites()
         self.stackmap = ir.Function(self.llmod, STACKMAP, "llvm.experimental.stackmap")
         self.chain_names: list[str] = []     # per function index, for fl_sites[].function
+        self.function_index = {fn: k for k, fn in enumerate(module.functions)}
 
     # ---- module-level helpers ----
 
@@ -427,12 +448,12 @@ class ModuleCodegen:
     def _fill_module_info(self, info: ir.GlobalVariable) -> None:
         m = self.ir_module
         sites = []
-        for span, function in self.sites.sites:
+        for span, function, outer in self.sites.sites:
             # No span: the prologue's calls (arity check, rest list) and the module's
             # set-up; line 0 leaves them out of chains.
             line, col = (span.line, span.col) if span is not None else (0, 0)
             sites.append(ir.Constant(SITE_T, [ir.Constant(I32, x) for x in
-                                             (line, col, function, self.locs.id_of(span))]))
+                                             (line, col, function, self.locs.id_of(span), outer)]))
         # After the sites: they may add locations.
         locs = [ir.Constant(LOC_T, [ir.Constant(I32, 0)] * 4)]
         for s in self.locs.spans[1:]:
@@ -586,6 +607,14 @@ class FunctionCodegen:
         span = getattr(instr, "span", None)
         if span is not None:        # else the previous instruction's stays
             self.b.site_span = span
+        inlined, index = instr.inlined, self.mc.function_index
+        if inlined is None:
+            self.b.site_function, self.b.site_outer = self.index, -1
+        else:
+            self.b.site_function = index[inlined.function]
+            self.b.site_outer = self.mc.sites.outer_site(inlined, self.index, index)
+        if not isinstance(instr, N.Call):     # emit_Call places its own
+            self.record_as_returning(instr)
         if self.dbg_scope is not None:
             if span is not None:    # else the location of the previous instruction stays
                 self.b.debug_metadata = self.mc.debug.location(self.dbg_scope, span.line, span.col)
@@ -597,8 +626,22 @@ class FunctionCodegen:
             if getattr(exc, "fluentai_span", None) is None:
                 exc.fluentai_span = span or self.b.site_span or self.fn.span
             raise
+        if instr.returns_for is not None:
+            self.b.site_span = span
         if result is not None:
             self.values[id(instr)] = result
+
+    def record_as_returning(self, instr: N.Instr) -> None:
+        """A call that was a tail call of inlined code (``Instr.returns_for``) is
+        recorded as the call that made the frame it replaced: that frame's
+        caller is where the callee returns to, as the tail call would have."""
+        frame = instr.returns_for
+        if frame is None or frame.call_span is None:
+            return
+        caller, index = frame.caller, self.mc.function_index
+        self.b.site_function = self.index if caller is None else index[caller.function]
+        self.b.site_outer = self.mc.sites.outer_site(caller, self.index, index)
+        self.b.site_span = frame.call_span
 
     def loc(self, instr) -> int:
         return self.mc.locs.id_of(getattr(instr, "span", None))
@@ -999,7 +1042,11 @@ class FunctionCodegen:
         b.position_at_end(yes)
         code = b.inttoptr(self.untag(f, abi.CLOSURE_CODE), UNIFORM.as_pointer())
         operands = [f, argc] + self.call_args(args)
+        # Not the not-callable report above: it is raised in this frame.
+        site = b.site_span, b.site_function, b.site_outer
+        self.record_as_returning(i)
         result = self.b.call(code, operands, tail="musttail" if i.tail else False)
+        b.site_span, b.site_function, b.site_outer = site
         if i.tail:
             return result
         called = b.block

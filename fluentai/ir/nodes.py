@@ -50,9 +50,17 @@ class Param(Value):
 
 
 class Instr(Value):
-    """Base of all instructions. ``span`` is the source form it comes from."""
+    """Base of all instructions. ``span`` is the source form it comes from;
+    ``inlined``: set on code that passes/inline.py copied from another function."""
     span: Optional[Span] = None
     block: Optional["Block"] = None
+    inlined: Optional["Inlined"] = None
+    # A call that was a tail call of inlined code: its callee returns where the
+    # frame described here would have returned, so a call chain shows it there.
+    returns_for: Optional["Inlined"] = None
+    # The functions whose inlining made this copy, outermost first (recursion
+    # is inlined at most once along it, whatever frames tail calls replaced).
+    inline_path: tuple = ()
     is_terminator = False
 
     def replace_operand(self, old: Value, new: Value) -> None:
@@ -61,6 +69,21 @@ class Instr(Value):
                 setattr(self, attr, new)
             elif isinstance(val, list):
                 setattr(self, attr, [new if x is old else x for x in val])
+
+
+class Inlined:
+    """Where inlined code comes from, so that error reports keep the call chain
+    of the program as written: the code is ``function``'s, and its frame would
+    have been made by the call at ``call_span`` in the frame ``caller``
+    describes (None: the function the code now sits in). ``call_span`` None:
+    the call was a tail call of the function the code now sits in, so that
+    frame would have been replaced and there is no caller frame to show."""
+
+    def __init__(self, function: "Function", call_span: Optional[Span],
+                 caller: Optional["Inlined"]):
+        self.function = function
+        self.call_span = call_span
+        self.caller = caller
 
 
 # ---- constants -------------------------------------------------------------

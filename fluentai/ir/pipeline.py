@@ -19,6 +19,8 @@ from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
 from .passes.dce import eliminate_dead_code
+from .passes.inline import inline_small_functions
+from .passes.known_calls import make_known_calls
 from .passes.static_closures import make_static_closures
 from .passes.unbox_floats import unbox_floats
 from .printer import format_module
@@ -26,6 +28,8 @@ from .verify import IRVerifyError, verify_module
 
 PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("static-closures", make_static_closures),
+    ("known-calls", make_known_calls),
+    ("inline", inline_small_functions),
     ("dce", eliminate_dead_code),
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),

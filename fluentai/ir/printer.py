@@ -94,9 +94,29 @@ def format_instr(i: N.Instr, name) -> str:
         return "unreachable"
     else:
         body = f"{type(i).__name__} {ops}"
+    tail = _span(i) + _frames(i)
     if i.rep is None:
-        return body + _span(i)
-    return f"{name(i)} = {body}{_span(i)}"
+        return body + tail
+    return f"{name(i)} = {body}{tail}"
+
+
+def _frames(i: N.Instr) -> str:
+    """For located inlined code, the frames an error report shows for it
+    (passes/inline.py): each function and the call that made its frame."""
+    if i.span is None or (i.inlined is None and i.returns_for is None):
+        return ""
+
+    def chain(x: N.Inlined | None) -> str:
+        frames = []
+        while x is not None:
+            at = f"{x.call_span.line}:{x.call_span.col}" if x.call_span else "tail"
+            frames.append(f"{x.function.display_name or x.function.name}@{at}")
+            x = x.caller
+        return " < ".join(frames)
+    text = f" ; inlined {chain(i.inlined)}" if i.inlined is not None else ""
+    if i.returns_for is not None:
+        text += f" ; returns for {chain(i.returns_for)}"
+    return text
 
 
 def format_function(fn: N.Function) -> str:

@@ -3,7 +3,8 @@
 In: any IR module. Out: the same module without unreachable blocks (and their
 phi incomings) and without pure instructions whose value is unused. Which
 instructions are pure is listed in ``PURE``: anything that can raise, allocate
-observably or write memory stays.
+observably or write memory stays (an unchecked ``GlobalGet`` is
+pure: the closure operand of an inlined known call leaves one behind).
 """
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def _remove_unreachable_blocks(fn: N.Function) -> None:
 def _is_pure(i: N.Instr) -> bool:
     if isinstance(i, PURE):
         return True
+    if isinstance(i, N.GlobalGet):
+        return not i.checked            # a checked read raises undefined-variable
     if isinstance(i, N.Unbox):
         return not i.checked_op        # a checked unbox raises for a non-number
     return isinstance(i, N.Prim) and i.op in PURE_PRIMS

@@ -1,0 +1,211 @@
+"""Inlining of small known functions.
+
+In: any IR module (after passes/known_calls.py). Out: the same module where a
+``CallKnown`` of a small function (at most ``BUDGET`` instructions) is replaced
+by a copy of the callee's blocks: parameters become the arguments, a
+``LoadFree`` the matching capture of the ``MakeClosure`` the call goes through,
+``SelfClosure`` the call's closure operand, and each ``Return`` a jump to the
+rest of the caller (one phi joins several). Inlined code can expose more known
+calls (``(my-compose (make-adder k) (make-adder 1))`` returns a closure built
+in view), so known calls are resolved again after each step, until nothing is
+left to inline or the function has grown by ``GROWTH`` instructions. Closures
+whose only uses were inlined calls are then dead, and passes/dce.py removes
+the allocation.
+
+Not inlined: a call with the wrong number of arguments (it must raise the
+arity error), a callee with a rest parameter or that reads its caller's
+location (``RuntimeCall.loc_from_caller``), a callee that captures variables
+when the call does not go through a closure built in this function (or one
+patched by ``SetFree``, a letrec knot), and a callee already on the path of
+functions the code was inlined from (``Instr.inline_path``), or the function itself: recursion is not
+unrolled at all (fib and tak grew and got slower in callgrind when it was).
+
+Error reports keep the program's call chain: every copied instruction gets an
+``Inlined`` record (ir/nodes.py) naming the function it came from and the call
+that would have made its frame; the backend turns it into call-site entries
+that the runtime prints as the missing frames (runtime_c/callchain.c). Proper
+tail calls stay proper: at a tail call the callee's returns stay returns and
+its tail calls stay tail calls, and its frame replaces the caller's in the
+chain, as the tail call would have; at any other call its tail calls become
+ordinary calls, which use the same stack as before (the caller's frame plus
+the tail-called function's), and are recorded as the call the replaced frame
+came from (``Instr.returns_for``), which is where the chain showed them.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+from .. import nodes as N
+from .known_calls import resolve_known_calls, root
+
+BUDGET = 40         # instructions of a callee
+GROWTH = 400        # instructions a function may gain by inlining
+
+
+def inline_small_functions(module: N.Module) -> None:
+    by_name = {fn.name: fn for fn in module.functions}
+    for fn in list(module.functions):
+        start = _size(fn)
+        while _size(fn) - start <= GROWTH:
+            resolve_known_calls(fn, by_name)
+            call = _next_site(fn)
+            if call is None:
+                break
+            _inline(fn, call)
+
+
+def _size(fn: N.Function) -> int:
+    return sum(len(b.instrs) for b in fn.blocks)
+
+
+def _next_site(fn: N.Function) -> Optional[N.CallKnown]:
+    for instr in fn.instructions():
+        if isinstance(instr, N.CallKnown) and _can_inline(fn, instr):
+            return instr
+    return None
+
+
+def _can_inline(fn: N.Function, call: N.CallKnown) -> bool:
+    g = call.function
+    if g is fn or g.kind != "closure" or g.rest_param is not None or g.arity != len(call.args):
+        return False
+    if g in call.inline_path:
+        return False
+    if _size(g) > BUDGET:
+        return False
+    if any(isinstance(i, N.RuntimeCall) and i.loc_from_caller for i in g.instructions()):
+        return False
+    if g.nfree:
+        closure = root(call.closure)
+        if not (isinstance(closure, N.MakeClosure) and closure.function is g
+                and len(closure.captures) == g.nfree):
+            return False
+        if any(isinstance(i, N.SetFree) and root(i.closure) is closure for i in fn.instructions()):
+            return False
+    return True
+
+
+def _frame(fn: N.Function, call: N.CallKnown) -> N.Inlined:
+    """The frame record of the callee's code inlined at ``call``."""
+    if call.returns_for is not None:
+        # A tail call of code inlined before: its frame replaces that code's.
+        return N.Inlined(call.function, call.returns_for.call_span, call.returns_for.caller)
+    here = call.inlined
+    if call.tail and fn.kind == "closure":
+        # The callee's frame would have replaced the caller's.
+        if here is None:
+            return N.Inlined(call.function, None, None)
+        return N.Inlined(call.function, here.call_span, here.caller)
+    return N.Inlined(call.function, call.span, here)
+
+
+def _rebaser(outer: N.Inlined):
+    """Maps the ``inlined`` record of a callee instruction to its record in
+    the caller, where the callee's own frame is ``outer``."""
+    memo: dict[int, N.Inlined] = {}
+
+    def rebase(x: Optional[N.Inlined]) -> N.Inlined:
+        if x is None:
+            return outer
+        got = memo.get(id(x))
+        if got is None:
+            if x.call_span is None:     # x replaced the callee's frame (a tail call)
+                got = N.Inlined(x.function, outer.call_span, outer.caller)
+            else:
+                got = N.Inlined(x.function, x.call_span, rebase(x.caller))
+            memo[id(x)] = got
+        return got
+    return rebase
+
+
+def _inline(fn: N.Function, call: N.CallKnown) -> None:
+    g = call.function
+    block = call.block
+    k = block.instrs.index(call)
+    after = block.instrs[k + 1:]
+    tail = (call.tail and fn.kind == "closure" and len(after) == 1
+            and isinstance(after[0], N.Return) and after[0].value is call)
+    captures = root(call.closure).captures if g.nfree else []
+    rebase = _rebaser(_frame(fn, call))
+
+    values: dict[int, N.Value] = {id(p): a for p, a in zip(g.params, call.args)}
+    blocks = {gb: fn.new_block("inl") for gb in g.blocks}
+    clones: list[N.Instr] = []
+    for gb in g.blocks:
+        nb = blocks[gb]
+        for i in gb.instrs:
+            if isinstance(i, N.LoadFree):
+                values[id(i)] = captures[i.index]
+                continue
+            if isinstance(i, N.SelfClosure):
+                values[id(i)] = call.closure
+                continue
+            c = copy.copy(i)
+            c.block, c.inlined = nb, rebase(i.inlined)
+            c.inline_path = call.inline_path + (g,) + i.inline_path
+            if i.returns_for is not None:
+                c.returns_for = rebase(i.returns_for)
+            if isinstance(c, N.Phi):
+                c.incoming = list(c.incoming)
+            values[id(i)] = c
+            clones.append(c)
+            nb.instrs.append(c)
+    for c in clones:
+        _remap(c, values, blocks)
+
+    entry = blocks[g.blocks[0]]
+    if tail:
+        block.instrs = block.instrs[:k] + [_jump(entry, block, None)]
+        return
+    cont = fn.new_block("cont")
+    cont.instrs = after
+    for i in after:
+        i.block = cont
+    for succ in cont.successors():
+        for phi in succ.phis:
+            phi.incoming = [(cont if p is block else p, v) for p, v in phi.incoming]
+    returns = []
+    frame = rebase(None)
+    for nb in blocks.values():
+        for j, c in enumerate(nb.instrs):
+            if isinstance(c, (N.Call, N.CallKnown, N.CallBuiltin)) and c.tail:
+                c.tail = False
+                if c.returns_for is None:
+                    c.returns_for = frame
+            if isinstance(c, N.Return):
+                returns.append((nb, c.value))
+                nb.instrs[j] = _jump(cont, nb, c.inlined)
+    if len(returns) == 1:
+        # The one returning block dominates the rest of the caller.
+        result = returns[0][1]
+    else:
+        result = N.Phi(call.rep, "ret")
+        result.block = cont
+        for nb, v in returns:
+            result.add_incoming(nb, v)
+        cont.instrs.insert(0, result)
+    block.instrs = block.instrs[:k] + [_jump(entry, block, call.inlined)]
+    for i in fn.instructions():
+        i.replace_operand(call, result)
+
+
+def _jump(target: N.Block, block: N.Block, inlined: Optional[N.Inlined]) -> N.Jump:
+    j = N.Jump(target)
+    j.block, j.inlined = block, inlined
+    return j
+
+
+def _remap(c: N.Instr, values: dict[int, N.Value], blocks: dict[N.Block, N.Block]) -> None:
+    if isinstance(c, N.Phi):
+        c.incoming = [(blocks[b], values.get(id(v), v)) for b, v in c.incoming]
+        return
+    for attr, val in list(vars(c).items()):
+        if attr == "block":
+            continue
+        if isinstance(val, N.Block):
+            setattr(c, attr, blocks[val])
+        elif isinstance(val, N.Value):
+            setattr(c, attr, values.get(id(val), val))
+        elif isinstance(val, list):
+            setattr(c, attr, [values.get(id(x), x) if isinstance(x, N.Value) else x for x in val])

@@ -516,6 +516,9 @@ class FunctionCodegen:
 
     def _emit_prologue(self) -> None:
         fn, b = self.fn, self.b
+        if fn.fixnum_params:
+            self._emit_fixnum_prologue()
+            return
         nargs = b.and_(self.argc_arg, _c(abi.MAX_ARGS))
         if fn.rest_param is None:
             ok = b.icmp_unsigned("==", nargs, _c(fn.arity))
@@ -536,6 +539,23 @@ class FunctionCodegen:
             self.values[id(fn.rest_param)] = b.call(
                 self.mc.runtime("fl_collect_rest"),
                 [_c(fn.arity), self.argc_arg] + self.reg_args + [self.rest_arg])
+
+    def _emit_fixnum_prologue(self) -> None:
+        """A specialised clone: its callers pass fixnums and the right count
+        (passes/specialise_fixnums.py), which LLVM is told so that it drops
+        the tag checks of values derived from them."""
+        fn, b = self.fn, self.b
+        if any(isinstance(i, CALLS) for i in fn.instructions()):
+            self.emit_poll(fn.span)
+        # argc is used by nothing here, but the stack-overflow handler reads the
+        # location of the overflowing call from its register (error.c): an empty
+        # asm keeps LLVM from dropping the argument.
+        b.asm(ir.FunctionType(VOID, [I64]), "", "r", [self.argc_arg], True)
+        assume = self.mc.llmod.declare_intrinsic("llvm.assume", fnty=ir.FunctionType(VOID, [I1]))
+        for p in fn.params:
+            v = self._arg(p.index)
+            b.call(assume, [b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0))])
+            self.values[id(p)] = v
 
     def emit_poll(self, span: Optional[Span]) -> None:
         """The safepoint poll: one load of the interrupt flag and a branch that
@@ -728,7 +748,10 @@ class FunctionCodegen:
     def _arith(self, i, a, c, intrinsic, prepare=None):
         b = self.b
         fast, slow, done = self.split("fix"), self.split("slow"), self.split("arith_done")
-        b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
+        if i.fixnums:
+            b.branch(fast)
+        else:
+            b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
         b.position_at_end(fast)
         lhs = prepare(a) if prepare else a
         pair = intrinsic(lhs, c)
@@ -781,6 +804,8 @@ class FunctionCodegen:
 
     def _compare(self, i, a, c):
         b = self.b
+        if i.fixnums:
+            return b.icmp_signed(ICMP[i.op], a, c)
         fast, slow, done = self.split("cmp_fix"), self.split("cmp_slow"), self.split("cmp_done")
         b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
         b.position_at_end(fast)
@@ -793,6 +818,9 @@ class FunctionCodegen:
         return self.phi_at(done, I1, [(r1, fast), (r2, slow)])
 
     prim_lt = prim_le = prim_gt = prim_ge = lambda self, i, args: self._compare(i, *args)
+
+    def prim_is_fixnum(self, i, args):
+        return self.b.icmp_unsigned("==", self.b.and_(args[0], _c(1)), _c(0))
 
     def prim_equal(self, i, args):
         a, c = args

@@ -284,6 +284,9 @@ class ModuleCodegen:
         self.tables.append(g)
         return g
 
+    def assume(self) -> ir.Function:
+        return self.llmod.declare_intrinsic("llvm.assume", fnty=ir.FunctionType(VOID, [I1]))
+
     def memcpy(self) -> ir.Function:
         return self.llmod.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
 
@@ -479,6 +482,8 @@ class FunctionCodegen:
         self.b: Optional[SiteRecordingBuilder] = None
         self.dbg_scope = None       # the DISubprogram under -g
         self.inline_conses = 0
+        # prim.add/sub.fix -> an I1 that is true when its result is a fixnum
+        self.fixnum_flags: dict[int, ir.Value] = {}
 
     # ---- driver ----
 
@@ -551,7 +556,7 @@ class FunctionCodegen:
         # location of the overflowing call from its register (error.c): an empty
         # asm keeps LLVM from dropping the argument.
         b.asm(ir.FunctionType(VOID, [I64]), "", "r", [self.argc_arg], True)
-        assume = self.mc.llmod.declare_intrinsic("llvm.assume", fnty=ir.FunctionType(VOID, [I1]))
+        assume = self.mc.assume()
         for p in fn.params:
             v = self._arg(p.index)
             b.call(assume, [b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0))])
@@ -760,8 +765,17 @@ class FunctionCodegen:
         fast_end = b.block
         b.position_at_end(slow)
         slow_result = b.call(self.mc.runtime(PRIM_SLOW[i.op]), [a, c, _c(self.loc(i))])
+        if i.fixnums:
+            slow_fixnum = b.icmp_unsigned("==", b.and_(slow_result, _c(1)), _c(0))
+        slow_end = b.block
         b.branch(done)
-        return self.phi_at(done, I64, [(result, fast_end), (slow_result, slow)])
+        result = self.phi_at(done, I64, [(result, fast_end), (slow_result, slow_end)])
+        if i.fixnums:
+            # The fast result of two fixnums is one: a prim.is_fixnum of this
+            # value tests this flag, which LLVM threads to the fast path.
+            self.fixnum_flags[id(i)] = self.phi_at(
+                done, I1, [(ir.Constant(I1, 1), fast_end), (slow_fixnum, slow_end)])
+        return result
 
     def prim_add(self, i, args):
         return self._arith(i, *args, self.b.sadd_with_overflow)
@@ -820,7 +834,19 @@ class FunctionCodegen:
     prim_lt = prim_le = prim_gt = prim_ge = lambda self, i, args: self._compare(i, *args)
 
     def prim_is_fixnum(self, i, args):
-        return self.b.icmp_unsigned("==", self.b.and_(args[0], _c(1)), _c(0))
+        """Are all the operands fixnums? (One test of their bitwise or.)"""
+        b = self.b
+        flags = [self.fixnum_flags[id(v)] for v in i.args if id(v) in self.fixnum_flags]
+        rest = [a for v, a in zip(i.args, args) if id(v) not in self.fixnum_flags]
+        if rest:
+            acc = rest[0]
+            for a in rest[1:]:
+                acc = b.or_(acc, a)
+            flags.append(b.icmp_unsigned("==", b.and_(acc, _c(1)), _c(0)))
+        test = flags[0]
+        for f in flags[1:]:
+            test = b.and_(test, f)
+        return test
 
     def prim_equal(self, i, args):
         a, c = args

@@ -35,6 +35,7 @@ from __future__ import annotations
 from ... backend import abi
 from .. import nodes as N
 from ..nodes import Rep
+from .static_closures import static_closure
 
 FIXNUM_OPS = {"add", "sub", "lt", "le", "gt", "ge"}
 MAX_ARITY = 3       # register arguments: a guarded entry with more would allocate its rest array
@@ -139,13 +140,9 @@ def _retarget_phis(fn: N.Function, old: N.Block, new: N.Block, succs) -> None:
 
 def _check_chain(fn: N.Function, start: N.Block, values, ok: N.Block, fail: N.Block) -> None:
     """From the end of ``start``: branch to ``ok`` when every value is a
-    fixnum, else to ``fail``."""
-    block = start
-    for k, v in enumerate(values):
-        test = _add(block, N.Prim("is_fixnum", [v], None))
-        nxt = ok if k == len(values) - 1 else fn.new_block("fix_check")
-        _add(block, N.Branch(test, nxt, fail, likely=True))
-        block = nxt
+    fixnum (one test of their bitwise or), else to ``fail``."""
+    test = _add(start, N.Prim("is_fixnum", list(values), None))
+    _add(start, N.Branch(test, ok, fail, likely=True))
 
 
 def _guard_entry(fn: N.Function, fixfn: N.Function) -> None:
@@ -259,9 +256,36 @@ class _Specialiser:
             self.checked = {(b, id(phi) if v == id(call) else v) for b, v in self.checked}
 
 
+def _drop_self(module: N.Module, generic: N.Function, fixfn: N.Function) -> None:
+    """A clone of a function that captures nothing needs no closure: its self
+    calls pass 0, and the calls of the generic entry on its slow paths load
+    the function's one static closure. That frees the register (and the
+    stack slot) the closure took in every frame."""
+    if generic.nfree or any(isinstance(i, N.LoadFree) for i in fixfn.instructions()):
+        return
+    selfs = [i for i in fixfn.instructions() if isinstance(i, N.SelfClosure)]
+    uses = [i for i in fixfn.instructions() if any(o in selfs for o in i.operands())]
+    if not all(isinstance(u, N.CallKnown) and u.closure in selfs
+               and u.closure not in u.args for u in uses):
+        return
+    for u in uses:
+        if u.function is fixfn:
+            k = u.block.instrs.index(u)
+            dummy = N.Const(Rep.VALUE, 0)
+        else:
+            k = u.block.instrs.index(u)
+            dummy = static_closure(module, generic)
+        dummy.block = u.block
+        u.block.instrs.insert(k, dummy)
+        u.closure = dummy
+    for i in selfs:
+        i.block.instrs.remove(i)
+
+
 def _specialise(module: N.Module, fn: N.Function, header: N.Block) -> None:
     fixfn, bmap = _clone(fn, fn.name + "_fix")
     fixfn.fixnum_params = True
     module.functions.insert(module.functions.index(fn) + 1, fixfn)
     _Specialiser(fn, fixfn, bmap[header]).run()
+    _drop_self(module, fn, fixfn)
     _guard_entry(fn, fixfn)

@@ -305,6 +305,9 @@ class ModuleCodegen:
         self.tables.append(g)
         return g
 
+    def assume(self) -> ir.Function:
+        return self.llmod.declare_intrinsic("llvm.assume", fnty=ir.FunctionType(VOID, [I1]))
+
     def memcpy(self) -> ir.Function:
         return self.llmod.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
 
@@ -500,6 +503,8 @@ class FunctionCodegen:
         self.b: Optional[SiteRecordingBuilder] = None
         self.dbg_scope = None       # the DISubprogram under -g
         self.inline_conses = 0
+        # prim.add/sub.fix -> an I1 that is true when its result is a fixnum
+        self.fixnum_flags: dict[int, ir.Value] = {}
 
     # ---- driver ----
 
@@ -537,6 +542,9 @@ class FunctionCodegen:
 
     def _emit_prologue(self) -> None:
         fn, b = self.fn, self.b
+        if fn.fixnum_params:
+            self._emit_fixnum_prologue()
+            return
         nargs = b.and_(self.argc_arg, _c(abi.MAX_ARGS))
         if fn.rest_param is None:
             ok = b.icmp_unsigned("==", nargs, _c(fn.arity))
@@ -557,6 +565,23 @@ class FunctionCodegen:
             self.values[id(fn.rest_param)] = b.call(
                 self.mc.runtime("fl_collect_rest"),
                 [_c(fn.arity), self.argc_arg] + self.reg_args + [self.rest_arg])
+
+    def _emit_fixnum_prologue(self) -> None:
+        """A specialised clone: its callers pass fixnums and the right count
+        (passes/specialise_fixnums.py), which LLVM is told so that it drops
+        the tag checks of values derived from them."""
+        fn, b = self.fn, self.b
+        if any(isinstance(i, CALLS) for i in fn.instructions()):
+            self.emit_poll(fn.span)
+        # argc is used by nothing here, but the stack-overflow handler reads the
+        # location of the overflowing call from its register (error.c): an empty
+        # asm keeps LLVM from dropping the argument.
+        b.asm(ir.FunctionType(VOID, [I64]), "", "r", [self.argc_arg], True)
+        assume = self.mc.assume()
+        for p in fn.params:
+            v = self._arg(p.index)
+            b.call(assume, [b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0))])
+            self.values[id(p)] = v
 
     def emit_poll(self, span: Optional[Span]) -> None:
         """The safepoint poll: one load of the interrupt flag and a branch that
@@ -771,7 +796,10 @@ class FunctionCodegen:
     def _arith(self, i, a, c, intrinsic, prepare=None):
         b = self.b
         fast, slow, done = self.split("fix"), self.split("slow"), self.split("arith_done")
-        b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
+        if i.fixnums:
+            b.branch(fast)
+        else:
+            b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
         b.position_at_end(fast)
         lhs = prepare(a) if prepare else a
         pair = intrinsic(lhs, c)
@@ -780,8 +808,17 @@ class FunctionCodegen:
         fast_end = b.block
         b.position_at_end(slow)
         slow_result = b.call(self.mc.runtime(PRIM_SLOW[i.op]), [a, c, _c(self.loc(i))])
+        if i.fixnums:
+            slow_fixnum = b.icmp_unsigned("==", b.and_(slow_result, _c(1)), _c(0))
+        slow_end = b.block
         b.branch(done)
-        return self.phi_at(done, I64, [(result, fast_end), (slow_result, slow)])
+        result = self.phi_at(done, I64, [(result, fast_end), (slow_result, slow_end)])
+        if i.fixnums:
+            # The fast result of two fixnums is one: a prim.is_fixnum of this
+            # value tests this flag, which LLVM threads to the fast path.
+            self.fixnum_flags[id(i)] = self.phi_at(
+                done, I1, [(ir.Constant(I1, 1), fast_end), (slow_fixnum, slow_end)])
+        return result
 
     def prim_add(self, i, args):
         return self._arith(i, *args, self.b.sadd_with_overflow)
@@ -824,6 +861,8 @@ class FunctionCodegen:
 
     def _compare(self, i, a, c):
         b = self.b
+        if i.fixnums:
+            return b.icmp_signed(ICMP[i.op], a, c)
         fast, slow, done = self.split("cmp_fix"), self.split("cmp_slow"), self.split("cmp_done")
         b.cbranch(self.both_fixnums(a, c), fast, slow).set_weights([1000, 1])
         b.position_at_end(fast)
@@ -836,6 +875,21 @@ class FunctionCodegen:
         return self.phi_at(done, I1, [(r1, fast), (r2, slow)])
 
     prim_lt = prim_le = prim_gt = prim_ge = lambda self, i, args: self._compare(i, *args)
+
+    def prim_is_fixnum(self, i, args):
+        """Are all the operands fixnums? (One test of their bitwise or.)"""
+        b = self.b
+        flags = [self.fixnum_flags[id(v)] for v in i.args if id(v) in self.fixnum_flags]
+        rest = [a for v, a in zip(i.args, args) if id(v) not in self.fixnum_flags]
+        if rest:
+            acc = rest[0]
+            for a in rest[1:]:
+                acc = b.or_(acc, a)
+            flags.append(b.icmp_unsigned("==", b.and_(acc, _c(1)), _c(0)))
+        test = flags[0]
+        for f in flags[1:]:
+            test = b.and_(test, f)
+        return test
 
     def prim_equal(self, i, args):
         a, c = args

@@ -122,7 +122,9 @@ class Prim(Instr):
     VALUE_OPS = {"add", "sub", "mul", "mod", "quotient", "remainder", "cons", "head", "tail",
                  "unsafe_head", "unsafe_tail"}      # unsafe_*: after an is_pair test
     BOOL_OPS = {"lt", "le", "gt", "ge", "numeq", "equal", "truthy", "is_null", "is_empty",
-                "is_pair", "is_data"}
+                "is_pair", "is_data", "is_fixnum"}
+    # Both operands are known fixnums (passes/specialise_fixnums.py): no tag checks.
+    fixnums = False
 
     def __init__(self, op: str, args: list[Value], span: Optional[Span]):
         assert op in self.VALUE_OPS or op in self.BOOL_OPS, op
@@ -477,6 +479,9 @@ class Function:
         self.rest_param: Optional[Param] = Param(nparams, "rest") if has_rest else None
         self.nfree = 0
         self.free_labels: list[str] = []
+        # Called only with fixnum arguments and the right count (a clone made by
+        # passes/specialise_fixnums.py): no argument-count check.
+        self.fixnum_params = False
         self.blocks: list[Block] = []
 
     @property

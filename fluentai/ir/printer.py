@@ -43,7 +43,7 @@ def format_instr(i: N.Instr, name) -> str:
     elif isinstance(i, N.LoadConst):
         body = f"loadconst #{i.index} {_fmt_const(i.value)}"
     elif isinstance(i, N.Prim):
-        body = f"prim.{i.op} {ops}"
+        body = f"prim.{i.op}{'.fix' if i.fixnums else ''} {ops}"
     elif isinstance(i, N.FloatOp):
         body = f"{i.op} {ops}"
     elif isinstance(i, N.Unbox) and i.checked_op:
@@ -127,6 +127,8 @@ def format_function(fn: N.Function) -> str:
     head = f"function @{fn.name}({params})"
     if fn.display_name:
         head += f" ; {fn.display_name}"
+    if fn.fixnum_params:
+        head += " fixnum-params"
     if fn.nfree:
         head += f" free=[{', '.join(fn.free_labels)}]"
     lines = [head + " {"]

@@ -38,12 +38,17 @@ def make_static_closures(module: N.Module) -> None:
 
 
 def _static(module: N.Module, instr: N.MakeClosure) -> N.LoadConst:
-    target = instr.function
+    load = static_closure(module, instr.function)
+    load.span, load.block, load.rep = instr.span, instr.block, instr.rep
+    return load
+
+
+def static_closure(module: N.Module, target: N.Function) -> N.LoadConst:
+    """A load of the one closure of ``target``, which captures nothing."""
+    assert target.nfree == 0, target.name
     if target.display_name:
         # Built before the closure in the module prologue: the closure's name
         # field is read from this slot.
         module.constant_index(N.Special("name", target.display_name))
     payload = N.Special("closure", target.name)
-    load = N.LoadConst(module.constant_index(payload), payload)
-    load.span, load.block, load.rep = instr.span, instr.block, instr.rep
-    return load
+    return N.LoadConst(module.constant_index(payload), payload)

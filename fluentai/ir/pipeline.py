@@ -19,6 +19,7 @@ from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
 from .passes.dce import eliminate_dead_code
+from .passes.owned_maps import own_map_updates
 from .passes.static_closures import make_static_closures
 from .passes.unbox_floats import unbox_floats
 from .printer import format_module
@@ -29,6 +30,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("dce", eliminate_dead_code),
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),
+    ("owned-maps", own_map_updates),
 ]
 
 PASS_NAMES = ["lower"] + [name for name, _ in PASSES]

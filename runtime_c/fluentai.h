@@ -299,6 +299,9 @@ fl_value fl_list_from_array(int64_t n, fl_value *items);
 int64_t  fl_list_length(fl_value list);
 fl_value fl_map_empty(void);
 fl_value fl_map_set(fl_value m, fl_value k, fl_value v);    /* a new map; an existing key keeps its place */
+/* `set` where the compiler proved the map unshared and dead after the call
+ * (fluentai/ir/passes/owned_maps.py): may update it in place. */
+fl_value fl_bi_set_owned(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
 fl_value fl_map_remove(fl_value m, fl_value k);             /* a new map without k (m itself if k is absent) */
 fl_value fl_map_get(fl_value m, fl_value k, fl_value dflt);
 int32_t  fl_map_has(fl_value m, fl_value k);

@@ -512,6 +512,58 @@ static fl_value large_set(fl_value map, fl_value key, fl_value value) {
     return FL_HEAP(out);
 }
 
+/* ---- owned updates (passes/owned_maps.py) --------------------------------------------- */
+
+/* A node's entries or children may be edited in place unless it could be an
+ * atomic node (no children, nothing heap-allocated in it: node_alloc made it
+ * atomic) and the write would store a heap pointer the GC then never sees. */
+static int writable_for(const hnode *n, const entry *e) {
+    if (n->nodemap) return 1;
+    if (!FL_IS_HEAP(e->key) && !FL_IS_HEAP(e->value)) return 1;
+    return !entries_pointer_free(node_entries(n), popcount32(n->datamap));
+}
+
+/* trie_put on nodes that only this map references: a node on the path is
+ * changed in place where its size stays the same (a child replaced, a value
+ * replaced), so an insert allocates the one node that grows instead of
+ * copying the whole path. */
+static hnode *owned_put(hnode *n, uint64_t hash, const entry *e, int shift) {
+    if (shift >= COLLISION_SHIFT) return collision_put(n, e);
+    uint32_t bit = slot_bit(hash, shift);
+    if (n->nodemap & bit) {
+        hnode **kid = &node_children(n)[slot_index(n->nodemap, bit)];
+        *kid = owned_put(*kid, hash, e, shift + HAMT_BITS);
+        return n;
+    }
+    if (n->datamap & bit) {
+        entry *old = &node_entries(n)[slot_index(n->datamap, bit)];
+        if (same_key(old->key, e->key) && writable_for(n, e)) {
+            *old = *e;
+            return n;
+        }
+    }
+    return trie_put(n, hash, e, shift);
+}
+
+/* `set` on a map the compiler proved unshared and dead afterwards: a large
+ * map is updated in place and returned. Every map reaching here was made by
+ * an owned `set` (or is the empty map), so none of its nodes is shared with
+ * a map anyone else can still see; small maps are copied as usual. */
+static fl_value large_set_owned(fl_value map, fl_value key, fl_value value) {
+    large_map *m = large_of(map);
+    uint64_t hash = KEY_HASH(key);
+    const entry *old = trie_find(m->root, hash, key);
+    if (old && old->value == value) return map;
+    entry e = old ? (entry){old->key, value, old->seq} : (entry){key, value, m->next_seq};
+    m->root = owned_put(m->root, hash, &e, 0);
+    if (!old) {
+        m->next_seq++;
+        m->size++;
+    }
+    m->ordered = NULL;
+    return map;
+}
+
 typedef struct survivors { const entry *skip; const entry *kept[SMALL_MAX + 1]; int count; } survivors;
 
 static void keep_survivor(void *ctx, const entry *e) {
@@ -623,6 +675,13 @@ BUILTIN(fl_bi_set) {
     FL_CHECK_ARITY("set", argc, 3, 3);
     need_map("set", a0, FL_LOCOF(argc));
     return fl_map_set(a0, a1, a2);
+}
+
+/* set, called by code whose map argument is unshared and dead after the call. */
+BUILTIN(fl_bi_set_owned) {
+    FL_CHECK_ARITY("set", argc, 3, 3);
+    need_map("set", a0, FL_LOCOF(argc));
+    return is_large(a0) ? large_set_owned(a0, a1, a2) : fl_map_set(a0, a1, a2);
 }
 
 BUILTIN(fl_bi_dict_remove) {

@@ -508,8 +508,37 @@ BUILTIN(fl_bi_string_trim) {
 
 /* ---- conversion and printing ------------------------------------------------ */
 
+/* An integer's decimal digits straight into a new string: the general path
+ * (fl_show) fills a growable buffer and then copies it into a second object,
+ * and to-string of ints is the inner loop of string-building code. */
+static fl_value int_to_string(int64_t n) {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char text[24];
+    char *end = text + sizeof text, *p = end;
+    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;   /* INT64_MIN included */
+    while (u >= 100) {   /* two digits per division */
+        unsigned d = (unsigned)(u % 100);
+        u /= 100;
+        p -= 2;
+        memcpy(p, pairs + 2 * d, 2);
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
+    if (n < 0) *--p = '-';
+    return string_from(p, end - p, end - p);
+}
+
 BUILTIN(fl_bi_to_string) {
     FL_CHECK_ARITY("to-string", argc, 1, 1);
+    if (FL_IS_FIXNUM(a0)) return int_to_string(FL_FIXNUM_VAL(a0));
+    if (FL_IS_KIND(a0, FL_K_INT)) return int_to_string(((fl_boxint *)FL_PTR(a0))->value);
     return fl_to_display(a0);
 }
 

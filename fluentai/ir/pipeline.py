@@ -21,6 +21,7 @@ from .lower import lower_program
 from .passes.dce import eliminate_dead_code
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
+from .passes.owned_maps import own_map_updates
 from .passes.specialise_fixnums import specialise_fixnums
 from .passes.static_closures import make_static_closures
 from .passes.unbox_floats import unbox_floats
@@ -35,6 +36,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),
     ("specialise-fixnums", specialise_fixnums),
+    ("owned-maps", own_map_updates),
 ]
 
 PASS_NAMES = ["lower"] + [name for name, _ in PASSES]

@@ -76,7 +76,8 @@ def format_instr(i: N.Instr, name) -> str:
         body = (f"{'tail ' if i.tail else ''}call.known @{i.function.name} self={name(i.closure)}"
                 f"({', '.join(name(a) for a in i.args)})")
     elif isinstance(i, N.CallBuiltin):
-        body = f"{'tail ' if i.tail else ''}call.builtin {i.name}({ops})"
+        owned = " [owned]" if i.symbol == "fl_bi_set_owned" else ""
+        body = f"{'tail ' if i.tail else ''}call.builtin {i.name}{owned}({ops})"
     elif isinstance(i, N.Perform):
         body = f"perform {i.op}({ops})"
     elif isinstance(i, N.RuntimeCall):

@@ -19,8 +19,8 @@ from fuzz import refeval
 from fuzz.gen import generate
 from fuzz.minimise import ddmin, reduce_forms, reduce_tokens
 from fuzz.mutate import judge, make_mutant, mutation_sources, tokens
-from fuzz.runner import Run, Verdict, crash_of, differential
-from fuzz.sexpr import Form, Kw, Vec, form, program_source, sym, to_source
+from fuzz.runner import Run, Verdict, crash_of, differential, first_error
+from fuzz.sexpr import Form, Kw, Vec, form, program_source, read, sym, to_source
 
 SAMPLE_SEED = 20261300
 SAMPLE_PROGRAMS = 32
@@ -167,6 +167,79 @@ def test_reference_evaluator_agrees_with_the_compiler_on_handlers(tmp_path):
     expected = _run_ref(forms)
     assert expected.stdout == "41\n11\nbefore\n0\n"
     assert differential(program_source(forms).encode(), expected, tmp_path).ok
+
+
+# FIFO order: a new task waits at the end of the run queue, a rendezvous wakes the sender
+# after the receiver, buffered sends block only when full, promises and timers wake their
+# waiters in order, `time:sleep 0` lets the ready tasks run first.
+SCHEDULER_PROGRAM = """
+(define ch (chan))
+(define p1 (go (io:print "t1 start") (send! ch 1) (io:print "t1 sent") :a))
+(define p2 (go (io:print "t2 start") (io:print "t2 got" (recv! ch)) :b))
+(io:print "main before")
+(io:print (await p2))
+(io:print "main after")
+(io:print (await p1))
+(define b (chan 1))
+(go (send! b 1) (io:print "sent 1") (send! b 2) (io:print "sent 2") (close! b))
+(io:print (recv! b) (recv! b) (recv! b))
+(io:print (await (async:all [(go (io:print "x") 1) (async:delay 5 2) (async:then (async:resolve 3) (lambda (v) (io:print "then" v) v))])))
+(io:print (await (async:race [(async:delay 9 :slow) (async:delay 2 :fast)])))
+(define u (chan))
+(go (io:print "sel" (select ((recv! u) (lambda (v) [:got v])) ((send! u 7) (lambda () :sent)))))
+(go (time:sleep 0.001) (io:print "slept"))
+(go (io:print "before sleep 0") (time:sleep 0) (io:print "after sleep 0"))
+(go (io:print "third"))
+(io:print "recv" (recv! u))
+(time:sleep 0.002)
+(io:print "end")
+"""
+
+
+def test_reference_scheduler_order_agrees_with_the_compiler(tmp_path):
+    expected = refeval.evaluate(read(SCHEDULER_PROGRAM))
+    assert expected.stdout.split("\n") == [
+        "main before", "t1 start", "t2 start", "t2 got 1", "t1 sent", ":b", "main after", ":a",
+        "sent 1", "sent 2", "1 2 nil", "x", "then 3", "[1 2 3]", ":fast", "sel :sent",
+        "before sleep 0", "third", "recv 7", "after sleep 0", "slept", "end", ""]
+    assert expected.status == 0
+    assert differential(SCHEDULER_PROGRAM.lstrip().encode(), expected, tmp_path).ok
+
+
+@pytest.mark.parametrize("source, outcome", [
+    # a failed task nobody awaited fails the program, reported at its own line; an awaited
+    # one does not, nor one that never ran because the main task ended first
+    ('(define never (go (head [])))\n(define awaited (go (error:raise "boom")))\n'
+     '(io:print (handler ((error (lambda (e) (get e "message")))) (await awaited)))\n'
+     '(go (tail []))\n(io:print "end")\n', ("boom\nend\n", 1, "empty-list", 1)),
+    ('(go (head []))\n(io:print "ends first")\n', ("ends first\n", 0, None, None)),
+    # the program's own deadlock comes first, then the failed task (seed 335 of the first
+    # long campaign, where the eager reference and the runner's report parsing disagreed)
+    ('(define ch (chan 4))\n(go (send! ch 1) (nth [1] 5))\n(io:print (recv! ch))\n'
+     '(recv! ch)\n', ("1\n", 1, "deadlock", None)),
+    # a blocked task body: the reference used to give up on it (Unsupported)
+    ('(define ch (chan))\n(define p (go (send! ch 1) (send! ch 2) :done))\n'
+     '(io:print (recv! ch) (recv! ch) (await p))\n', ("1 2 :done\n", 0, None, None)),
+    # unary minus checks its operand (seed 515: a Python TypeError in the reference)
+    ('(io:print (handler ((error (lambda (e) (get e "type")))) (- nil)))\n',
+     ("type-error\n", 0, None, None)),
+])
+def test_reference_tasks_and_failures(tmp_path, source, outcome):
+    expected = refeval.evaluate(read(source))
+    assert (expected.stdout, expected.status, expected.error_type, expected.error_line) \
+        == outcome
+    assert differential(source.encode(), expected, tmp_path).ok
+
+
+def test_first_error_is_the_first_report_line():
+    assert first_error(b"p.fl:1:2: warning[w]: x\np.fl:3:4: error[type-error]: y") \
+        == ("type-error", 3)
+    assert first_error(b"p.fl: error[deadlock]: all tasks are blocked\n  main task: ...\n"
+                       b"error in task 4 (spawned at p.fl:17:98): p.fl:17:223: "
+                       b"error[index-error]: z") == ("deadlock", None)
+    assert first_error(b"error in task 6 (spawned at p.fl:15:205): p.fl:15:209: "
+                       b"error[empty-list]: z") == ("empty-list", 15)
+    assert first_error(b"all good") is None
 
 
 def _run(status, stderr=b"", stdout=b""):

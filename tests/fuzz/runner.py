@@ -26,8 +26,6 @@ MODES = ("jit-O0", "jit-O2", "aot-O0", "aot-O2")
 TIMEOUT_S = 30
 PROGRAM_FILE = "prog.fl"
 
-_ERROR_LINE = re.compile(
-    r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+): error\[(?P<type>[^\]]+)\]", re.M)
 _ANY_ERROR = re.compile(r"error\[[^\]]+\]")
 
 
@@ -120,18 +118,21 @@ def failure_kind(why: str) -> str:
     return {"internal": "internal-error", "exit": "bad-exit"}.get(first, first)
 
 
-_UNLOCATED_ERROR = re.compile(r"^[^\n:]*: error\[(?P<type>[^\]]+)\]", re.M)
+# The first report line: the program's own outcome (an error of the main task, located, or a
+# deadlock, unlocated), else the first failed task nobody awaited ("error in task N (spawned
+# at F:L:C): F:L:C: error[T]"); the lines after it are the other failed tasks.
+_REPORT_LINE = re.compile(
+    r"^(?:error in task \d+ \(spawned at [^\n]*?\): )?"
+    r"(?:[^\n]*?:(?P<line>\d+):\d+|[^\n:]*): error\[(?P<type>[^\]]+)\]", re.M)
 
 
 def first_error(stderr: bytes) -> tuple[str, int | None] | None:
     """The uncaught error's type and line (None for an error without a location, such as a
     deadlock) from a run's stderr, or None if it reports no error."""
-    text = stderr.decode("utf-8", "replace")
-    m = _ERROR_LINE.search(text)
-    if m:
-        return m["type"], int(m["line"])
-    m = _UNLOCATED_ERROR.search(text)
-    return (m["type"], None) if m else None
+    m = _REPORT_LINE.search(stderr.decode("utf-8", "replace"))
+    if not m:
+        return None
+    return m["type"], int(m["line"]) if m["line"] else None
 
 
 def differential(source: bytes, expected, workdir: Path) -> Verdict:

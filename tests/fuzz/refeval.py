@@ -529,6 +529,7 @@ class Interp:
         self.timers: list = []               # heap of (deadline ms, sequence, action)
         self.clock = 0.0                     # virtual ms: advances only when nothing is ready
         self.timer_sequence = 0
+        self.catches: dict[str, object] = {}  # error:catch, program-wide: type -> function
         self.abort: BaseException | None = None   # ends the program from a task's thread
         self.line = 0
         self.steps = 0
@@ -666,29 +667,41 @@ class Interp:
         return env is not None and env.lookup(name)[0]
 
     def apply(self, fn, args):
-        while True:
-            if isinstance(fn, Builtin):
-                return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) else fn.fn(*args)
-            if not isinstance(fn, Closure):
-                raise FlError("type-error", f"cannot call a non-function value: {written(fn)}")
-            if len(args) < len(fn.params) or (fn.rest is None and len(args) > len(fn.params)):
-                raise FlError("arity-error", f"expects {len(fn.params)} arguments, got {len(args)}")
-            env = Env(fn.env)
-            for name, value in zip(fn.params, args):
-                env.vars[name] = value
-            if fn.rest is not None:
-                env.vars[fn.rest] = list(args[len(fn.params):])
-            saved_line, self.line = self.line, fn.line
-            try:
+        """`fn` on `args`; tail calls loop here. A call that fails is reported at the line of
+        the closure whose body made it (tail calls included), not at the caller's."""
+        saved_line = self.line
+        try:
+            while True:
+                try:
+                    if isinstance(fn, Builtin):
+                        return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) \
+                            else fn.fn(*args)
+                    if not isinstance(fn, Closure):
+                        raise FlError("type-error",
+                                      f"cannot call a non-function value: {written(fn)}")
+                    if len(args) < len(fn.params) or (fn.rest is None
+                                                      and len(args) > len(fn.params)):
+                        raise FlError("arity-error",
+                                      f"expects {len(fn.params)} arguments, got {len(args)}")
+                except FlError as error:
+                    if error.line is None and error.type != "deadlock":
+                        error.line = self.line
+                    raise
+                env = Env(fn.env)
+                for name, value in zip(fn.params, args):
+                    env.vars[name] = value
+                if fn.rest is not None:
+                    env.vars[fn.rest] = list(args[len(fn.params):])
+                self.line = fn.line
                 if fn.is_async:
                     body = fn.body
                     return self.spawn(lambda: self.eval_body(body, env))
                 result = self.eval_body(fn.body, env, tail=True)
-            finally:
-                self.line = saved_line
-            if not isinstance(result, TailCall):
-                return result
-            fn, args = result.fn, result.args
+                if not isinstance(result, TailCall):
+                    return result
+                fn, args = result.fn, result.args
+        finally:
+            self.line = saved_line
 
     def eval_body(self, body, env, tail=False):
         if any(_is_define(f) for f in body):
@@ -1127,7 +1140,14 @@ class Interp:
             self.out.append(display(args[0]))
             return None
         if effect == "error" and op == "raise":
-            raise self.raise_error(args)
+            error = self.raise_error(args)
+            # no handler form's error clause took it: a program-wide catch answers the raise
+            if error.type in self.catches:
+                return self.apply(self.catches[error.type], [error.as_value()])
+            raise error
+        if effect == "error" and op == "catch":
+            self.catches[need_str(args[0], "error:catch")] = need_function(args[1], "error:catch")
+            return None
         if effect == "state":
             return self.state_op(op, args)
         if effect == "async":
@@ -1651,7 +1671,7 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         "min": minmax(lambda a, best: a < best), "max": minmax(lambda a, best: a > best),
         "floor": rounding("floor", math.floor), "ceil": rounding("ceil", math.ceil),
         "round": fl_round,
-        "sqrt": lambda x: math.sqrt(need_num(x, "sqrt")) if x >= 0 else math.nan,
+        "sqrt": lambda x: math.sqrt(x) if need_num(x, "sqrt") >= 0 else math.nan,
         "expt": expt, "to-int": to_int, "to-float": to_float,
         "<": lambda *a: compare("<", a), ">": lambda *a: compare(">", a),
         "<=": lambda *a: compare("<=", a), ">=": lambda *a: compare(">=", a),

@@ -460,8 +460,9 @@ def expt(a, b):
     except OverflowError:
         return math.inf if a > 0 or float(b).is_integer() and int(b) % 2 == 0 else -math.inf
     except ValueError:
-        if a == 0.0:
-            return math.inf
+        if a == 0.0:     # C's pow: a negative odd integer power keeps the zero's sign
+            odd = b.is_integer() and int(b) % 2 == 1
+            return math.copysign(math.inf, a) if odd else math.inf
         return math.nan
 
 
@@ -1222,9 +1223,14 @@ class Interp:
         if op == "h":
             tag, attrs, children = args
             node = DomNode(need_str(tag, "dom:h"),
-                           [(k, v) for k, v in need_map(attrs, "dom:h").items])
+                           [(need_str(k, "dom:h"), need_str(v, "dom:h"))
+                            for k, v in need_map(attrs, "dom:h").items])
+            for c in need_list(children, "dom:h"):
+                if not isinstance(c, (DomNode, str)):
+                    raise FlError("type-error", "`dom:h` expects children that are dom nodes "
+                                  f"or strings, got {written(c)}")
             node.children = [c if isinstance(c, DomNode) else DomNode("#text", text=c)
-                             for c in need_list(children, "dom:h")]
+                             for c in children]
             return node
         if op == "text":
             return DomNode("#text", text=need_str(args[0], "dom:text"))

@@ -19,8 +19,8 @@ from fuzz import refeval
 from fuzz.gen import generate
 from fuzz.minimise import ddmin, reduce_forms, reduce_tokens
 from fuzz.mutate import judge, make_mutant, mutation_sources, tokens
-from fuzz.runner import Run, Verdict, crash_of, differential
-from fuzz.sexpr import Form, Kw, Vec, form, program_source, sym, to_source
+from fuzz.runner import Run, Verdict, crash_of, differential, first_error
+from fuzz.sexpr import Form, Kw, Vec, form, program_source, read, sym, to_source
 
 SAMPLE_SEED = 20261300
 SAMPLE_PROGRAMS = 32
@@ -122,6 +122,7 @@ def test_generated_programs_cover_the_language():
                  "(handler ", "(error:raise ", "(state:", "(random:seed", "(await ", "(go ",
                  "(async ", "(spawn ", "(promise ", "(chan ", "(send! ", "(recv! ",
                  "(receive! ", "(close! ", "(select ", "(quote ", "... ", "(Rect ", "(tuple ",
+                 "(error:catch ",
                  "(ask", "(fold ", "(sort-by ", "(string-split ", "(dict-merge ", "(expt "]:
         assert word in text, word
 
@@ -167,6 +168,92 @@ def test_reference_evaluator_agrees_with_the_compiler_on_handlers(tmp_path):
     expected = _run_ref(forms)
     assert expected.stdout == "41\n11\nbefore\n0\n"
     assert differential(program_source(forms).encode(), expected, tmp_path).ok
+
+
+# FIFO order: a new task waits at the end of the run queue, a rendezvous wakes the sender
+# after the receiver, buffered sends block only when full, promises and timers wake their
+# waiters in order, `time:sleep 0` lets the ready tasks run first. (No order here depends on
+# how long anything takes: the main task awaits the sleeper, the slow delay never matters.)
+SCHEDULER_PROGRAM = """
+(define ch (chan))
+(define p1 (go (io:print "t1 start") (send! ch 1) (io:print "t1 sent") :a))
+(define p2 (go (io:print "t2 start") (io:print "t2 got" (recv! ch)) :b))
+(io:print "main before")
+(io:print (await p2))
+(io:print "main after")
+(io:print (await p1))
+(define b (chan 1))
+(go (send! b 1) (io:print "sent 1") (send! b 2) (io:print "sent 2") (close! b))
+(io:print (recv! b) (recv! b) (recv! b))
+(io:print (await (async:all [(go (io:print "x") 1) (async:delay 5 2) (async:then (async:resolve 3) (lambda (v) (io:print "then" v) v))])))
+(io:print (await (async:race [(async:delay 60000 :slow) (async:delay 0 :fast)])))
+(define u (chan))
+(go (io:print "sel" (select ((recv! u) (lambda (v) [:got v])) ((send! u 7) (lambda () :sent)))))
+(define sl (go (time:sleep 0.001) (io:print "slept")))
+(go (io:print "before sleep 0") (time:sleep 0) (io:print "after sleep 0"))
+(go (io:print "third"))
+(io:print "recv" (recv! u))
+(await sl)
+(io:print "end")
+"""
+
+
+def test_reference_scheduler_order_agrees_with_the_compiler(tmp_path):
+    expected = refeval.evaluate(read(SCHEDULER_PROGRAM))
+    assert expected.stdout.split("\n") == [
+        "main before", "t1 start", "t2 start", "t2 got 1", "t1 sent", ":b", "main after", ":a",
+        "sent 1", "sent 2", "1 2 nil", "x", "then 3", "[1 2 3]", ":fast", "sel :sent",
+        "before sleep 0", "third", "recv 7", "after sleep 0", "slept", "end", ""]
+    assert expected.status == 0
+    assert differential(SCHEDULER_PROGRAM.lstrip().encode(), expected, tmp_path).ok
+
+
+@pytest.mark.parametrize("source, outcome", [
+    # a failed task nobody awaited fails the program, reported at its own line; an awaited
+    # one does not, nor one that never ran because the main task ended first
+    ('(define never (go (head [])))\n(define awaited (go (error:raise "boom")))\n'
+     '(io:print (handler ((error (lambda (e) (get e "message")))) (await awaited)))\n'
+     '(go (tail []))\n(io:print "end")\n', ("boom\nend\n", 1, "empty-list", 1)),
+    ('(go (head []))\n(io:print "ends first")\n', ("ends first\n", 0, None, None)),
+    # the program's own deadlock comes first, then the failed task (seed 335 of the first
+    # long campaign, where the eager reference and the runner's report parsing disagreed)
+    ('(define ch (chan 4))\n(go (send! ch 1) (nth [1] 5))\n(io:print (recv! ch))\n'
+     '(recv! ch)\n', ("1\n", 1, "deadlock", None)),
+    # a blocked task body: the reference used to give up on it (Unsupported)
+    ('(define ch (chan))\n(define p (go (send! ch 1) (send! ch 2) :done))\n'
+     '(io:print (recv! ch) (recv! ch) (await p))\n', ("1 2 :done\n", 0, None, None)),
+    # unary minus checks its operand (seed 515: a Python TypeError in the reference)
+    ('(io:print (handler ((error (lambda (e) (get e "type")))) (- nil)))\n',
+     ("type-error\n", 0, None, None)),
+    # so does sqrt (seed 4014)
+    ('(io:print (handler ((error (lambda (e) (get e "type")))) (sqrt [1])))\n',
+     ("type-error\n", 0, None, None)),
+    # C's pow keeps the sign of a zero under an odd negative power (seed 5047); dom:h checks
+    # its children (seeds 5008, 5066: Python errors in the reference)
+    ('(io:print (expt -0.0 -1) (expt -0.0 -2) (expt 0.0 -1))\n', ("-inf inf inf\n", 0, None, None)),
+    ('(io:print (handler ((error (lambda (e) (get e "type")))) (dom:h "p" {} [1])))\n',
+     ("type-error\n", 0, None, None)),
+    # a failing builtin in tail position of a closure is reported at the closure's line,
+    # not at its caller's (seed 4020)
+    ('(define (f x) (expt 7 x))\n(io:print "a")\n(io:print (f 42))\n',
+     ("a\n", 1, "overflow-error", 1)),
+])
+def test_reference_tasks_and_failures(tmp_path, source, outcome):
+    expected = refeval.evaluate(read(source))
+    assert (expected.stdout, expected.status, expected.error_type, expected.error_line) \
+        == outcome
+    assert differential(source.encode(), expected, tmp_path).ok
+
+
+def test_first_error_is_the_first_report_line():
+    assert first_error(b"p.fl:1:2: warning[w]: x\np.fl:3:4: error[type-error]: y") \
+        == ("type-error", 3)
+    assert first_error(b"p.fl: error[deadlock]: all tasks are blocked\n  main task: ...\n"
+                       b"error in task 4 (spawned at p.fl:17:98): p.fl:17:223: "
+                       b"error[index-error]: z") == ("deadlock", None)
+    assert first_error(b"error in task 6 (spawned at p.fl:15:205): p.fl:15:209: "
+                       b"error[empty-list]: z") == ("empty-list", 15)
+    assert first_error(b"all good") is None
 
 
 def _run(status, stderr=b"", stdout=b""):
@@ -249,3 +336,19 @@ def test_campaign_command_line_counts(capsys):
     assert status == 0, out
     assert "programs: 1 (3 checks, 4 mode runs)" in out
     assert "mutants: 2" in out and "mode mismatches 0" in out
+
+
+def test_error_catch_answers_raises_outside_handler_forms(tmp_path):
+    source = ('(error:catch "boom" (lambda (e) (do (io:print "caught" (get e "message")) 41)))\n'
+              '(print-line (+ 1 (error:raise "boom" "m")))\n'
+              '(print-line (handler ((error (lambda (e) [:handled (get e "type")]))) '
+              '(+ 1 (error:raise "boom" "m2"))))\n'
+              '(print-line (handler ((ask:num (lambda () 5))) (+ (ask:num) '
+              '(error:raise "boom" "m3"))))\n'
+              '(print-line (await (go (* 2 (error:raise "boom" "in task")))))\n'
+              '(print-line [(error:raise "boom" "v") (error:raise "other" "x")])\n')
+    expected = refeval.evaluate(read(source))
+    assert expected.stdout == ('caught m\n42\n[:handled "boom"]\ncaught m3\n46\n'
+                               'caught in task\n82\ncaught v\n')
+    assert (expected.status, expected.error_type, expected.error_line) == (1, "other", 6)
+    assert differential(source.encode(), expected, tmp_path).ok

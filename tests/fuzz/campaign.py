@@ -27,7 +27,8 @@ from . import refeval
 from .gen import generate
 from .minimise import reduce_forms, reduce_tokens
 from .mutate import judge, make_mutant, mutation_sources
-from .runner import MODES, REPO_ROOT, crash_of, differential, failure_kind, run_all
+from .runner import (MODES, REPO_ROOT, crash_of, differential, failure_kind, first_error,
+                     preload, run_all)
 from .sexpr import program_source
 
 FAILURES_DIR = REPO_ROOT / "tests" / "fuzz" / "failures"
@@ -94,7 +95,9 @@ def minimise_program(forms, verdict, workdir: Path):
             if crash_of(run) or run.status == 2:
                 return False
             return (run.stdout.decode("utf-8", "replace") != expected.stdout
-                    or run.status != expected.status)
+                    or run.status != expected.status
+                    or (expected.error_type is not None and first_error(run.stderr)
+                        != (expected.error_type, expected.error_line)))
     return reduce_forms(forms, still_fails)
 
 
@@ -175,6 +178,9 @@ def main(argv=None) -> int:
                              "alternate between programs and mutants, so both are counted)")
     parser.add_argument("--no-save", action="store_true",
                         help="do not write failures to tests/fuzz/failures/")
+    parser.add_argument("--subprocess", action="store_true",
+                        help="run every compiler as `python -m fluentai` in a new interpreter, "
+                             "not as a fork of a preloaded worker (slower; for comparison)")
     options = parser.parse_args(argv)
     n_mutants = options.programs if options.mutants is None else options.mutants
     job_options = {"checks": options.checks, "hostile": not options.gentle}
@@ -192,7 +198,8 @@ def main(argv=None) -> int:
     start = time.monotonic()
     print(f"fuzz: {options.programs} programs x {len(MODES)} modes and {n_mutants} mutants, "
           f"seed {options.seed}, {options.jobs} jobs", flush=True)
-    with multiprocessing.Pool(options.jobs) as pool:
+    with multiprocessing.Pool(options.jobs,
+                              initializer=None if options.subprocess else preload) as pool:
         for done, result in enumerate(pool.imap_unordered(_job, jobs), start=1):
             job = result["job"]
             counts[job + "s"] += 1

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import random
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from fluentai.builtins import BUILTINS
 
-from .runner import REPO_ROOT, crash_of, failure_kind, run_argv
+from .runner import REPO_ROOT, crash_of, failure_kind, run_cli
 
 CASES_DIR = REPO_ROOT / "tests" / "cases"
 RUN_TIMEOUT_S = 10
@@ -190,13 +189,13 @@ def judge(source: bytes, workdir: Path, strict_compile_time: bool = False) -> Mu
     machine must not fail a test), a compile slower than RUN_TIMEOUT_S is a failure too."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "prog.fl").write_bytes(source)
-    argv = [sys.executable, "-m", "fluentai", "jit", "--no-cache", "-O0", "prog.fl"]
-    run = run_argv(argv, workdir, "jit-O0", timeout=RUN_TIMEOUT_S)
+    run = run_cli(["jit", "--no-cache", "-O0", "prog.fl"], workdir, "jit-O0",
+                  timeout=RUN_TIMEOUT_S)
     if run.status is None:
         # a mutant may loop forever; the compiler alone must still answer
         started = time.monotonic()
-        compiled = run_argv([sys.executable, "-m", "fluentai", "compile", "-O0", "-c",
-                             "prog.fl", "-o", "prog.o"], workdir, "compile-O0")
+        compiled = run_cli(["compile", "-O0", "-c", "prog.fl", "-o", "prog.o"], workdir,
+                           "compile-O0")
         took = time.monotonic() - started
         why = crash_of(compiled)
         if why:

@@ -6,16 +6,24 @@ runtime error its type and the line of the form that failed.
 
 It follows LANGUAGE.md directly (sections 3-8) and is written independently of the compiler:
 its own number tower with 64-bit overflow checks, structural equality, the display and written
-forms, the dynamic handler stack, the state store. Tasks are run eagerly when they are created
-(their bodies in generated programs neither print nor block), channels are buffered queues; an
-operation that would need a real scheduler (a send on a full channel, a receive from an empty
-open one, awaiting a pending promise) raises `Unsupported`, which the generator never causes
-and the minimiser treats as "not a valid program".
+forms, the dynamic handler stack, the state store, and the scheduler of section 8: green tasks
+run FIFO until they finish or block, channels are rendezvous or bounded buffers with FIFO
+queues of blocked senders and receivers, promises wake their awaiting tasks in order, a
+deadlock is reported when the main task is blocked and nothing can run, and a failed task
+whose promise nobody awaited makes the exit status 1. Each task is a Python thread, but only
+one runs at a time: a switch hands a semaphore to the next task and waits on its own, so the
+interleaving is exactly the scheduler's, never the OS's. Timers run on a virtual clock that
+advances only when no task is ready (real time never enters the answer: generated programs
+do not let a timer race a running task). `Unsupported` marks a program outside the modelled
+subset, which the generator never produces and the minimiser treats as "not a valid program".
 """
 from __future__ import annotations
 
+import collections
+import heapq
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 
 from fluentai.builtins import BUILTINS
@@ -49,6 +57,10 @@ class TailCall:
     """A call in tail position, made by the `Interp.apply` loop that is running its caller."""
     fn: object
     args: list
+
+
+class Abandoned(BaseException):
+    """Unwinds the thread of a task still alive when the program ended (never caught)."""
 
 
 class ProgramExit(Exception):
@@ -124,13 +136,50 @@ class Promise:
     state: str = "pending"          # pending / resolved / rejected
     value: object = None
     error: FlError | None = None
+    waiters: list = field(default_factory=list)   # Tasks to wake, callbacks to call
+    observed: bool = False          # awaited or chained: a failure is not reported at exit
+    adopting: bool = False
 
 
 @dataclass(eq=False)
 class Channel:
     capacity: int
-    queue: list = field(default_factory=list)
+    queue: collections.deque = field(default_factory=collections.deque)
     closed: bool = False
+    receivers: list = field(default_factory=list)  # ChanWaiters, FIFO
+    senders: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class SelectGroup:
+    waiters: list
+    fired: int = -1
+
+
+@dataclass(eq=False)
+class ChanWaiter:
+    task: "Task"
+    channel: Channel
+    value: object
+    sending: bool
+    group: SelectGroup | None = None
+    clause: int = 0
+    outcome: str | None = None      # None while waiting, "done" or "closed"
+
+
+class Task:
+    """A green task: its promise, and the interpreter's per-task registers while it is
+    suspended (the handler stack and the current line)."""
+
+    def __init__(self, tid: int, thunk, line: int):
+        self.id = tid
+        self.thunk = thunk
+        self.line = line
+        self.handlers: list = []
+        self.promise = Promise()
+        self.wake = threading.Semaphore(0)
+        self.thread: threading.Thread | None = None
+        self.abandoned = False
 
 
 @dataclass(eq=False)
@@ -411,8 +460,9 @@ def expt(a, b):
     except OverflowError:
         return math.inf if a > 0 or float(b).is_integer() and int(b) % 2 == 0 else -math.inf
     except ValueError:
-        if a == 0.0:
-            return math.inf
+        if a == 0.0:     # C's pow: a negative odd integer power keeps the zero's sign
+            odd = b.is_integer() and int(b) % 2 == 1
+            return math.copysign(math.inf, a) if odd else math.inf
         return math.nan
 
 
@@ -471,7 +521,17 @@ class Interp:
         self.store = FlMap()
         self.transactions: list[FlMap] = []
         self.files: dict[str, str] = {}
-        self.task_depth = 0                  # > 0 while a task body runs (eagerly)
+        self.main = Task(1, None, 0)
+        self.main.thread = threading.current_thread()   # the program runs on the caller's
+        self.current = self.main
+        self.tasks: list[Task] = []
+        self.ready: collections.deque[Task] = collections.deque()
+        self.failures: list[tuple[Task, FlError]] = []
+        self.timers: list = []               # heap of (deadline ms, sequence, action)
+        self.clock = 0.0                     # virtual ms: advances only when nothing is ready
+        self.timer_sequence = 0
+        self.catches: dict[str, object] = {}  # error:catch, program-wide: type -> function
+        self.abort: BaseException | None = None   # ends the program from a task's thread
         self.line = 0
         self.steps = 0
         self.builtins = make_builtins(self)
@@ -482,14 +542,33 @@ class Interp:
             if isinstance(form, Form) and form and form[0] == Sym("define"):
                 self.defined_later.add(_define_name(form))
         try:
-            for line, form in enumerate(forms, start=1):
-                self.line = line
-                self.eval_top(form)
-        except FlError as error:
-            return Expected("".join(self.out), 1, error.type, error.line)
-        except ProgramExit as exit_:
-            return Expected("".join(self.out), exit_.code)
-        return Expected("".join(self.out), 0)
+            try:
+                for line, form in enumerate(forms, start=1):
+                    self.line = line
+                    self.eval_top(form)
+            except FlError as error:
+                return self.outcome(Expected("".join(self.out), 1, error.type, error.line))
+            except ProgramExit as exit_:
+                return Expected("".join(self.out), exit_.code)
+            return self.outcome(Expected("".join(self.out), 0))
+        finally:
+            self.abandon_tasks()
+
+    def outcome(self, expected: Expected) -> Expected:
+        """The program's own outcome, then the failed tasks nobody awaited: the first of
+        them is the error of a program that otherwise succeeded."""
+        unobserved = [error for task, error in self.failures if not task.promise.observed]
+        if expected.status == 0 and unobserved:
+            return Expected(expected.stdout, 1, unobserved[0].type, unobserved[0].line)
+        return expected
+
+    def abandon_tasks(self):
+        """Tasks still blocked or ready when the program ended: unwind their threads."""
+        for task in self.tasks:
+            if task.thread is not None and task.thread.is_alive():
+                task.abandoned = True
+                task.wake.release()
+                task.thread.join()
 
     def eval_top(self, form):
         if isinstance(form, Form) and form and isinstance(form[0], Sym):
@@ -589,29 +668,41 @@ class Interp:
         return env is not None and env.lookup(name)[0]
 
     def apply(self, fn, args):
-        while True:
-            if isinstance(fn, Builtin):
-                return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) else fn.fn(*args)
-            if not isinstance(fn, Closure):
-                raise FlError("type-error", f"cannot call a non-function value: {written(fn)}")
-            if len(args) < len(fn.params) or (fn.rest is None and len(args) > len(fn.params)):
-                raise FlError("arity-error", f"expects {len(fn.params)} arguments, got {len(args)}")
-            env = Env(fn.env)
-            for name, value in zip(fn.params, args):
-                env.vars[name] = value
-            if fn.rest is not None:
-                env.vars[fn.rest] = list(args[len(fn.params):])
-            saved_line, self.line = self.line, fn.line
-            try:
+        """`fn` on `args`; tail calls loop here. A call that fails is reported at the line of
+        the closure whose body made it (tail calls included), not at the caller's."""
+        saved_line = self.line
+        try:
+            while True:
+                try:
+                    if isinstance(fn, Builtin):
+                        return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) \
+                            else fn.fn(*args)
+                    if not isinstance(fn, Closure):
+                        raise FlError("type-error",
+                                      f"cannot call a non-function value: {written(fn)}")
+                    if len(args) < len(fn.params) or (fn.rest is None
+                                                      and len(args) > len(fn.params)):
+                        raise FlError("arity-error",
+                                      f"expects {len(fn.params)} arguments, got {len(args)}")
+                except FlError as error:
+                    if error.line is None and error.type != "deadlock":
+                        error.line = self.line
+                    raise
+                env = Env(fn.env)
+                for name, value in zip(fn.params, args):
+                    env.vars[name] = value
+                if fn.rest is not None:
+                    env.vars[fn.rest] = list(args[len(fn.params):])
+                self.line = fn.line
                 if fn.is_async:
                     body = fn.body
-                    return self.run_task(lambda: self.eval_body(body, env))
+                    return self.spawn(lambda: self.eval_body(body, env))
                 result = self.eval_body(fn.body, env, tail=True)
-            finally:
-                self.line = saved_line
-            if not isinstance(result, TailCall):
-                return result
-            fn, args = result.fn, result.args
+                if not isinstance(result, TailCall):
+                    return result
+                fn, args = result.fn, result.args
+        finally:
+            self.line = saved_line
 
     def eval_body(self, body, env, tail=False):
         if any(_is_define(f) for f in body):
@@ -748,13 +839,13 @@ class Interp:
             self.handlers = saved
 
     def sf_go(self, x, env, tail=False):
-        return self.run_task(lambda: self.eval_body(list(x[1:]), env))
+        return self.spawn(lambda: self.eval_body(list(x[1:]), env))
 
     def sf_await(self, x, env, tail=False):
         return self.await_(self.eval(x[1], env))
 
     def sf_select(self, x, env, tail=False):
-        ready = []
+        clauses = []
         default = None
         for clause in x[1:]:
             if clause[0] == Sym("default"):
@@ -765,57 +856,252 @@ class Interp:
             ch = self.eval(op[1], env)
             value = self.eval(op[2], env) if kind == "send!" else None
             fn = self.eval(clause[1], env)
-            ready.append((kind, ch, value, fn))
-        for kind, ch, value, fn in ready:
-            if not isinstance(ch, Channel):
-                raise FlError("type-error", "select expects channels")
-            if kind in ("recv!", "receive!") and (ch.queue or ch.closed):
-                got = self.apply(self.builtins[kind], [ch])
-                return self.apply(fn, [got])
-            if kind == "send!" and not ch.closed and len(ch.queue) < ch.capacity:
-                ch.queue.append(value)
-                return self.apply(fn, [])
+            clauses.append((kind, ch, value, fn))
+        for _, ch, _, _ in clauses:
+            need_channel(ch, "select")
+        for kind, ch, value, fn in clauses:
+            if kind == "send!":
+                if self.try_send(ch, value):
+                    return self.apply(fn, [])
+                continue
+            done, got, ok = self.try_recv(ch)
+            if done:
+                return self.apply(fn, [got if kind == "recv!" else receive_map(got, ok)])
         if default is not None:
             return self.eval_body(list(default[1:]), env)
+        group = SelectGroup([])
+        for i, (kind, ch, value, fn) in enumerate(clauses):
+            w = ChanWaiter(self.current, ch, value, kind == "send!", group, i)
+            group.waiters.append(w)
+            (ch.senders if w.sending else ch.receivers).append(w)
         self.block("select")
+        w = group.waiters[group.fired]
+        kind, _, _, fn = clauses[group.fired]
+        if w.sending:
+            if w.outcome == "closed":
+                raise FlError("channel-closed", "send on a closed channel")
+            return self.apply(fn, [])
+        return self.apply(fn, [w.value if kind == "recv!" else
+                               receive_map(w.value, w.outcome == "done")])
 
-    # -- tasks ---------------------------------------------------------------------------
-    def run_task(self, thunk) -> Promise:
-        saved = self.handlers
-        self.handlers = []
-        self.task_depth += 1
-        promise = Promise()
-        try:
-            value = thunk()
-            if isinstance(value, Promise):
-                value = self.await_(value)
-            promise.state, promise.value = "resolved", value
-        except FlError as error:
-            if error.type == "deadlock":
-                raise
-            promise.state, promise.error = "rejected", error
-        finally:
-            self.handlers = saved
-            self.task_depth -= 1
-        return promise
+    # -- channels (chan.c's rules: a waiting receiver takes a sent value first, a receive
+    # from a full buffer lets the first blocked sender in, queues are FIFO) --------------
+    def complete(self, w: ChanWaiter, outcome: str, received=None):
+        (w.channel.senders if w.sending else w.channel.receivers).remove(w)
+        if w.group is not None:
+            w.group.fired = w.clause
+            for other in w.group.waiters:
+                if other is not w:
+                    queue = other.channel.senders if other.sending else other.channel.receivers
+                    if other in queue:
+                        queue.remove(other)
+        if not w.sending:
+            w.value = received
+        w.outcome = outcome
+        self.wake(w.task)
+
+    def try_send(self, ch: Channel, v) -> bool:
+        if ch.closed:
+            raise FlError("channel-closed", "send on a closed channel")
+        if ch.receivers:
+            self.complete(ch.receivers[0], "done", v)
+            return True
+        if len(ch.queue) < ch.capacity:
+            ch.queue.append(v)
+            return True
+        return False
+
+    def try_recv(self, ch: Channel):
+        """(done, value, ok)"""
+        sender = ch.senders[0] if ch.senders else None
+        if ch.queue:
+            v = ch.queue.popleft()
+            if sender is not None:
+                ch.queue.append(sender.value)
+                self.complete(sender, "done")
+            return True, v, True
+        if sender is not None:
+            self.complete(sender, "done")
+            return True, sender.value, True
+        if ch.closed:
+            return True, None, False
+        return False, None, False
+
+    def chan_send(self, ch, v):
+        need_channel(ch, "send!")
+        if self.try_send(ch, v):
+            return True
+        w = ChanWaiter(self.current, ch, v, True)
+        ch.senders.append(w)
+        self.block("send!")
+        if w.outcome == "closed":
+            raise FlError("channel-closed", "send on a closed channel")
+        return True
+
+    def chan_recv(self, ch, op):
+        """(value, ok)"""
+        need_channel(ch, op)
+        done, v, ok = self.try_recv(ch)
+        if done:
+            return v, ok
+        w = ChanWaiter(self.current, ch, None, False)
+        ch.receivers.append(w)
+        self.block(op)
+        return w.value, w.outcome == "done"
+
+    def chan_close(self, ch):
+        need_channel(ch, "close!")
+        if ch.closed:
+            raise FlError("channel-closed", "close of a closed channel")
+        ch.closed = True
+        while ch.receivers:
+            self.complete(ch.receivers[0], "closed")
+        while ch.senders:
+            self.complete(ch.senders[0], "closed")
+        return None
+
+    # -- tasks (sched.c's FIFO scheduler) ------------------------------------------------
+    def spawn(self, thunk) -> Promise:
+        """A new task at the end of the run queue; the caller keeps running."""
+        task = Task(len(self.tasks) + 2, thunk, self.line)
+        self.tasks.append(task)
+        self.ready.append(task)
+        return task.promise
+
+    def wake(self, task: Task):
+        self.ready.append(task)
+
+    def next_runnable(self) -> Task | None:
+        while True:
+            while self.timers and self.timers[0][0] <= self.clock:
+                heapq.heappop(self.timers)[2]()
+            if self.ready:
+                return self.ready.popleft()
+            if not self.timers:
+                return None
+            self.clock = self.timers[0][0]
+
+    def add_timer(self, delay_ms: float, action):
+        """Timers fire in deadline order, ties in the order they were set."""
+        self.timer_sequence += 1
+        heapq.heappush(self.timers, (self.clock + delay_ms, self.timer_sequence, action))
+
+    def _resume(self, task: Task):
+        """Make `task` the running one (the caller then waits or ends)."""
+        self.current = task
+        self.handlers, self.line = task.handlers, task.line
+        if task.thread is None:
+            task.thread = threading.Thread(target=self._task_main, args=(task,), daemon=True)
+            task.thread.start()
+        else:
+            task.wake.release()
+
+    def _wait(self, me: Task):
+        me.wake.acquire()
+        if me.abandoned:
+            raise Abandoned()
+        if me is self.main and self.abort is not None:
+            raise self.abort
+
+    def _end_program(self, why: BaseException):
+        """From a task's thread: the program ends (a deadlock, an exit, a reference
+        failure); the main task, blocked, raises `why`."""
+        self.abort = why
+        self._resume(self.main)
 
     def block(self, what: str):
-        """The running task would wait. Tasks ran to completion when they were created, so
-        in the main task nothing can ever wake it: a deadlock; a task body that blocks is
-        outside the modelled subset."""
-        if self.task_depth == 0:
-            raise FlError("deadlock", f"all tasks are blocked: main task: {what}")
-        raise Unsupported(f"a task that blocks on {what}")
+        """The running task waits until something wakes it (puts it on the run queue)."""
+        me = self.current
+        me.handlers, me.line = self.handlers, self.line
+        nxt = self.next_runnable()
+        if nxt is me:
+            return
+        if nxt is None:
+            deadlock = FlError("deadlock", f"all tasks are blocked: main task: {what}")
+            if me is self.main:
+                raise deadlock
+            self._end_program(deadlock)
+        else:
+            self._resume(nxt)
+        self._wait(me)
 
-    def await_(self, p):
+    def yield_(self):
+        """`time:sleep 0`: the other ready tasks run first."""
+        if not self.ready and not (self.timers and self.timers[0][0] <= self.clock):
+            return
+        self.wake(self.current)
+        self.block("sleep")
+
+    def _task_main(self, task: Task):
+        try:
+            try:
+                value = task.thunk()
+                self.resolve(task.promise, value)
+            except FlError as error:
+                self.failures.append((task, error))
+                self.settle(task.promise, "rejected", error=error)
+            except (Abandoned, SystemExit):
+                raise
+            except BaseException as why:        # exit, Unsupported, a reference bug
+                self._end_program(why)
+                return
+            nxt = self.next_runnable()
+            if nxt is None:
+                self._end_program(FlError("deadlock", "all tasks are blocked"))
+            else:
+                self._resume(nxt)
+        except Abandoned:
+            return
+
+    # -- promises (promise.c) ------------------------------------------------------------
+    def settle(self, p: Promise, state: str, value=None, error=None):
+        if p.state != "pending":
+            return
+        p.state, p.value, p.error = state, value, error
+        waiters, p.waiters = p.waiters, []
+        for w in waiters:
+            if isinstance(w, Task):
+                self.wake(w)
+            else:
+                w(p)
+
+    def settle_like(self, p: Promise, source: Promise):
+        self.settle(p, source.state, source.value, source.error)
+
+    def chain(self, source: Promise, callback):
+        source.observed = True
+        if source.state == "pending":
+            source.waiters.append(callback)
+        else:
+            callback(source)
+
+    def resolve(self, p: Promise, v):
+        if p.state != "pending" or p.adopting:
+            return
+        if not isinstance(v, Promise):
+            self.settle(p, "resolved", v)
+        elif v is p:
+            self.settle(p, "rejected", error=FlError(
+                "type-error", "a promise cannot be resolved with itself"))
+        else:
+            p.adopting = True
+            self.chain(v, lambda source: self.settle_like(p, source))
+
+    def reject(self, p: Promise, reason):
+        if not p.adopting:
+            self.settle(p, "rejected", error=FlError("promise-rejected", display(reason)))
+
+    def await_(self, p, what="await"):
         if not isinstance(p, Promise):
-            raise FlError("type-error", f"`await` expects a promise, got {written(p)}")
+            raise FlError("type-error", f"`{what}` expects a promise, got {written(p)}")
+        p.observed = True
+        if p.state == "pending":
+            p.waiters.append(self.current)
+            self.block("await")
         if p.state == "resolved":
             return p.value
-        if p.state == "rejected":
-            error = FlError(p.error.type, p.error.message, p.error.data)
-            raise error
-        self.block("await")
+        # the same error again, at its own location (a reason's promise-rejected is new)
+        raise FlError(p.error.type, p.error.message, p.error.data, p.error.line)
 
     # -- effects -------------------------------------------------------------------------
     def perform(self, qualified: str, args):
@@ -855,7 +1141,14 @@ class Interp:
             self.out.append(display(args[0]))
             return None
         if effect == "error" and op == "raise":
-            raise self.raise_error(args)
+            error = self.raise_error(args)
+            # no handler form's error clause took it: a program-wide catch answers the raise
+            if error.type in self.catches:
+                return self.apply(self.catches[error.type], [error.as_value()])
+            raise error
+        if effect == "error" and op == "catch":
+            self.catches[need_str(args[0], "error:catch")] = need_function(args[1], "error:catch")
+            return None
         if effect == "state":
             return self.state_op(op, args)
         if effect == "async":
@@ -864,14 +1157,16 @@ class Interp:
             names = {"channel": "chan", "send": "send!", "receive": "recv!", "close": "close!",
                      "spawn": "spawn"}
             if op == "join":
-                return self.await_(args[0])
+                return self.await_(args[0], "concurrent:join")
             return self.apply(self.builtins[names[op]], args)
         if effect == "random":
             return self.random_op(op, args)
         if effect == "io":
             return self.file_op(op, args)
         if effect == "time":
-            return {"now": 1.7e9, "elapsed": 0.0}.get(op) if op != "sleep" else None
+            if op == "sleep":
+                return self.sleep(args[0])
+            return {"now": 1.7e9, "elapsed": 0.0}.get(op)
         if effect == "dom":
             return self.dom_op(op, args)
         if effect in ("error", "network"):
@@ -928,9 +1223,14 @@ class Interp:
         if op == "h":
             tag, attrs, children = args
             node = DomNode(need_str(tag, "dom:h"),
-                           [(k, v) for k, v in need_map(attrs, "dom:h").items])
+                           [(need_str(k, "dom:h"), need_str(v, "dom:h"))
+                            for k, v in need_map(attrs, "dom:h").items])
+            for c in need_list(children, "dom:h"):
+                if not isinstance(c, (DomNode, str)):
+                    raise FlError("type-error", "`dom:h` expects children that are dom nodes "
+                                  f"or strings, got {written(c)}")
             node.children = [c if isinstance(c, DomNode) else DomNode("#text", text=c)
-                             for c in need_list(children, "dom:h")]
+                             for c in children]
             return node
         if op == "text":
             return DomNode("#text", text=need_str(args[0], "dom:text"))
@@ -964,22 +1264,74 @@ class Interp:
             return None
         raise Unsupported(f"random:{op}")
 
+    def sleep(self, seconds):
+        seconds = need_num(seconds, "time:sleep")
+        if not seconds > 0:
+            self.yield_()
+            return None
+        me = self.current
+        self.add_timer(seconds * 1000.0, lambda: self.wake(me))
+        self.block("sleep")
+        return None
+
     def async_op(self, op, args):
         if op == "resolve":
-            return Promise("resolved", args[0])
+            if isinstance(args[0], Promise):
+                return args[0]
+            p = Promise()
+            self.resolve(p, args[0])
+            return p
         if op == "reject":
-            return Promise("rejected", error=FlError("promise-rejected", display(args[0])))
+            p = Promise()
+            self.reject(p, args[0])
+            return p
         if op == "all":
-            return self.run_task(lambda: [self.await_(p) if isinstance(p, Promise) else p
-                                          for p in need_list(args[0], "async:all")])
+            items = need_list(args[0], "async:all")
+            result = Promise()
+            values = [None] * len(items)
+            remaining = [len(items)]
+            if not items:
+                self.settle(result, "resolved", [])
+
+            def part(i):
+                def settled(source):
+                    if result.state != "pending":
+                        return
+                    if source.state == "rejected":
+                        self.settle_like(result, source)
+                        return
+                    values[i] = source.value
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        self.settle(result, "resolved", list(values))
+                return settled
+            for i, item in enumerate(items):
+                if isinstance(item, Promise):
+                    self.chain(item, part(i))
+                else:
+                    part(i)(Promise("resolved", item))
+            return result
         if op == "then":
-            return self.run_task(lambda: self.apply(args[1], [self.await_(args[0])]))
+            p, f = args
+            if not isinstance(p, Promise):
+                raise FlError("type-error", f"`async:then` expects a promise, got {written(p)}")
+            need_function(f, "async:then")
+            p.observed = True
+            return self.spawn(lambda: self.apply(f, [self.await_(p, "async:then")]))
         if op == "race":
-            for p in need_list(args[0], "async:race"):
-                return p if isinstance(p, Promise) else Promise("resolved", p)
-            raise Unsupported("async:race of an empty list")
+            result = Promise()
+            for item in need_list(args[0], "async:race"):
+                if isinstance(item, Promise):
+                    self.chain(item, lambda source: self.settle_like(result, source))
+                else:
+                    self.resolve(result, item)
+            return result
         if op == "delay":
-            return Promise("resolved", args[1] if len(args) > 1 else None)
+            ms = need_num(args[0], "async:delay")
+            p = Promise()
+            value = args[1] if len(args) > 1 else None
+            self.add_timer(ms if ms > 0 else 0.0, lambda: self.resolve(p, value))
+            return p
         raise Unsupported(f"async:{op}")
 
 
@@ -1083,7 +1435,7 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
             if len(args) == 1:
                 if op == "-":
                     return arith2("-", 0, need_num(args[0], "-")) if is_int(args[0]) \
-                        else -args[0]
+                        else -need_num(args[0], "-")
                 if op == "/":
                     return arith2("/", 1, args[0])
                 return need_num(args[0], op)
@@ -1290,59 +1642,26 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
     def exit_(code=0):
         raise ProgramExit(code)
 
-    def chan(n=0):
+    def chan(n=None):
+        if n is None:
+            return Channel(0)
         need_int(n, "chan")
+        if n < 0:
+            raise FlError("value-error", f"`chan` capacity must not be negative, got {n}")
         return Channel(n)
 
-    def send(ch, v):
-        if ch.closed:
-            raise FlError("channel-closed", "send on a closed channel")
-        if len(ch.queue) >= ch.capacity:
-            if it.task_depth == 0:
-                it.block("send!")
-            # a task's send waits for the receiver; values still arrive in order
-        ch.queue.append(v)
-        return True
-
-    def recv(ch):
-        if ch.queue:
-            return ch.queue.pop(0)
-        if ch.closed:
-            return None
-        it.block("recv!")
-
     def receive(ch):
-        if ch.queue:
-            return FlMap([("value", ch.queue.pop(0)), ("ok", True)])
-        if ch.closed:
-            return FlMap([("value", None), ("ok", False)])
-        it.block("receive!")
-
-    def close(ch):
-        if ch.closed:
-            raise FlError("channel-closed", "close of a closed channel")
-        ch.closed = True
-        return None
+        v, ok = it.chan_recv(ch, "receive!")
+        return receive_map(v, ok)
 
     def spawn(thunk):
-        return it.run_task(lambda: ap(thunk, []))
+        need_function(thunk, "spawn")
+        return it.spawn(lambda: ap(thunk, []))
 
     def promise(executor):
         p = Promise()
-
-        def resolve(v=None):
-            if p.state == "pending":
-                if isinstance(v, Promise):
-                    p.state, p.value, p.error = v.state, v.value, v.error
-                else:
-                    p.state, p.value = "resolved", v
-            return None
-
-        def reject(r=None):
-            if p.state == "pending":
-                p.state, p.error = "rejected", FlError("promise-rejected", display(r))
-            return None
-        ap(executor, [Builtin("resolve", resolve), Builtin("reject", reject)])
+        ap(executor, [Builtin("resolve", lambda v=None: it.resolve(p, v)),
+                      Builtin("reject", lambda r=None: it.reject(p, r))])
         return p
 
     def eq(*args):
@@ -1358,7 +1677,7 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         "min": minmax(lambda a, best: a < best), "max": minmax(lambda a, best: a > best),
         "floor": rounding("floor", math.floor), "ceil": rounding("ceil", math.ceil),
         "round": fl_round,
-        "sqrt": lambda x: math.sqrt(need_num(x, "sqrt")) if x >= 0 else math.nan,
+        "sqrt": lambda x: math.sqrt(x) if need_num(x, "sqrt") >= 0 else math.nan,
         "expt": expt, "to-int": to_int, "to-float": to_float,
         "<": lambda *a: compare("<", a), ">": lambda *a: compare(">", a),
         "<=": lambda *a: compare("<=", a), ">=": lambda *a: compare(">=", a),
@@ -1421,10 +1740,27 @@ def make_builtins(it: Interp) -> dict[str, Builtin]:
         "dict-has?": lambda m, k: need_map(m, "dict-has?").has(k),
         "dict-merge": dict_merge, "tuple": tuple_,
         "command-line-args": lambda: [], "exit": exit_,
-        "chan": chan, "send!": send, "recv!": recv, "receive!": receive, "close!": close,
+        "chan": chan, "send!": it.chan_send, "recv!": lambda ch: it.chan_recv(ch, "recv!")[0],
+        "receive!": receive, "close!": it.chan_close,
         "spawn": spawn, "promise": promise,
     }
     return {name: Builtin(name, BuiltinSpec(name, fn)) for name, fn in fns.items()}
+
+
+def need_channel(x, op: str):
+    if not isinstance(x, Channel):
+        raise FlError("type-error", f"`{op}` expects a channel, got {written(x)}")
+    return x
+
+
+def need_function(x, op: str):
+    if not isinstance(x, (Closure, Builtin)):
+        raise FlError("type-error", f"`{op}` expects a function, got {written(x)}")
+    return x
+
+
+def receive_map(v, ok: bool) -> FlMap:
+    return FlMap([("value", v), ("ok", ok)])
 
 
 def _raise_type(name):

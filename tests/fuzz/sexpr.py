@@ -9,6 +9,7 @@ any sub-form is the line of its top-level form (the reference evaluator relies o
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 
@@ -109,3 +110,47 @@ def subforms(x):
 def rebuild(x, children):
     """`x` with its children replaced (same kind of bracket)."""
     return type(x)(children)
+
+
+_READ_TOKEN = re.compile(r'\s+|;[^\n]*|"(?:[^"\\]|\\.)*"|[()\[\]{}]|[^\s()\[\]{}";]+')
+_READ_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def read(text: str) -> list:
+    """The S-expressions of a small hand-written program (the tests' reference cases): the
+    inverse of `program_source` for the syntax above, without `\\u{...}` escapes."""
+    tokens = [t for t in _READ_TOKEN.findall(text) if t.strip() and not t.startswith(";")]
+    closers = {"(": (")", Form), "[": ("]", Vec), "{": ("}", MapLit)}
+    pos = 0
+
+    def atom(tok):
+        if tok.startswith('"'):
+            return re.sub(r"\\(.)", lambda m: _READ_ESCAPES[m[1]], tok[1:-1])
+        if tok in ("true", "false", "nil"):
+            return {"true": True, "false": False, "nil": None}[tok]
+        if tok.startswith(":") and len(tok) > 1:
+            return Kw(tok[1:])
+        for number in (int, float):
+            try:
+                return number(tok)
+            except ValueError:
+                pass
+        return Sym(tok)
+
+    def one():
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok not in closers:
+            return atom(tok)
+        closer, kind = closers[tok]
+        items = []
+        while tokens[pos] != closer:
+            items.append(one())
+        pos += 1
+        return kind(items)
+
+    forms = []
+    while pos < len(tokens):
+        forms.append(one())
+    return forms

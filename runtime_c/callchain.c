@@ -245,11 +245,12 @@ static const fl_chain_site *lookup(uintptr_t ret)
 static void add_one_frame(fl_chain *c, const fl_chain_site *site);
 
 /* Frames at one call site as printed: the entry of the site itself, or of a
- * copy of it (inlined code, or a call LLVM duplicated). */
+ * copy of it (inlined code, a call LLVM duplicated, or the same call in a
+ * specialised clone, whose name is the same text at another address). */
 static int same_site(const fl_chain_site *a, const fl_chain_site *b)
 {
-    return a == b || (a->line == b->line && a->col == b->col && a->function == b->function
-                      && a->module == b->module);
+    return a == b || (a->line == b->line && a->col == b->col && a->module == b->module
+                      && (a->function == b->function || strcmp(a->function, b->function) == 0));
 }
 
 /* One machine frame, and the frames of the functions inlined into it at that

@@ -241,6 +241,8 @@ class _Specialiser:
             slow = fn.new_block("call_generic")
             _check_chain(fn, block, unknown, fast, slow)
             r1 = _add(fast, N.CallKnown(fn, call.closure, list(call.args), call.span))
+            # A call copied from inlined code keeps the frames inlining removed (call chains).
+            r1.inlined, r1.returns_for, r1.inline_path = call.inlined, call.returns_for, call.inline_path
             _add(fast, N.Jump(join))
             call.block = slow
             slow.instrs.append(call)

@@ -522,7 +522,7 @@ class FunctionCodegen:
         if debug is not None:
             line = self.fn.span.line if self.fn.span else 1
             self.dbg_scope = debug.subprogram(
-                self.llfn, function_name(self.fn.display_name, self.fn.kind, line), line)
+                self.fn, self.llfn, function_name(self.fn.display_name, self.fn.kind, line), line)
             self.b.debug_metadata = debug.location(self.dbg_scope, line,
                                                    self.fn.span.col if self.fn.span else 1)
         if self.fn.kind == "closure":
@@ -628,6 +628,22 @@ class FunctionCodegen:
     def get(self, v: N.Value) -> ir.Value:
         return self.values[id(v)]
 
+    def debug_subprogram(self, fn: N.Function) -> ir.DIValue:
+        line = fn.span.line if fn.span else 1
+        return self.mc.debug.subprogram(fn, None, function_name(fn.display_name, fn.kind, line),
+                                        line)
+
+    def debug_location(self, span: Span, inlined: Optional[N.Inlined]) -> ir.DIValue:
+        """An instruction's DILocation; inlined code sits in its own function's scope, inlined
+        at the call that made its frame (a chain of them for nested inlining)."""
+        if inlined is None:
+            return self.mc.debug.location(self.dbg_scope, span.line, span.col)
+        if inlined.call_span is None:   # a tail call's frame: it replaced its caller's
+            return self.debug_location(span, inlined.caller)
+        outer = self.debug_location(inlined.call_span, inlined.caller)
+        return self.mc.debug.location(self.debug_subprogram(inlined.function), span.line,
+                                      span.col, outer)
+
     def emit(self, instr: N.Instr) -> None:
         span = getattr(instr, "span", None)
         if span is not None:        # else the previous instruction's stays
@@ -642,7 +658,7 @@ class FunctionCodegen:
             self.record_as_returning(instr)
         if self.dbg_scope is not None:
             if span is not None:    # else the location of the previous instruction stays
-                self.b.debug_metadata = self.mc.debug.location(self.dbg_scope, span.line, span.col)
+                self.b.debug_metadata = self.debug_location(span, instr.inlined)
         method = getattr(self, "emit_" + type(instr).__name__)
         try:
             result = method(instr)

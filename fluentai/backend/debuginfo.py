@@ -48,11 +48,20 @@ class DebugInfo:
             module.add_named_metadata("llvm.module.flags", [ir.Constant(_I32, 2), key,
                                                             ir.Constant(_I32, value)])
         self.fn_type = module.add_debug_info("DISubroutineType", {"types": module.add_metadata([])})
+        self.subprograms: dict[int, ir.DIValue] = {}   # id(IR function) -> its DISubprogram
 
-    def subprogram(self, llfn: ir.Function, name: str, line: int) -> ir.DIValue:
-        """Attach a DISubprogram named ``name`` (the FluentAI name) to ``llfn``."""
+    def subprogram(self, key: object, llfn: Optional[ir.Function], name: str,
+                   line: int) -> ir.DIValue:
+        """The DISubprogram named ``name`` (the FluentAI name) of the function ``key``,
+        attached to ``llfn`` (None: a function inlined everywhere, with no body left); made
+        once, whether its own body or code inlined from it asks first."""
+        known = self.subprograms.get(id(key))
+        if known is not None:
+            if llfn is not None:
+                llfn.set_metadata("dbg", known)
+            return known
         flags = "DISPFlagDefinition"
-        if llfn.linkage in ("internal", "private"):
+        if llfn is None or llfn.linkage in ("internal", "private"):
             flags += " | DISPFlagLocalToUnit"
         sp = self.module.add_debug_info("DISubprogram", {
             "name": name,
@@ -64,12 +73,19 @@ class DebugInfo:
             "spFlags": ir.DIToken(flags),
             "unit": self.unit,
         }, is_distinct=True)
-        llfn.set_metadata("dbg", sp)
+        if llfn is not None:
+            llfn.set_metadata("dbg", sp)
+        self.subprograms[id(key)] = sp
         return sp
 
-    def location(self, scope: ir.DIValue, line: int, col: int) -> ir.DIValue:
-        return self.module.add_debug_info("DILocation", {"line": line, "column": col,
-                                                         "scope": scope})
+    def location(self, scope: ir.DIValue, line: int, col: int,
+                 inlined_at: Optional[ir.DIValue] = None) -> ir.DIValue:
+        """``inlined_at``: for code the IR inlined, the location of the call it replaced, so a
+        debugger shows the inlined function's frame (``scope`` is that function's)."""
+        fields = {"line": line, "column": col, "scope": scope}
+        if inlined_at is not None:
+            fields["inlinedAt"] = inlined_at
+        return self.module.add_debug_info("DILocation", fields)
 
 
 def function_name(display_name: Optional[str], kind: str, line: int) -> str:

@@ -26,7 +26,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--emit-ir", action="store_true", help="print FluentAI's SSA IR instead of running")
     p.add_argument("--emit-llvm", action="store_true", help="print the LLVM IR instead of running")
     p.add_argument("--dump-after", metavar="PASS",
-                   help="print the SSA IR after PASS (lower, static-closures, dce, unbox-floats, ...)")
+                   help="print the SSA IR after PASS (lower, static-closures, known-calls, inline, dce, ...)")
     p.add_argument("--verify-ir", action="store_true", help="run the IR verifier after every pass")
     p.add_argument("-g", dest="debug", action="store_true",
                    help="emit DWARF debug info (line tables, function names) for gdb: "

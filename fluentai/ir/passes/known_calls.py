@@ -23,27 +23,55 @@ from .. import nodes as N
 def make_known_calls(module: N.Module) -> None:
     by_name = {fn.name: fn for fn in module.functions}
     for fn in module.functions:
-        resolve_known_calls(fn, by_name)
+        resolve_known_calls(list(fn.instructions()), by_name, Uses(fn))
 
 
-def resolve_known_calls(fn: N.Function, by_name: dict[str, N.Function]) -> bool:
-    """Rewrite the known calls of ``fn``; True when any changed."""
-    changed = False
-    for block in fn.blocks:
-        for k, instr in enumerate(block.instrs):
-            if not isinstance(instr, N.Call):
-                continue
-            target = known_target(instr.fn, by_name)
-            if target is None or target.rest_param is not None or target.arity != len(instr.args):
-                continue
-            known = N.CallKnown(target, instr.fn, instr.args, instr.span, instr.tail)
-            known.block, known.rep, known.inlined = block, instr.rep, instr.inlined
-            known.returns_for, known.inline_path = instr.returns_for, instr.inline_path
-            block.instrs[k] = known
-            for other in fn.instructions():
-                other.replace_operand(instr, known)
-            changed = True
-    return changed
+class Uses:
+    """Who uses each value of a function, so that replacing a value costs its
+    uses, not a walk of the whole function (a top level of 10^4 calls)."""
+
+    def __init__(self, fn: N.Function):
+        self.users: dict[int, list[N.Instr]] = {}
+        for i in fn.instructions():
+            self.add(i)
+
+    def add(self, instr: N.Instr) -> None:
+        for o in instr.operands():
+            self.users.setdefault(id(o), []).append(instr)
+
+    def replace(self, old: N.Value, new: N.Value) -> None:
+        users = self.users.pop(id(old), [])
+        for u in users:
+            u.replace_operand(old, new)
+        self.users.setdefault(id(new), []).extend(users)
+
+
+def resolve_known_calls(instrs: list[N.Instr], by_name: dict[str, N.Function],
+                        uses: Uses) -> list[N.Instr]:
+    """Rewrite the known calls among ``instrs`` (of one function); returns
+    ``instrs`` with each rewritten call replaced by its ``CallKnown``."""
+    out, seen = [], set()
+    for instr in instrs:
+        if id(instr) in seen:
+            continue
+        seen.add(id(instr))
+        target = known_target(instr.fn, by_name) if isinstance(instr, N.Call) else None
+        if target is None or target.rest_param is not None or target.arity != len(instr.args):
+            out.append(instr)
+            continue
+        block = instr.block
+        try:
+            k = block.instrs.index(instr)
+        except ValueError:      # rewritten already
+            continue
+        known = N.CallKnown(target, instr.fn, instr.args, instr.span, instr.tail)
+        known.block, known.rep, known.inlined = instr.block, instr.rep, instr.inlined
+        known.returns_for, known.inline_path = instr.returns_for, instr.inline_path
+        block.instrs[k] = known
+        uses.add(known)
+        uses.replace(instr, known)
+        out.append(known)
+    return out
 
 
 def root(value: N.Value) -> N.Value:

@@ -233,6 +233,11 @@ def test_reference_scheduler_order_agrees_with_the_compiler(tmp_path):
     ('(io:print (expt -0.0 -1) (expt -0.0 -2) (expt 0.0 -1))\n', ("-inf inf inf\n", 0, None, None)),
     ('(io:print (handler ((error (lambda (e) (get e "type")))) (dom:h "p" {} [1])))\n',
      ("type-error\n", 0, None, None)),
+    # files hold strings, and the file operations check their arity (seed 100085 of the
+    # second long campaign: a generator bug wrote an int)
+    ('(io:print (handler ((error (lambda (e) (get e "type")))) (io:append-file "a.txt" 5)))\n'
+     '(io:print (handler ((error (lambda (e) (get e "type")))) (io:append-file [])))\n',
+     ("type-error\narity-error\n", 0, None, None)),
     # a failing builtin in tail position of a closure is reported at the closure's line,
     # not at its caller's (seed 4020)
     ('(define (f x) (expt 7 x))\n(io:print "a")\n(io:print (f 42))\n',

@@ -55,9 +55,10 @@ class Ctx:
     env: list = field(default_factory=list)        # (name, type), innermost last
     effects: tuple = ()                            # user operations handled around here
     pure: bool = False                             # inside a task body
+    looping: bool = False                          # in a loop's step: no 10^5 loops here
 
     def bind(self, *pairs) -> "Ctx":
-        return Ctx(self.env + list(pairs), self.effects, self.pure)
+        return Ctx(self.env + list(pairs), self.effects, self.pure, self.looping)
 
     def vars_of(self, t):
         return [n for n, vt in self.env if vt == t]
@@ -375,6 +376,7 @@ class Gen:
         """A counted loop carrying a float (and an int) accumulator: what -O2 unboxes."""
         i, x, k, loop = self.fresh("i"), self.fresh("x"), self.fresh("k"), self.fresh("loop")
         inner = ctx.bind((i, "int"), (x, "float"), (k, "int"))
+        inner.looping = True          # a long loop per iteration would outrun the reference
         fi = form(sym("to-float"), sym(i))
         step_x = self.pick([
             form(sym("+"), sym(x), form(sym("*"), 0.5, fi)),
@@ -625,7 +627,7 @@ class Gen:
         """A task body's context: a new task starts with only the default handlers. Half of
         the bodies are effect-free; the others print, write files, use the state store and
         start tasks of their own, in the FIFO order the reference's scheduler models."""
-        return Ctx(list(ctx.env), (), self.chance(0.5))
+        return Ctx(list(ctx.env), (), self.chance(0.5), ctx.looping)
 
     def lam(self, params, result, ctx, d):
         body = self.gen(result, ctx.bind(*params), d)
@@ -667,7 +669,7 @@ class Gen:
             return form(sym("letrec"), Form([Form([sym(f), lam])]),
                         form(sym(f), form(sym("remainder"), g("int", ctx, d - 1), 9),
                              g("int", ctx, d - 1)))
-        if c == 12 and t == "int":
+        if c == 12 and t == "int" and not ctx.looping:
             return self.deep_loop(ctx, d)
         if c == 7:
             f, x = self.fresh("h"), self.fresh("x")
@@ -969,7 +971,7 @@ class Gen:
         g = self.g
         pure = self.pure(ctx)
         c = self.r.randint(0, 8)
-        if c >= 7:
+        if c >= 7 and t in ("int", "ilist"):
             return self.printing_tasks(t, ctx, d)
         if c == 0:
             return form(sym("await"), form(sym("go"), g(t, pure, d - 1)))
@@ -1007,7 +1009,7 @@ class Gen:
             return [form(sym("io:print"), f"{tag}{label}", *([g("int", self.pure(ctx), 1)]
                                                              if self.chance(0.5) else [])),
                     *([self.side_effect(body_ctx, d - 1)] if self.chance(0.4) else [])]
-        if t == "ilist" or (t != "int" and self.chance(0.5)):
+        if t == "ilist" or self.chance(0.3):
             ch = self.fresh("ch")
             n = self.r.randint(1, 3)
             sends = []

@@ -1206,12 +1206,16 @@ class Interp:
         """Files live in the run's scratch directory; only what the program wrote is read."""
         if op == "read-line":
             return None                      # the runs' standard input is empty
+        arity = {"write-file": 2, "append-file": 2, "read-file": 1}.get(op)
+        if arity is not None and len(args) != arity:
+            raise FlError("arity-error", f"arity: `io:{op}` expects {arity} arguments, "
+                          f"got {len(args)}")
         path = need_str(args[0], "io:" + op)
         if op == "write-file":
-            self.files[path] = display(args[1])
+            self.files[path] = need_str(args[1], "io:write-file")
             return None
         if op == "append-file":
-            self.files[path] = self.files.get(path, "") + display(args[1])
+            self.files[path] = self.files.get(path, "") + need_str(args[1], "io:append-file")
             return None
         if op == "read-file":
             if path not in self.files:

@@ -126,7 +126,16 @@ static void stress_tick(void)
  * live in this file's static data, which Boehm scans, so objects waiting in
  * a list are never collected. Generated code pops from the same lists inline
  * (backend/codegen.py inline_alloc) and calls fl_alloc when one is empty;
- * in GC-stress mode they stay empty so every allocation reaches fl_alloc. */
+ * in GC-stress mode they stay empty so every allocation reaches fl_alloc.
+ *
+ * List `g` holds objects of exactly g granules (16 g bytes). Boehm adds one
+ * byte to every request while it recognises interior pointers, so that a
+ * pointer just past an object still counts as pointing into it; asking for
+ * 16 g bytes therefore got 16 (g + 1)-byte objects, a third of every pair
+ * wasted. Refills ask for one byte less. fl_alloc keeps the guarantee
+ * itself instead: a request of n bytes takes the class n / 16 + 1, which has
+ * at least one spare byte. Generated code, whose fixed-layout objects never
+ * see a past-the-end pointer, asks for 16 g - 1 bytes to land in class g. */
 void *fl_small_free[FL_SMALL_GRANULES + 1];
 
 /* A Ctrl-C is also noticed where the runtime allocates outside the common pop:
@@ -146,7 +155,7 @@ static void *alloc_from_batch(int64_t granules)
     if (__builtin_expect(p == NULL, 0)) {
         fl_check_stack(0);
         poll_interrupt();
-        p = GC_malloc_many((size_t)granules * 16);
+        p = GC_malloc_many((size_t)granules * 16 - (size_t)GC_get_all_interior_pointers());
         if (!p)
             out_of_memory(granules * 16);
     }
@@ -157,8 +166,8 @@ static void *alloc_from_batch(int64_t granules)
 
 void *fl_alloc(int64_t nbytes)
 {
-    if (__builtin_expect(nbytes <= FL_SMALL_GRANULES * 16 && !fl_gc_stress_on, 1))
-        return alloc_from_batch(nbytes <= 16 ? 1 : (nbytes + 15) / 16);
+    if (__builtin_expect(nbytes < FL_SMALL_GRANULES * 16 && !fl_gc_stress_on, 1))
+        return alloc_from_batch(nbytes / 16 + 1);
     /* Checked before Boehm takes its lock: a stack overflow inside the
      * allocator would leave the lock held after the unwind. */
     fl_check_stack(0);

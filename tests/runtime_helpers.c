@@ -4,6 +4,8 @@
  * resolve against the already loaded runtime extension (the test dlopens that
  * one RTLD_GLOBAL first), so both share one runtime instance.
  */
+#include <gc.h>
+
 #include "fluentai.h"
 
 /* A module with a few locations, to check report formatting. */
@@ -207,4 +209,15 @@ static int64_t alloc_deep(int64_t n)
 fl_value helper_deep_alloc(void)
 {
     return fl_make_int(alloc_deep(depth_wanted));
+}
+
+/* What Boehm really reserved for an object: the size classes of fl_alloc. */
+int64_t helper_heap_bytes(fl_value v)
+{
+    return (int64_t)GC_size((void *)(v - 1));
+}
+
+int64_t helper_alloc_bytes(int64_t nbytes)
+{
+    return (int64_t)GC_size(fl_alloc(nbytes));
 }

@@ -180,6 +180,8 @@ HELPER_CDEF = """
     void helper_set_perform(const char *op, int64_t n, fl_value *args);
     fl_value helper_perform_entry(void);
     fl_value helper_deep_alloc(void);
+    int64_t helper_heap_bytes(fl_value v);
+    int64_t helper_alloc_bytes(int64_t nbytes);
 """
 
 
@@ -677,6 +679,19 @@ def test_collections_scan_the_program_stack(helpers):
     out = run(helpers, "helper_deep_alloc")
     assert out.status == FL_OK and show(out.value) == "100000"
     assert lib.fl_gc_count() >= before + 2
+
+
+def test_small_objects_take_their_size_class_exactly(helpers):
+    """A 24-byte pair is two granules, not three (Boehm's extra byte for
+    past-the-end pointers once made every pair 48 bytes); a C request of n
+    bytes still keeps one byte past its end inside the object."""
+    pair = pin(lib.fl_cons(val(1), FL_EMPTY, 0))
+    assert helpers.lib.helper_heap_bytes(pair) == 32
+    for n in range(1, 200):
+        size = helpers.lib.helper_alloc_bytes(n)
+        assert size >= n + 1
+        if n < 64:
+            assert size == (n // 16 + 1) * 16, n
 
 
 def test_gc_stress_mode_through_runs(helpers):

@@ -981,7 +981,9 @@ class FunctionCodegen:
         b.store(b.load(p, typ=PTR), head_ptr)
         b.branch(done)
         b.position_at_end(slow)
-        q = b.call(self.mc.runtime("fl_alloc"), [_c(granules * 16)])
+        # fl_alloc(n) serves class n // 16 + 1 (runtime_c/module.c): this
+        # request refills the list just popped, of exactly `granules`.
+        q = b.call(self.mc.runtime("fl_alloc"), [_c(granules * 16 - 1)])
         b.branch(done)
         return b.ptrtoint(self.phi_at(done, PTR, [(p, fast), (q, slow)]), I64)
 

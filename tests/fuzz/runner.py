@@ -129,6 +129,9 @@ def _child_cli(args, cwd, out_fd, err_fd):
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
+        # The worker's own sys.stdout/stderr may not be fds 1 and 2 (pytest's capture).
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.argv = [str(REPO_ROOT / "fluentai" / "__main__.py"), *args]
         from fluentai.cli import entry

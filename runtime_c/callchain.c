@@ -99,11 +99,7 @@ static int by_label(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Header {u8 version = 3, u8, u16}, u32 functions, u32 constants, u32 records;
- * functions {u64 address, u64 stack size, u64 record count}; constants u64;
- * records {u64 id, u32 offset, u16 flags, u16 locations, locations of 12 bytes,
- * pad to 8, u16 pad, u16 live-outs, live-outs of 4 bytes, pad to 8}. Returns
- * the number of sites written, or -1 for a section this reader does not know. */
+/* One site of fl_sites[] as the chain printer keeps it. */
 static void fill_site(fl_chain_site *site, const struct registration *r, const fl_module_info *info,
                       const fl_site_info *s)
 {
@@ -116,6 +112,11 @@ static void fill_site(fl_chain_site *site, const struct registration *r, const f
     site->outer = s->outer >= 0 && s->outer < info->nsites ? &r->by_id[s->outer] : NULL;
 }
 
+/* Header {u8 version = 3, u8, u16}, u32 functions, u32 constants, u32 records;
+ * functions {u64 address, u64 stack size, u64 record count}; constants u64;
+ * records {u64 id, u32 offset, u16 flags, u16 locations, locations of 12 bytes,
+ * pad to 8, u16 pad, u16 live-outs, live-outs of 4 bytes, pad to 8}. Returns
+ * the number of sites written, or -1 for a section this reader does not know. */
 static int64_t read_stackmaps(struct registration *r, const fl_module_info *info)
 {
     const unsigned char *p = info->stackmaps;

@@ -159,7 +159,9 @@ class CallSites:
 
     def __init__(self):
         self.sites: list[tuple[Optional[Span], int, int]] = []
-        self.frames: dict[int, tuple[N.Inlined, int]] = {}   # id(Inlined) -> (it, site)
+        # (id(Inlined), function index) -> (it, site): a specialised clone shares the
+        # Inlined records of its generic function but has frames of its own.
+        self.frames: dict[tuple[int, int], tuple[N.Inlined, int]] = {}
 
     def add(self, span: Optional[Span], function: int, outer: int = -1) -> int:
         self.sites.append((span, function, outer))
@@ -171,13 +173,13 @@ class CallSites:
         as ``inlined`` into the function numbered ``root``; -1 for none."""
         if inlined is None or inlined.call_span is None:
             return -1
-        known = self.frames.get(id(inlined))
+        known = self.frames.get((id(inlined), root))
         if known is not None:
             return known[1]
         caller = inlined.caller
         function = root if caller is None else index[caller.function]
         site = self.add(inlined.call_span, function, self.outer_site(caller, root, index))
-        self.frames[id(inlined)] = (inlined, site)
+        self.frames[(id(inlined), root)] = (inlined, site)
         return site
 
 
@@ -520,10 +522,9 @@ class FunctionCodegen:
         self.b = SiteRecordingBuilder(pro, self.mc.sites, self.mc.stackmap, self.index)
         debug = self.mc.debug
         if debug is not None:
-            line = self.fn.span.line if self.fn.span else 1
-            self.dbg_scope = debug.subprogram(
-                self.fn, self.llfn, function_name(self.fn.display_name, self.fn.kind, line), line)
-            self.b.debug_metadata = debug.location(self.dbg_scope, line,
+            self.dbg_scope = self.debug_subprogram(self.fn, self.llfn)
+            self.b.debug_metadata = debug.location(self.dbg_scope,
+                                                   self.fn.span.line if self.fn.span else 1,
                                                    self.fn.span.col if self.fn.span else 1)
         if self.fn.kind == "closure":
             self._emit_prologue()
@@ -628,9 +629,10 @@ class FunctionCodegen:
     def get(self, v: N.Value) -> ir.Value:
         return self.values[id(v)]
 
-    def debug_subprogram(self, fn: N.Function) -> ir.DIValue:
+    def debug_subprogram(self, fn: N.Function, llfn: Optional[ir.Function] = None) -> ir.DIValue:
+        """``fn``'s DISubprogram, attached to ``llfn`` when that is its body."""
         line = fn.span.line if fn.span else 1
-        return self.mc.debug.subprogram(fn, None, function_name(fn.display_name, fn.kind, line),
+        return self.mc.debug.subprogram(fn, llfn, function_name(fn.display_name, fn.kind, line),
                                         line)
 
     def debug_location(self, span: Span, inlined: Optional[N.Inlined]) -> ir.DIValue:

@@ -208,9 +208,10 @@ CATCHES = {
         (io:print (handler ((error (lambda (e) (get e "type"))))
           (let loop ((i 0)) (when (= i 1000) (ready)) (loop (+ i 1)))))
         """, "interrupted\n"),
+    # (ready) inside the handler's body: a Ctrl-C before the form is entered is not its to
+    # catch (the allocator's polls may notice it while the form's clauses are built).
     "handler_sleep": ("""\
-        (ready)
-        (io:print (handler ((error (lambda (e) (get e "type")))) (time:sleep 100)))
+        (io:print (handler ((error (lambda (e) (get e "type")))) (ready) (time:sleep 100)))
         """, "interrupted\n"),
     "handler_in_task": ("""\
         (define p (go (handler ((error (lambda (e) "task caught it"))) (ready) (time:sleep 100))))

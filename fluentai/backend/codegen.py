@@ -969,6 +969,11 @@ class FunctionCodegen:
     def prim_unsafe_tail(self, i, args):
         return self.untag(args[0], abi.PAIR_TAIL)
 
+    def prim_set_tail(self, i, args):
+        pair, tail = args
+        self.b.store(tail, self.field_ptr(pair, abi.PAIR_TAIL))
+        return pair
+
     def inline_alloc(self, nbytes: int) -> ir.Value:
         """A cleared heap object of ``nbytes`` (<= 64): pop the runtime's free
         list of that size, or call fl_alloc when it is empty. Returns its

@@ -116,11 +116,13 @@ class Prim(Instr):
     """A primitive operation with an inline fast path in the backend.
 
     VALUE results: add sub mul (fixnum fast path, runtime slow path), cons,
-    head, tail. BOOL results: lt le gt ge numeq equal (structural ==),
+    head, tail; set_tail writes its second operand into the tail of its first,
+    a pair made by the same function that nothing else has seen yet
+    (passes/list_loops.py builds lists in order with it), and is that pair. BOOL results: lt le gt ge numeq equal (structural ==),
     is_null (nil or []), is_empty ([] only), truthy, not_truthy.
     """
     VALUE_OPS = {"add", "sub", "mul", "mod", "quotient", "remainder", "cons", "head", "tail",
-                 "unsafe_head", "unsafe_tail"}      # unsafe_*: after an is_pair test
+                 "unsafe_head", "unsafe_tail", "set_tail"}      # unsafe_*: after an is_pair test
     BOOL_OPS = {"lt", "le", "gt", "ge", "numeq", "equal", "truthy", "is_null", "is_empty",
                 "is_pair", "is_data", "is_fixnum"}
     # Both operands are known fixnums (passes/specialise_fixnums.py): no tag checks.
@@ -328,6 +330,9 @@ class CallKnown(Instr):
 
 class CallBuiltin(Instr):
     """Direct call of a runtime builtin (uniform signature) by its C symbol."""
+    # The path of a loop made by passes/list_loops.py for an argument that is
+    # not a list: it raises the builtin's error, and is not made a loop again.
+    loop_fallback = False
 
     def __init__(self, name: str, symbol: str, args: list[Value], span: Optional[Span],
                  tail: bool = False):

@@ -21,6 +21,7 @@ from .lower import lower_program
 from .passes.dce import eliminate_dead_code
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
+from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
 from .passes.specialise_fixnums import specialise_fixnums
 from .passes.static_closures import make_static_closures
@@ -32,6 +33,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("static-closures", make_static_closures),
     ("known-calls", make_known_calls),
     ("inline", inline_small_functions),
+    ("list-loops", make_list_loops),
     ("dce", eliminate_dead_code),
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),

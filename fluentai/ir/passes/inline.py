@@ -47,25 +47,33 @@ def inline_small_functions(module: N.Module) -> None:
     by_name = {fn.name: fn for fn in module.functions}
     sizes: dict[N.Function, int] = {}
     for fn in list(module.functions):
-        sizes.pop(fn, None)         # its callees' copies make it grow now
-        uses = Uses(fn)
-        patched = {id(root(i.closure)) for i in fn.instructions() if isinstance(i, N.SetFree)}
-        # Calls to look at, last first; inlined code adds its own.
-        work = resolve_known_calls(list(fn.instructions()), by_name, uses)
-        work.reverse()
-        grown = 0
-        while work and grown <= GROWTH:
-            call = work.pop()
-            if not (isinstance(call, N.CallKnown) and _can_inline(fn, call, patched, sizes)):
-                continue
-            result, clones = _inline(fn, call, uses)
-            grown += len(clones)
-            sizes.pop(fn, None)
-            patched |= {id(root(i.closure)) for i in clones if isinstance(i, N.SetFree)}
-            # The copies, and the calls of what the call returned (a closure
-            # built in the copies, maybe), are new candidates.
-            more = resolve_known_calls(clones + _calls_of(result, uses), by_name, uses)
-            work.extend(reversed([i for i in more if isinstance(i, (N.Call, N.CallKnown))]))
+        inline_calls_among(fn, list(fn.instructions()), by_name, Uses(fn), sizes)
+
+
+def inline_calls_among(fn: N.Function, instrs: list[N.Instr], by_name: dict[str, N.Function],
+                       uses: Uses, sizes: dict[N.Function, int]) -> None:
+    """Resolve the known calls among ``instrs`` (of ``fn``) and inline what the
+    budgets allow, with the calls the inlined code exposes. ``sizes`` caches
+    the size of functions across calls (passes/list_loops.py calls this for
+    the calls it makes)."""
+    sizes.pop(fn, None)         # its callees' copies make it grow now
+    patched = {id(root(i.closure)) for i in fn.instructions() if isinstance(i, N.SetFree)}
+    # Calls to look at, last first; inlined code adds its own.
+    work = resolve_known_calls(instrs, by_name, uses)
+    work.reverse()
+    grown = 0
+    while work and grown <= GROWTH:
+        call = work.pop()
+        if not (isinstance(call, N.CallKnown) and _can_inline(fn, call, patched, sizes)):
+            continue
+        result, clones = _inline(fn, call, uses)
+        grown += len(clones)
+        sizes.pop(fn, None)
+        patched |= {id(root(i.closure)) for i in clones if isinstance(i, N.SetFree)}
+        # The copies, and the calls of what the call returned (a closure
+        # built in the copies, maybe), are new candidates.
+        more = resolve_known_calls(clones + _calls_of(result, uses), by_name, uses)
+        work.extend(reversed([i for i in more if isinstance(i, (N.Call, N.CallKnown))]))
 
 
 def _calls_of(value: N.Value, uses: Uses) -> list[N.Instr]:
@@ -184,7 +192,7 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
     if tail:
         block.instrs = block.instrs[:k] + [_jump(entry, block, None)]
         return call, clones
-    block, cont = _split(fn, block, k)
+    block, cont = split_block(fn, block, k)
     returns = []
     frame = rebase(None)
     for nb in blocks.values():
@@ -211,7 +219,7 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
     return result, clones
 
 
-def _split(fn: N.Function, block: N.Block, k: int) -> tuple[N.Block, N.Block]:
+def split_block(fn: N.Function, block: N.Block, k: int) -> tuple[N.Block, N.Block]:
     """Split ``block`` around its instruction ``k`` (dropped): returns the block
     of the instructions before it (to be ended by the caller) and the block of
     those after it. The shorter half moves to a new block, so that inlining

@@ -132,10 +132,12 @@ static void stress_tick(void)
  * byte to every request while it recognises interior pointers, so that a
  * pointer just past an object still counts as pointing into it; asking for
  * 16 g bytes therefore got 16 (g + 1)-byte objects, a third of every pair
- * wasted. Refills ask for one byte less. fl_alloc keeps the guarantee
- * itself instead: a request of n bytes takes the class n / 16 + 1, which has
- * at least one spare byte. Generated code, whose fixed-layout objects never
- * see a past-the-end pointer, asks for 16 g - 1 bytes to land in class g. */
+ * wasted. Refills ask for one byte less. Every object must still leave its
+ * last word unused: Boehm counts on that spare byte and never scans the
+ * last word of an object, so a pointer kept there does not keep its target
+ * alive. A request of n bytes (fl_alloc, and generated code, which asks for
+ * 16 g - 1 bytes to land in class g) therefore takes the class n / 16 + 1:
+ * a 24-byte pair 32 bytes, a 48-byte closure 64. */
 void *fl_small_free[FL_SMALL_GRANULES + 1];
 
 /* A Ctrl-C is also noticed where the runtime allocates outside the common pop:

@@ -237,6 +237,12 @@ def for_executable(llvm_ir: str) -> str:
     return llvm_ir
 
 
+def small_class(nbytes: int) -> int:
+    """The free list (granules of 16 bytes) of an object of ``nbytes``: see
+    ``FunctionCodegen.inline_alloc``."""
+    return nbytes // 16 + 1
+
+
 def closure_flags(fn: N.Function) -> int:
     return abi.CLOSURE_HAS_REST if fn.rest_param is not None else 0
 
@@ -975,11 +981,17 @@ class FunctionCodegen:
         return pair
 
     def inline_alloc(self, nbytes: int) -> ir.Value:
-        """A cleared heap object of ``nbytes`` (<= 64): pop the runtime's free
-        list of that size, or call fl_alloc when it is empty. Returns its
-        address as an i64 (untagged)."""
+        """A cleared heap object of ``nbytes`` (a multiple of 8, below 64): pop
+        the runtime's free list of its class, or call fl_alloc when it is
+        empty. Returns its address as an i64 (untagged).
+
+        The class is ``nbytes // 16 + 1`` granules, as fl_alloc's: while Boehm
+        recognises interior pointers it never scans the last word of an object
+        (it reserves the object's last byte), so an object must leave that
+        word unused. A pair (24 bytes) takes 32; a closure of 48 bytes took 48
+        and lost its last capture at a collection."""
         b = self.b
-        granules = (nbytes + 15) // 16
+        granules = small_class(nbytes)
         head_ptr = b.inttoptr(b.add(b.ptrtoint(self.mc.g_small_free, I64), _c(8 * granules)), PTR)
         p = b.load(head_ptr, typ=PTR)
         fast, slow, done = self.split("alloc_pop"), self.split("alloc_call"), self.split("alloc_done")
@@ -1040,7 +1052,7 @@ class FunctionCodegen:
         flags = closure_flags(fn)
         code = self.mc.functions[fn]
         size = abi.CLOSURE_FREE + 8 * fn.nfree
-        if size <= abi.SMALL_GRANULES * 16:
+        if small_class(size) <= abi.SMALL_GRANULES:
             addr = self.inline_alloc(size)
             self.store_field(addr, 0, _c(abi.K_CLOSURE | (fn.nfree << 32)))
             self.store_field(addr, abi.CLOSURE_CODE, self.b.ptrtoint(code, I64))

@@ -526,23 +526,40 @@ static int writable_for(const hnode *n, const entry *e) {
 /* trie_put on nodes that only this map references: a node on the path is
  * changed in place where its size stays the same (a child replaced, a value
  * replaced), so an insert allocates the one node that grows instead of
- * copying the whole path. */
-static hnode *owned_put(hnode *n, uint64_t hash, const entry *e, int shift) {
-    if (shift >= COLLISION_SHIFT) return collision_put(n, e);
+ * copying the whole path. It finds the key on the same walk (a trie_find
+ * first took a second round of cache misses down the same path): key gets
+ * `value`, keeping its first-written key and seq if present, else enters
+ * with `seq`; *added says which. */
+static hnode *owned_upsert(hnode *n, uint64_t hash, fl_value key, fl_value value, int64_t seq, int *added,
+                           int shift) {
+    if (shift >= COLLISION_SHIFT) {
+        const entry *old = node_entries(n);
+        int count = (int)n->datamap, at = 0;
+        while (at < count && !same_key(old[at].key, key)) at++;
+        *added = at == count;
+        entry e = *added ? (entry){key, value, seq} : (entry){old[at].key, value, old[at].seq};
+        return collision_with(old, count, at, &e);
+    }
     uint32_t bit = slot_bit(hash, shift);
     if (n->nodemap & bit) {
         hnode **kid = &node_children(n)[slot_index(n->nodemap, bit)];
-        *kid = owned_put(*kid, hash, e, shift + HAMT_BITS);
+        *kid = owned_upsert(*kid, hash, key, value, seq, added, shift + HAMT_BITS);
         return n;
     }
     if (n->datamap & bit) {
         entry *old = &node_entries(n)[slot_index(n->datamap, bit)];
-        if (same_key(old->key, e->key) && writable_for(n, e)) {
-            *old = *e;
+        if (same_key(old->key, key)) {
+            *added = 0;
+            entry e = {old->key, value, old->seq};
+            if (!writable_for(n, &e)) return trie_put(n, hash, &e, shift);
+            *old = e;
             return n;
         }
     }
-    return trie_put(n, hash, e, shift);
+    /* An empty slot, or one holding another key with no sub-node: key is absent. */
+    *added = 1;
+    entry e = {key, value, seq};
+    return trie_put(n, hash, &e, shift);
 }
 
 /* `set` on a map the compiler proved unshared and dead afterwards: a large
@@ -551,12 +568,9 @@ static hnode *owned_put(hnode *n, uint64_t hash, const entry *e, int shift) {
  * a map anyone else can still see; small maps are copied as usual. */
 static fl_value large_set_owned(fl_value map, fl_value key, fl_value value) {
     large_map *m = large_of(map);
-    uint64_t hash = KEY_HASH(key);
-    const entry *old = trie_find(m->root, hash, key);
-    if (old && old->value == value) return map;
-    entry e = old ? (entry){old->key, value, old->seq} : (entry){key, value, m->next_seq};
-    m->root = owned_put(m->root, hash, &e, 0);
-    if (!old) {
+    int added;
+    m->root = owned_upsert(m->root, KEY_HASH(key), key, value, m->next_seq, &added, 0);
+    if (added) {
         m->next_seq++;
         m->size++;
     }

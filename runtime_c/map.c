@@ -250,6 +250,25 @@ static hnode *node_with_child(const hnode *n, int at, hnode *child) {
     return copy;
 }
 
+/* A copy of n with e entered in the empty data slot `bit`: the commonest
+ * insert, copied once instead of through node_unpack's buffers. Atomic by
+ * node_alloc's rule. */
+static hnode *node_with_entry(const hnode *n, uint32_t bit, const entry *e) {
+    int ne = popcount32(n->datamap), nk = popcount32(n->nodemap), at = slot_index(n->datamap, bit);
+    const entry *old = node_entries(n);
+    int64_t nbytes = node_bytes(n) + (int64_t)sizeof(entry);
+    int atomic = nk == 0 && !FL_IS_HEAP(e->key) && !FL_IS_HEAP(e->value) && entries_pointer_free(old, ne);
+    hnode *copy = atomic ? fl_alloc_atomic(nbytes) : fl_alloc(nbytes);
+    copy->datamap = n->datamap | bit;
+    copy->nodemap = n->nodemap;
+    entry *ents = node_entries(copy);
+    memcpy(ents, old, at * sizeof(entry));
+    ents[at] = *e;
+    memcpy(ents + at + 1, old + at, (ne - at) * sizeof(entry));
+    memcpy(ents + ne + 1, node_children(n), nk * sizeof(hnode *));
+    return copy;
+}
+
 static hnode *collision_with(const entry *old, int n, int replace_at, const entry *e) {
     entry *all = fl_malloc_or_die((n + 1) * sizeof(entry));
     memcpy(all, old, n * sizeof(entry));
@@ -308,16 +327,12 @@ static hnode *trie_put(const hnode *n, uint64_t hash, const entry *e, int shift)
         hnode *child = trie_put(node_children(n)[at], hash, e, shift + HAMT_BITS);
         return node_with_child(n, at, child);
     }
+    if (!(datamap & bit)) return node_with_entry(n, bit, e);
     entry ents[HAMT_FANOUT];
     hnode *kids[HAMT_FANOUT];
     int ne, nk;
     node_unpack(n, ents, &ne, kids, &nk);
     int at = slot_index(datamap, bit);
-    if (!(datamap & bit)) {
-        memmove(ents + at + 1, ents + at, (ne - at) * sizeof(entry));
-        ents[at] = *e;
-        return node_alloc(datamap | bit, nodemap, ents, ne + 1, kids, nk);
-    }
     if (same_key(ents[at].key, e->key)) {
         ents[at] = *e;
         return node_alloc(datamap, nodemap, ents, ne, kids, nk);

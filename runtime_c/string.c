@@ -1,7 +1,8 @@
 /* string.c -- immutable UTF-8 strings and the string builtins.
  *
  * In:  string values {hdr(aux = 1 if all ASCII), nbytes, ncodepoints, bytes
- *      NUL-terminated}, always valid UTF-8.
+ *      NUL-terminated}, always valid UTF-8, or ropes (fl_rope: a long
+ *      string-append not copied yet), which every reader sees flat via FL_STR.
  * Out: the builtins of LANGUAGE.md section 5 "Strings" (plus to-string, show
  *      and print-line) in fl_string_builtins[].
  *

@@ -66,6 +66,8 @@ BENCHMARKS = [
     Benchmark("lists", ("50",), ("2",), "cons cells, 10^6-deep recursion, higher-order calls"),
     Benchmark("nqueens", ("8", "8000"), ("8", "200"), "short lists, append, recursion"),
     Benchmark("strings", ("400",), ("20",), "integers to strings, string building, indexing"),
+    Benchmark("string_append", ("100000", "3"), ("20000", "1"),
+              "a string grown by 10^5 string-appends of one-digit strings"),
     Benchmark("mandel", ("1500",), ("300",), "floating-point arithmetic in tight loops"),
     Benchmark("pingpong", ("1000000",), ("50000",), "green tasks, unbuffered channel round trips"),
     Benchmark("maps", ("40",), ("3",), "10^5 map inserts, hits and misses"),

@@ -69,7 +69,7 @@ class Converter:
     # ---- FluentAI -> Python ----
 
     def string_of(self, v: int) -> str:
-        s = self.ffi.cast("fl_string *", v - 1)
+        s = self.lib.fl_string_flat(v)
         return bytes(self.ffi.buffer(s.bytes, s.nbytes)).decode("utf-8", "surrogateescape")
 
     def to_python(self, v: int, program=None) -> Any:

@@ -73,7 +73,8 @@ typedef fl_value (*fl_code)(fl_value self, int64_t argc, fl_value a0,
 enum fl_kind {
     FL_K_INT = 1,      /* boxed int64 outside the fixnum range: {hdr, int64 value} */
     FL_K_FLOAT = 2,    /* {hdr, double value} */
-    FL_K_STRING = 3,   /* {hdr(aux = 1 if all ASCII), int64 nbytes, int64 ncodepoints, char bytes[nbytes+1]} */
+    FL_K_STRING = 3,   /* {hdr(aux = 1 if all ASCII), int64 nbytes, int64 ncodepoints, char bytes[nbytes+1]},
+                        * or a rope (aux has FL_STRING_ROPE): fl_rope, read through FL_STR */
     FL_K_PAIR = 4,     /* {hdr, fl_value head, fl_value tail}; tail is a list */
     FL_K_CLOSURE = 5,  /* fl_closure */
     FL_K_KEYWORD = 6,  /* {hdr, fl_value name (string, without ':')}, interned */
@@ -101,6 +102,18 @@ typedef struct fl_string {
     int64_t ncodepoints;
     char bytes[];
 } fl_string;
+/* A concatenation that has not been copied yet (string.c): string-append of a
+ * long string makes one, so a string grown in a loop costs O(n), not O(n^2).
+ * nbytes and ncodepoints are the whole string's, at fl_string's offsets, so
+ * lengths never flatten. The first reader of the bytes flattens it once:
+ * left becomes the flat string and right 0, and the parts become garbage. */
+typedef struct fl_rope {
+    fl_header hdr;
+    int64_t nbytes;
+    int64_t ncodepoints;
+    fl_value left;             /* a string (flat or rope); the flat copy once right is 0 */
+    fl_value right;
+} fl_rope;
 
 /* Closure layout, mirrored by the code generator (offsets in bytes):
  *   0 header (aux = number of captured values)   8 code   16 arity (min args)
@@ -196,6 +209,7 @@ int64_t  fl_int_value(fl_value v);       /* v must be an int */
 fl_value fl_make_float(double d);
 double   fl_float_value(fl_value v);     /* v must be a float */
 fl_value fl_make_string(const char *bytes, int64_t nbytes);  /* copies; bytes are valid UTF-8 */
+fl_string *fl_string_flat(fl_value v);   /* the flat form of string v (a rope is flattened once) */
 fl_value fl_intern_keyword(const char *name, int64_t nbytes);
 fl_value fl_intern_symbol(const char *name, int64_t nbytes);
 fl_value fl_make_closure(fl_code code, int32_t arity, int32_t flags, fl_value name, int64_t nfree);
@@ -408,7 +422,17 @@ void fl_arity_check(const char *fname, int64_t argc, int32_t min, int32_t max);
 #define FL_ARG(i) ((i) == 0 ? a0 : (i) == 1 ? a1 : (i) == 2 ? a2 : rest[(i) - 3])
 
 /* ---- core helpers shared by the runtime's .c files (runtime core) ---- */
-#define FL_STR(v)      ((fl_string *)FL_PTR(v))
+/* aux bits of a string header: all ASCII; a rope (fl_rope, not yet or already flattened). */
+#define FL_STRING_ASCII 1u
+#define FL_STRING_ROPE  2u
+/* The bytes of a string value: every reader goes through FL_STR, which
+ * flattens a rope on first use; FL_STR_HEAD reads only the lengths, which a
+ * rope holds too, and never copies. */
+#define FL_STR_HEAD(v) ((fl_string *)FL_PTR(v))
+static inline fl_string *FL_STR(fl_value v) {
+    fl_string *s = FL_STR_HEAD(v);
+    return s->hdr.aux & FL_STRING_ROPE ? fl_string_flat(v) : s;
+}
 #define FL_PAIR(v)     ((fl_pair *)FL_PTR(v))
 #define FL_CLOSURE(v)  ((fl_closure *)FL_PTR(v))
 #define FL_IS_KIND(v, k) (FL_IS_HEAP(v) && FL_KIND(v) == (k))

@@ -383,7 +383,7 @@ static int number_less(fl_value a, fl_value b) {
 
 /* UTF-8 byte order is code-point order. */
 static int string_less(fl_value a, fl_value b) {
-    fl_string *x = FL_PTR(a), *y = FL_PTR(b);
+    fl_string *x = FL_STR(a), *y = FL_STR(b);
     int64_t n = x->nbytes < y->nbytes ? x->nbytes : y->nbytes;
     int c = memcmp(x->bytes, y->bytes, (size_t)n);
     return c < 0 || (c == 0 && x->nbytes < y->nbytes);

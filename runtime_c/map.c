@@ -170,9 +170,29 @@ static inline int same_key(fl_value a, fl_value b) {
 
 /* ---- the trie ---------------------------------------------------------------------- */
 
-/* Plain bit arithmetic: the runtime is built for baseline x86-64, where
- * __builtin_popcount becomes a call to libgcc's __popcountdi2. */
+/* The runtime is built for baseline x86-64, where __builtin_popcount becomes
+ * a call to libgcc's __popcountdi2: the POPCNT instruction is used when CPUID
+ * says the machine has it (every x86-64 since about 2009), plain bit
+ * arithmetic otherwise. The flag never changes after start-up, so the branch
+ * on it is always predicted. */
+#if defined(__x86_64__) && !defined(FL_NO_POPCNT)   /* FL_NO_POPCNT: tests of the fallback */
+#include <cpuid.h>
+static int have_popcnt;
+
+__attribute__((constructor)) static void detect_popcnt(void) {
+    unsigned a, b, c, d;
+    have_popcnt = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_POPCNT);
+}
+#endif
+
 static inline int popcount32(uint32_t x) {
+#if defined(__x86_64__) && !defined(FL_NO_POPCNT)
+    if (have_popcnt) {
+        uint32_t count;
+        __asm__("popcnt %1, %0" : "=r"(count) : "rm"(x) : "cc");
+        return (int)count;
+    }
+#endif
     x = x - ((x >> 1) & 0x55555555u);
     x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
     x = (x + (x >> 4)) & 0x0f0f0f0fu;
@@ -227,6 +247,25 @@ static hnode *node_with_child(const hnode *n, int at, hnode *child) {
     hnode *copy = fl_alloc(nbytes);
     memcpy(copy, n, nbytes);
     node_children(copy)[at] = child;
+    return copy;
+}
+
+/* A copy of n with e entered in the empty data slot `bit`: the commonest
+ * insert, copied once instead of through node_unpack's buffers. Atomic by
+ * node_alloc's rule. */
+static hnode *node_with_entry(const hnode *n, uint32_t bit, const entry *e) {
+    int ne = popcount32(n->datamap), nk = popcount32(n->nodemap), at = slot_index(n->datamap, bit);
+    const entry *old = node_entries(n);
+    int64_t nbytes = node_bytes(n) + (int64_t)sizeof(entry);
+    int atomic = nk == 0 && !FL_IS_HEAP(e->key) && !FL_IS_HEAP(e->value) && entries_pointer_free(old, ne);
+    hnode *copy = atomic ? fl_alloc_atomic(nbytes) : fl_alloc(nbytes);
+    copy->datamap = n->datamap | bit;
+    copy->nodemap = n->nodemap;
+    entry *ents = node_entries(copy);
+    memcpy(ents, old, at * sizeof(entry));
+    ents[at] = *e;
+    memcpy(ents + at + 1, old + at, (ne - at) * sizeof(entry));
+    memcpy(ents + ne + 1, node_children(n), nk * sizeof(hnode *));
     return copy;
 }
 
@@ -288,16 +327,12 @@ static hnode *trie_put(const hnode *n, uint64_t hash, const entry *e, int shift)
         hnode *child = trie_put(node_children(n)[at], hash, e, shift + HAMT_BITS);
         return node_with_child(n, at, child);
     }
+    if (!(datamap & bit)) return node_with_entry(n, bit, e);
     entry ents[HAMT_FANOUT];
     hnode *kids[HAMT_FANOUT];
     int ne, nk;
     node_unpack(n, ents, &ne, kids, &nk);
     int at = slot_index(datamap, bit);
-    if (!(datamap & bit)) {
-        memmove(ents + at + 1, ents + at, (ne - at) * sizeof(entry));
-        ents[at] = *e;
-        return node_alloc(datamap | bit, nodemap, ents, ne + 1, kids, nk);
-    }
     if (same_key(ents[at].key, e->key)) {
         ents[at] = *e;
         return node_alloc(datamap, nodemap, ents, ne, kids, nk);
@@ -526,23 +561,40 @@ static int writable_for(const hnode *n, const entry *e) {
 /* trie_put on nodes that only this map references: a node on the path is
  * changed in place where its size stays the same (a child replaced, a value
  * replaced), so an insert allocates the one node that grows instead of
- * copying the whole path. */
-static hnode *owned_put(hnode *n, uint64_t hash, const entry *e, int shift) {
-    if (shift >= COLLISION_SHIFT) return collision_put(n, e);
+ * copying the whole path. It finds the key on the same walk (a trie_find
+ * first took a second round of cache misses down the same path): key gets
+ * `value`, keeping its first-written key and seq if present, else enters
+ * with `seq`; *added says which. */
+static hnode *owned_upsert(hnode *n, uint64_t hash, fl_value key, fl_value value, int64_t seq, int *added,
+                           int shift) {
+    if (shift >= COLLISION_SHIFT) {
+        const entry *old = node_entries(n);
+        int count = (int)n->datamap, at = 0;
+        while (at < count && !same_key(old[at].key, key)) at++;
+        *added = at == count;
+        entry e = *added ? (entry){key, value, seq} : (entry){old[at].key, value, old[at].seq};
+        return collision_with(old, count, at, &e);
+    }
     uint32_t bit = slot_bit(hash, shift);
     if (n->nodemap & bit) {
         hnode **kid = &node_children(n)[slot_index(n->nodemap, bit)];
-        *kid = owned_put(*kid, hash, e, shift + HAMT_BITS);
+        *kid = owned_upsert(*kid, hash, key, value, seq, added, shift + HAMT_BITS);
         return n;
     }
     if (n->datamap & bit) {
         entry *old = &node_entries(n)[slot_index(n->datamap, bit)];
-        if (same_key(old->key, e->key) && writable_for(n, e)) {
-            *old = *e;
+        if (same_key(old->key, key)) {
+            *added = 0;
+            entry e = {old->key, value, old->seq};
+            if (!writable_for(n, &e)) return trie_put(n, hash, &e, shift);
+            *old = e;
             return n;
         }
     }
-    return trie_put(n, hash, e, shift);
+    /* An empty slot, or one holding another key with no sub-node: key is absent. */
+    *added = 1;
+    entry e = {key, value, seq};
+    return trie_put(n, hash, &e, shift);
 }
 
 /* `set` on a map the compiler proved unshared and dead afterwards: a large
@@ -551,12 +603,9 @@ static hnode *owned_put(hnode *n, uint64_t hash, const entry *e, int shift) {
  * a map anyone else can still see; small maps are copied as usual. */
 static fl_value large_set_owned(fl_value map, fl_value key, fl_value value) {
     large_map *m = large_of(map);
-    uint64_t hash = KEY_HASH(key);
-    const entry *old = trie_find(m->root, hash, key);
-    if (old && old->value == value) return map;
-    entry e = old ? (entry){old->key, value, old->seq} : (entry){key, value, m->next_seq};
-    m->root = owned_put(m->root, hash, &e, 0);
-    if (!old) {
+    int added;
+    m->root = owned_upsert(m->root, KEY_HASH(key), key, value, m->next_seq, &added, 0);
+    if (added) {
         m->next_seq++;
         m->size++;
     }

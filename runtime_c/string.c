@@ -1,7 +1,8 @@
 /* string.c -- immutable UTF-8 strings and the string builtins.
  *
  * In:  string values {hdr(aux = 1 if all ASCII), nbytes, ncodepoints, bytes
- *      NUL-terminated}, always valid UTF-8.
+ *      NUL-terminated}, always valid UTF-8, or ropes (fl_rope: a long
+ *      string-append not copied yet), which every reader sees flat via FL_STR.
  * Out: the builtins of LANGUAGE.md section 5 "Strings" (plus to-string, show
  *      and print-line) in fl_string_builtins[].
  *
@@ -109,15 +110,75 @@ static int64_t codepoint_index(const fl_string *s, int64_t byte_offset) {
 
 /* ---- concatenation -------------------------------------------------------- */
 
+/* Results at least this long are ropes: below it one copy is cheaper than a
+ * node and a later flattening, and the string stays flat for its readers. */
+#define ROPE_MIN 256
+
+/* a ++ b as a rope node: O(1), nothing is copied until a reader needs bytes. */
+static fl_value rope(fl_value a, fl_value b) {
+    fl_string *x = FL_STR_HEAD(a), *y = FL_STR_HEAD(b);
+    if (x->nbytes == 0) return b;
+    if (y->nbytes == 0) return a;
+    fl_rope *r = fl_alloc((int64_t)sizeof(fl_rope));
+    r->hdr.kind = FL_K_STRING;
+    r->hdr.aux = FL_STRING_ROPE;
+    r->nbytes = x->nbytes + y->nbytes;
+    r->ncodepoints = x->ncodepoints + y->ncodepoints;
+    r->left = a;
+    r->right = b;
+    return FL_HEAP(r);
+}
+
+/* The one place a rope's bytes are made: copied right to left into a new flat
+ * string (an explicit stack, as a string grown in a loop is a rope as deep as
+ * the loop ran), which the rope then keeps instead of its parts. */
+fl_string *fl_string_flat(fl_value v) {
+    fl_rope *r = FL_PTR(v);
+    if (!(r->hdr.aux & FL_STRING_ROPE)) return (fl_string *)r;
+    if (r->right == 0) return FL_STR_HEAD(r->left);
+    fl_string *out = string_alloc(r->nbytes);
+    fl_value inline_stack[64], *stack = inline_stack;
+    int64_t capacity = 64, top = 0, at = r->nbytes;
+    stack[top++] = v;
+    while (top > 0) {
+        fl_rope *node = FL_PTR(stack[--top]);
+        if ((node->hdr.aux & FL_STRING_ROPE) && node->right != 0) {
+            if (top + 2 > capacity) {
+                /* pointer-free for the GC: every entry is also reachable from v */
+                fl_value *bigger = fl_alloc_atomic(2 * capacity * (int64_t)sizeof(fl_value));
+                memcpy(bigger, stack, (size_t)top * sizeof(fl_value));
+                stack = bigger;
+                capacity *= 2;
+            }
+            stack[top++] = node->left;
+            stack[top++] = node->right;   /* popped first: the bytes go in from the end */
+        } else {
+            fl_string *s = node->hdr.aux & FL_STRING_ROPE ? FL_STR_HEAD(node->left) : (fl_string *)node;
+            at -= s->nbytes;
+            memcpy(out->bytes + at, s->bytes, (size_t)s->nbytes);
+        }
+    }
+    string_seal(out, r->ncodepoints);
+    r->left = FL_HEAP(out);
+    r->right = 0;
+    return out;
+}
+
 static fl_value concat_args(const char *fname, int64_t argc, fl_value a0, fl_value a1, fl_value a2,
                             fl_value *rest) {
     int64_t n = FL_NARGS(argc), loc = FL_LOCOF(argc), nbytes = 0, ncodepoints = 0;
     for (int64_t i = 0; i < n; i++) {
-        fl_string *s = string_arg(fname, FL_ARG(i), loc);
-        nbytes += s->nbytes;
-        ncodepoints += s->ncodepoints;
+        fl_value v = FL_ARG(i);
+        if (!FL_IS_STRING(v)) fl_type_fail(fname, "a string", v, loc);
+        nbytes += FL_STR_HEAD(v)->nbytes;
+        ncodepoints += FL_STR_HEAD(v)->ncodepoints;
     }
     if (n == 1) return a0;
+    if (nbytes >= ROPE_MIN) {
+        fl_value acc = a0;
+        for (int64_t i = 1; i < n; i++) acc = rope(acc, FL_ARG(i));
+        return acc;
+    }
     fl_string *out = string_alloc(nbytes);
     for (int64_t i = 0, at = 0; i < n; i++) {
         fl_string *s = FL_STR(FL_ARG(i));
@@ -138,7 +199,7 @@ static fl_value join_list(const char *fname, fl_value xs, const fl_string *sep, 
     for (fl_value p = xs; is_pair(p); p = FL_PAIR(p)->tail, count++) {
         fl_value item = FL_PAIR(p)->head;
         if (!FL_IS_STRING(item)) fl_type_fail(fname, "a list of strings", item, loc);
-        fl_string *s = FL_STR(item);
+        fl_string *s = FL_STR_HEAD(item);   /* lengths only: a rope is flattened by the copy below */
         nbytes += s->nbytes;
         ncodepoints += s->ncodepoints;
     }
@@ -361,7 +422,8 @@ static void fail_index(int64_t index, const fl_string *s, int64_t loc) {
 
 BUILTIN(fl_bi_string_length) {
     FL_CHECK_ARITY("string-length", argc, 1, 1);
-    return FL_FIXNUM(string_arg("string-length", a0, FL_LOCOF(argc))->ncodepoints);
+    if (!FL_IS_STRING(a0)) fl_type_fail("string-length", "a string", a0, FL_LOCOF(argc));
+    return FL_FIXNUM(FL_STR_HEAD(a0)->ncodepoints);
 }
 
 /* substring s start end: 0 <= start <= end <= length, no clamping. */

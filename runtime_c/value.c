@@ -305,8 +305,8 @@ int32_t fl_equal(fl_value a, fl_value b)
             return 0;
         switch (FL_KIND(a)) {
         case FL_K_STRING:
-            return FL_STR(a)->nbytes == FL_STR(b)->nbytes &&
-                   memcmp(FL_STR(a)->bytes, FL_STR(b)->bytes, (size_t)FL_STR(a)->nbytes) == 0;
+            return FL_STR_HEAD(a)->nbytes == FL_STR_HEAD(b)->nbytes &&
+                   memcmp(FL_STR(a)->bytes, FL_STR(b)->bytes, (size_t)FL_STR_HEAD(a)->nbytes) == 0;
         case FL_K_PAIR:
             if (!fl_equal(FL_PAIR(a)->head, FL_PAIR(b)->head))
                 return 0;
@@ -357,7 +357,7 @@ FL_BUILTIN(fl_bi_empty_p)
     if (FL_IS_LIST(a0))
         return FL_BOOL(a0 == FL_EMPTY);
     if (FL_IS_STRING(a0))
-        return FL_BOOL(FL_STR(a0)->nbytes == 0);
+        return FL_BOOL(FL_STR_HEAD(a0)->nbytes == 0);
     if (FL_IS_KIND(a0, FL_K_MAP))
         return FL_BOOL(fl_map_size(a0) == 0);
     fl_type_fail("empty?", "a list, a string or a map", a0, FL_LOCOF(argc));

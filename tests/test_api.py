@@ -154,3 +154,19 @@ def test_an_llvm_rejection_names_the_function_it_came_from():
     assert str(compiled.llvm_rejection(RuntimeError(message))).startswith(
         "bug.fl:1:1: internal compiler error: Instruction does not dominate")
     assert compiled.span_of_llvm_error("no function named here") is None
+
+
+def test_long_appended_strings_come_back_as_python_strings():
+    # string-append of 256 bytes or more makes a rope: Python must see the flat text,
+    # also when the rope is a map key, and pass Python strings back in for comparison.
+    mod = fluentai.load("""
+        (define (grow n piece)
+          (let loop ((i 0) (s ""))
+            (if (= i n) s (loop (+ i 1) (string-append s piece)))))
+        (define (same? s n piece) (== s (grow n piece)))
+    """)
+    text = mod["grow"](200, "é😀")
+    assert text == "é😀" * 200
+    assert fluentai.run('(set {} (string-append (substring "x" 0 1) (to-string (range 0 100))) 1)') == \
+        {"x" + str(list(range(100))).replace(",", ""): 1}
+    assert mod["same?"]("ab" * 300, 300, "ab") is True

@@ -1,0 +1,13 @@
+(define (once n)
+  (let loop ((i 0) (s ""))
+    (if (< i n)
+        (loop (+ i 1) (string-append s (number->string (modulo i 10))))
+        (let ((len (string-length s)))
+          (+ len
+             (char->integer (string-ref s (quotient len 2)))
+             (char->integer (string-ref s (- len 1))))))))
+(let ((n (arg 0 100000)) (r (arg 1 3)))
+  (let loop ((k 0) (t 0))
+    (if (= k r)
+        (show "string_append" n r t)
+        (loop (+ k 1) (+ t (once n))))))

@@ -620,6 +620,11 @@ void fl_error_catch_reset(void);
 void fl_io_effect_init(void);       /* io.c */
 void fl_state_effect_init(void);    /* state.c */
 void fl_state_reset(void);
+/* The default state operations themselves, for callers that already know no
+ * handler names the operation (codegen's direct path, see fl_state_update_direct). */
+fl_value fl_state_get(fl_value key);
+fl_value fl_state_set(fl_value key, fl_value value);
+fl_value fl_state_update(fl_value key, fl_value f, int64_t argc);
 void fl_time_effect_init(void);     /* timeeff.c */
 void fl_time_reset(void);
 /* The default of time:sleep: blocks the whole process with nanosleep until

@@ -131,11 +131,9 @@ static void table_grow(void)
     store = t;
 }
 
-static cell *lookup(fl_value key, int create)
+static __attribute__((noinline)) cell *lookup_slow(fl_value key, int create)
 {
     size_t ci = cache_index(key);
-    if (cache[ci].key == key && cache[ci].cell)
-        return cache[ci].cell;
     uint64_t hash = fl_hash(key);
     table *t = store;
     int64_t i = (int64_t)(hash & (uint64_t)t->mask);
@@ -149,7 +147,7 @@ static cell *lookup(fl_value key, int create)
         return NULL;
     if (2 * (t->used + 1) > t->mask + 1) {
         table_grow();
-        return lookup(key, create);
+        return lookup_slow(key, create);
     }
     cell *c = gc_alloc_or_die(sizeof *c);
     c->key = key;
@@ -160,6 +158,16 @@ static cell *lookup(fl_value key, int create)
     cache[ci].key = key;
     cache[ci].cell = c;
     return c;
+}
+
+/* The cache hit is a few instructions in each caller; everything else is out of line. */
+static inline cell *lookup(fl_value key, int create)
+{
+    size_t ci = cache_index(key);
+    cell *c = cache[ci].cell;
+    if (__builtin_expect(cache[ci].key == key && c != NULL, 1))
+        return c;
+    return lookup_slow(key, create);
 }
 
 static void log_push(cell *c, fl_value old, table *old_table)
@@ -207,10 +215,15 @@ void fl_state_reset(void)
     cache_clear();
 }
 
-fl_value fl_state_get(fl_value key)
+static inline fl_value get(fl_value key)
 {
     cell *c = lookup(key, 0);
     return c ? visible(c->value) : FL_NIL;
+}
+
+fl_value fl_state_get(fl_value key)
+{
+    return get(key);
 }
 
 fl_value fl_state_set(fl_value key, fl_value value)
@@ -227,9 +240,41 @@ fl_value fl_state_update(fl_value key, fl_value f, int64_t argc)
 {
     if (!FL_IS_CLOSURE(f))
         fl_type_fail("state:update", "a function", f, FL_LOCOF(argc));
-    fl_value updated = fl_call1(f, argc, fl_state_get(key));
+    fl_value updated = FL_CLOSURE(f)->code(f, FL_ARGC(1, FL_LOCOF(argc)), get(key),
+                                           FL_NIL, FL_NIL, NULL);
     write_cell(lookup(key, 1), updated);
     return updated;
+}
+
+/* Generated code calls these instead of fl_perform for state:get, set and
+ * update with the right argument count (backend/codegen.py emit_Perform).
+ * While no handler names the operation and no error:catch handler is
+ * installed, fl_perform would call the default itself with no catch frame,
+ * so calling it directly is the same; otherwise fl_perform decides. */
+static inline int direct(int64_t op)
+{
+    return (fl_effect_handler_counts[op] | fl_resume_armed) == 0;
+}
+
+fl_value fl_state_get_direct(int64_t op, int64_t argc, fl_value key)
+{
+    if (__builtin_expect(direct(op), 1))
+        return get(key);
+    return fl_perform(op, argc, key, FL_NIL, FL_NIL, NULL);
+}
+
+fl_value fl_state_set_direct(int64_t op, int64_t argc, fl_value key, fl_value value)
+{
+    if (__builtin_expect(direct(op), 1))
+        return fl_state_set(key, value);
+    return fl_perform(op, argc, key, value, FL_NIL, NULL);
+}
+
+fl_value fl_state_update_direct(int64_t op, int64_t argc, fl_value key, fl_value f)
+{
+    if (__builtin_expect(direct(op), 1))
+        return fl_state_update(key, f, argc);
+    return fl_perform(op, argc, key, f, FL_NIL, NULL);
 }
 
 DEFAULT(state_get)

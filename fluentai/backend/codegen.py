@@ -980,11 +980,14 @@ class FunctionCodegen:
         return self.untag(args[0], abi.PAIR_TAIL)
 
     def inline_alloc(self, nbytes: int) -> ir.Value:
-        """A cleared heap object of ``nbytes`` (<= 64): pop the runtime's free
+        """A cleared heap object of ``nbytes`` (<= 56): pop the runtime's free
         list of that size, or call fl_alloc when it is empty. Returns its
         address as an i64 (untagged)."""
         b = self.b
-        granules = (nbytes + 15) // 16
+        # Boehm does not scan the last word of an object that fills its class
+        # (it keeps the interior-pointer extra byte there), so an object whose
+        # fields reach that word takes the next class.
+        granules = (nbytes + 8 + 15) // 16
         head_ptr = b.inttoptr(b.add(b.ptrtoint(self.mc.g_small_free, I64), _c(8 * granules)), PTR)
         p = b.load(head_ptr, typ=PTR)
         fast, slow, done = self.split("alloc_pop"), self.split("alloc_call"), self.split("alloc_done")
@@ -1045,7 +1048,7 @@ class FunctionCodegen:
         flags = closure_flags(fn)
         code = self.mc.functions[fn]
         size = abi.CLOSURE_FREE + 8 * fn.nfree
-        if size <= abi.SMALL_GRANULES * 16:
+        if size <= abi.SMALL_GRANULES * 16 - 8:
             addr = self.inline_alloc(size)
             self.store_field(addr, 0, _c(abi.K_CLOSURE | (fn.nfree << 32)))
             self.store_field(addr, abi.CLOSURE_CODE, self.b.ptrtoint(code, I64))

@@ -279,6 +279,11 @@ void fl_write_display(fl_value v);       /* to stdout, display form */
  * no user handler installed dispatch straight to their default. */
 int64_t fl_effect_op(const char *qualified_name);   /* "io:print" -> id; user ops get new ids */
 fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);
+/* state:get, set and update with the right argument count (state.c): the
+ * default operation itself while nothing could intercept it, else fl_perform. */
+fl_value fl_state_get_direct(int64_t op, int64_t argc, fl_value key);
+fl_value fl_state_set_direct(int64_t op, int64_t argc, fl_value key, fl_value value);
+fl_value fl_state_update_direct(int64_t op, int64_t argc, fl_value key, fl_value f);
 /* (handler ((name fn) ...) body...): `clauses` is a list alternating name
  * strings and functions ["io:print" f "io" g "error" h] (a name with `:` is
  * one operation, without it a whole effect; "error" and "error:raise" catch
@@ -644,6 +649,10 @@ void fl_error_catch_reset(void);
 void fl_io_effect_init(void);       /* io.c */
 void fl_state_effect_init(void);    /* state.c */
 void fl_state_reset(void);
+/* The default state operations themselves (state.c). */
+fl_value fl_state_get(fl_value key);
+fl_value fl_state_set(fl_value key, fl_value value);
+fl_value fl_state_update(fl_value key, fl_value f, int64_t argc);
 void fl_time_effect_init(void);     /* timeeff.c */
 void fl_time_reset(void);
 /* The default of time:sleep: blocks the whole process with nanosleep until

@@ -64,6 +64,13 @@ STACKMAP = ir.FunctionType(VOID, [I64, I32], var_arg=True)
 STACKMAP_SYMBOL = "__LLVM_StackMaps"
 
 # Runtime functions the generated code calls, with their LLVM types.
+# (operation, argument count) -> the runtime's direct entry (runtime_c/state.c).
+STATE_DIRECT = {
+    ("state:get", 1): "fl_state_get_direct",
+    ("state:set", 2): "fl_state_set_direct",
+    ("state:update", 2): "fl_state_update_direct",
+}
+
 RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_module_register": ir.FunctionType(VOID, [PTR]),
     "fl_globals_new": ir.FunctionType(PTR, [I64]),
@@ -94,6 +101,9 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_equal": ir.FunctionType(I32, [I64, I64]),
     "fl_effect_op": ir.FunctionType(I64, [PTR]),
     "fl_perform": UNIFORM,
+    "fl_state_get_direct": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_state_set_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
+    "fl_state_update_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
     "fl_builtin_value": ir.FunctionType(I64, [PTR]),
     "fl_map_empty": ir.FunctionType(I64, []),
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
@@ -1159,6 +1169,12 @@ class FunctionCodegen:
     def emit_Perform(self, i: N.Perform):
         args = [self.get(a) for a in i.args]
         op = self.load_constant_slot(self.mc.effect_slot(i.op))
+        direct = STATE_DIRECT.get((i.op, len(args)))
+        if direct:
+            # The state operations the hot loops use skip fl_perform's uniform
+            # convention (no rest pointer, no padding arguments); the entry
+            # itself still falls back to fl_perform when a handler could answer.
+            return self.b.call(self.mc.runtime(direct), [op, self.argc(i, len(args))] + args)
         operands = [op, self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.runtime("fl_perform"), operands)
 

@@ -136,8 +136,9 @@ static void stress_tick(void)
  * third of every pair wasted. Refills go through GC_generic_malloc_many,
  * which takes the object size as it is. fl_alloc keeps the guarantee itself
  * instead: a request of n bytes takes the class n / 16 + 1, which has at
- * least one spare byte. Generated code, whose fixed-layout objects never
- * see a past-the-end pointer, asks for 16 g - 1 bytes to land in class g. */
+ * least one spare byte. Generated code pops class n / 16 + 1 for its
+ * n-byte objects too (closures that filled a class exactly were collected
+ * while in use) and refills class g by asking for 16 g - 1 bytes. */
 void *fl_small_free[FL_SMALL_GRANULES + 1];
 
 /* A Ctrl-C is also noticed where the runtime allocates outside the common pop:

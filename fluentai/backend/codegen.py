@@ -970,11 +970,17 @@ class FunctionCodegen:
         return self.untag(args[0], abi.PAIR_TAIL)
 
     def inline_alloc(self, nbytes: int) -> ir.Value:
-        """A cleared heap object of ``nbytes`` (<= 64): pop the runtime's free
-        list of that size, or call fl_alloc when it is empty. Returns its
-        address as an i64 (untagged)."""
+        """A cleared heap object of ``nbytes`` (< 64): pop the runtime's free
+        list of class ``nbytes // 16 + 1``, or call fl_alloc when it is empty.
+        Returns its address as an i64 (untagged).
+
+        The class keeps at least one byte past the object, as fl_alloc does
+        for C: a closure that filled its class exactly (two or no free
+        variables) was freed while only a pointer just past its end still
+        referred to it, and bench/closures_escape computed wrong results
+        (tests/cases/gc_closure_fills_class)."""
         b = self.b
-        granules = (nbytes + 15) // 16
+        granules = nbytes // 16 + 1
         head_ptr = b.inttoptr(b.add(b.ptrtoint(self.mc.g_small_free, I64), _c(8 * granules)), PTR)
         p = b.load(head_ptr, typ=PTR)
         fast, slow, done = self.split("alloc_pop"), self.split("alloc_call"), self.split("alloc_done")
@@ -1035,7 +1041,7 @@ class FunctionCodegen:
         flags = closure_flags(fn)
         code = self.mc.functions[fn]
         size = abi.CLOSURE_FREE + 8 * fn.nfree
-        if size <= abi.SMALL_GRANULES * 16:
+        if size < abi.SMALL_GRANULES * 16:
             addr = self.inline_alloc(size)
             self.store_field(addr, 0, _c(abi.K_CLOSURE | (fn.nfree << 32)))
             self.store_field(addr, abi.CLOSURE_CODE, self.b.ptrtoint(code, I64))

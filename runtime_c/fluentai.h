@@ -448,6 +448,8 @@ static inline fl_string *FL_STR(fl_value v) {
 #define FL_IS_CLOSURE(v) FL_IS_KIND(v, FL_K_CLOSURE)
 fl_value fl_string_from_cstr(const char *s);           /* NUL-terminated UTF-8 */
 void *fl_alloc_atomic(int64_t nbytes);   /* GC memory Boehm never scans (no pointers inside); not zeroed */
+void *fl_alloc_atomic_granule(void);     /* 16 bytes of fl_alloc_atomic memory exactly (boxed numbers) */
+void fl_drop_small_lists(void);          /* empty the small-object free lists (GC stress) */
 const fl_module_info *fl_module_current(void);          /* NULL before any fl_module_register */
 /* How values of a kind owned by another subsystem (promise, channel, ...) are written. */
 void fl_set_printer(int32_t kind, void (*print)(fl_buf *b, fl_value v));

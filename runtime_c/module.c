@@ -6,6 +6,7 @@
  * collected (DESIGN.md "Memory").
  */
 #include <gc.h>
+#include <gc/gc_inline.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +129,12 @@ static void stress_tick(void)
  * (backend/codegen.py inline_alloc) and calls fl_alloc when one is empty;
  * in GC-stress mode they stay empty so every allocation reaches fl_alloc.
  *
- * List `g` holds objects of exactly g granules (16 g bytes). Boehm adds one
- * byte to every request while it recognises interior pointers, so that a
- * pointer just past an object still counts as pointing into it; asking for
- * 16 g bytes therefore got 16 (g + 1)-byte objects, a third of every pair
- * wasted. Refills ask for one byte less. Every object must still leave its
+ * List `g` holds objects of exactly g granules (16 g bytes). Boehm's
+ * GC_malloc adds one byte to every request while it recognises interior
+ * pointers, so that a pointer just past an object still counts as pointing
+ * into it; GC_malloc_many(16 g) therefore made 16 (g + 1)-byte objects, a
+ * third of every pair wasted. Refills go through GC_generic_malloc_many,
+ * which takes the object size as it is. Every object must still leave its
  * last word unused: Boehm counts on that spare byte and never scans the
  * last word of an object, so a pointer kept there does not keep its target
  * alive. A request of n bytes (fl_alloc, and generated code, which asks for
@@ -157,7 +159,7 @@ static void *alloc_from_batch(int64_t granules)
     if (__builtin_expect(p == NULL, 0)) {
         fl_check_stack(0);
         poll_interrupt();
-        p = GC_malloc_many((size_t)granules * 16 - (size_t)GC_get_all_interior_pointers());
+        GC_generic_malloc_many((size_t)granules * 16, GC_I_NORMAL, &p);
         if (!p)
             out_of_memory(granules * 16);
     }
@@ -183,9 +185,45 @@ void *fl_alloc(int64_t nbytes)
 }
 
 /* For objects holding no pointers (floats, boxed ints, string bytes): Boehm
- * need not scan them. Not zeroed. */
+ * need not scan them. Not zeroed. The small ones come from free lists of
+ * pointer-free objects, batch-refilled like the others: a pop instead of a
+ * call of GC_malloc_kind per short string or float. Same size classes.
+ * Boehm never scans these objects, so the links between them hold nothing:
+ * a collection frees the whole list but its head and hands the objects out
+ * again (two live values then share memory). A list is therefore used only
+ * until the next collection: the collection count at its refill is kept
+ * beside it. (A GC_set_start_callback hook that dropped the lists missed
+ * some collections and crashed tests/test_tasks_runtime.py.) */
+static void *small_atomic_free[FL_SMALL_GRANULES + 1];
+
+void fl_drop_small_lists(void)
+{
+    memset(fl_small_free, 0, sizeof fl_small_free);
+    memset(small_atomic_free, 0, sizeof small_atomic_free);
+}
+
+static GC_word atomic_gc_no[FL_SMALL_GRANULES + 1];
+
+static void *alloc_atomic_from_batch(int64_t granules)
+{
+    void *p = small_atomic_free[granules];
+    if (__builtin_expect(p == NULL || atomic_gc_no[granules] != GC_get_gc_no(), 0)) {
+        p = NULL;
+        fl_check_stack(0);
+        poll_interrupt();
+        GC_generic_malloc_many((size_t)granules * 16, GC_I_PTRFREE, &p);
+        if (!p)
+            out_of_memory(granules * 16);
+        atomic_gc_no[granules] = GC_get_gc_no();
+    }
+    small_atomic_free[granules] = GC_NEXT(p);
+    return p;
+}
+
 void *fl_alloc_atomic(int64_t nbytes)
 {
+    if (__builtin_expect(nbytes < FL_SMALL_GRANULES * 16 && !fl_gc_stress_on, 1))
+        return alloc_atomic_from_batch(nbytes / 16 + 1);
     fl_check_stack(0);
     poll_interrupt();
     if (fl_gc_stress_on)
@@ -194,6 +232,15 @@ void *fl_alloc_atomic(int64_t nbytes)
     if (!p)
         out_of_memory(nbytes);
     return p;
+}
+
+/* Boxed ints and floats are one granule with no spare byte: C code only
+ * reads their fields, never walks past them. */
+void *fl_alloc_atomic_granule(void)
+{
+    if (__builtin_expect(!fl_gc_stress_on, 1))
+        return alloc_atomic_from_batch(1);
+    return fl_alloc_atomic(16);
 }
 
 fl_value *fl_rest_array(int64_t n)

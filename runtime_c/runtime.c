@@ -80,7 +80,7 @@ void fl_set_gc_stress(int on)
 {
     fl_gc_stress_on = on;
     if (on)   /* every allocation must now go through fl_alloc's stress tick */
-        memset(fl_small_free, 0, sizeof fl_small_free);
+        fl_drop_small_lists();
     GC_set_free_space_divisor(on ? 64 : FREE_SPACE_DIVISOR);
 }
 

@@ -16,7 +16,8 @@ fl_value fl_make_int(int64_t n)
 {
     if (n >= FL_FIXNUM_MIN && n <= FL_FIXNUM_MAX)
         return FL_FIXNUM(n);
-    fl_boxint *box = fl_alloc_atomic(sizeof(fl_boxint));
+    _Static_assert(sizeof(fl_boxint) == 16, "one granule");
+    fl_boxint *box = fl_alloc_atomic_granule();
     box->hdr.kind = FL_K_INT;
     box->hdr.aux = 0;
     box->value = n;
@@ -32,7 +33,8 @@ int64_t fl_int_value(fl_value v)
 
 fl_value fl_make_float(double d)
 {
-    fl_float *box = fl_alloc_atomic(sizeof(fl_float));
+    _Static_assert(sizeof(fl_float) == 16, "one granule");
+    fl_float *box = fl_alloc_atomic_granule();
     box->hdr.kind = FL_K_FLOAT;
     box->hdr.aux = 0;
     box->value = d;

@@ -683,10 +683,13 @@ def test_collections_scan_the_program_stack(helpers):
 
 def test_small_objects_take_their_size_class_exactly(helpers):
     """A 24-byte pair is two granules, not three (Boehm's extra byte for
-    past-the-end pointers once made every pair 48 bytes); a C request of n
-    bytes still keeps one byte past its end inside the object."""
+    past-the-end pointers once made every pair 48 bytes), a boxed float one;
+    a C request of n bytes, pointer-free or not, still keeps one byte past its
+    end inside the object."""
     pair = pin(lib.fl_cons(val(1), FL_EMPTY, 0))
     assert helpers.lib.helper_heap_bytes(pair) == 32
+    assert helpers.lib.helper_heap_bytes(pin(lib.fl_make_float(1.5))) == 16   # boxes: one granule
+    assert helpers.lib.helper_heap_bytes(pin(lib.fl_make_string(b"ab", 2))) == 32
     for n in range(1, 200):
         size = helpers.lib.helper_alloc_bytes(n)
         assert size >= n + 1

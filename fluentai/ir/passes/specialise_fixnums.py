@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from ... backend import abi
 from .. import nodes as N
+from ..copying import copy_blocks
 from ..nodes import Rep
 from .static_closures import static_closure
 
@@ -90,37 +91,13 @@ def _is_fixnum_const(v) -> bool:
 def _clone(fn: N.Function, name: str) -> tuple[N.Function, dict]:
     clone = N.Function(name, fn.display_name, fn.arity, False, fn.kind, fn.span)
     clone.nfree, clone.free_labels = fn.nfree, list(fn.free_labels)
-    vmap: dict[int, object] = {id(p): q for p, q in zip(fn.params, clone.params)}
+    values: dict[int, N.Value] = {id(p): q for p, q in zip(fn.params, clone.params)}
     bmap: dict[N.Block, N.Block] = {}
     for b in fn.blocks:
         nb = N.Block(b.label)
         clone.blocks.append(nb)
         bmap[b] = nb
-    copies = []
-    for b in fn.blocks:
-        for i in b.instrs:
-            c = object.__new__(type(i))
-            c.__dict__.update(vars(i))
-            c.block = bmap[b]
-            bmap[b].instrs.append(c)
-            vmap[id(i)] = c
-            copies.append(c)
-
-    def m(x):
-        if isinstance(x, N.Block):
-            return bmap.get(x, x)
-        if isinstance(x, N.Value):
-            return vmap.get(id(x), x)
-        if isinstance(x, list):
-            return [m(y) for y in x]
-        if isinstance(x, tuple):
-            return tuple(m(y) for y in x)
-        return x
-
-    for c in copies:
-        for attr, val in list(vars(c).items()):
-            if attr != "block":
-                setattr(c, attr, m(val))
+    copy_blocks(fn.blocks, bmap, values)
     return clone, bmap
 
 

@@ -546,6 +546,7 @@ class Module:
         self.constants = ConstantTable()        # payloads of LoadConst
         self.global_names: list[str] = []       # by slot
         self.effect_ops: list[str] = []         # effect operations performed
+        self.session = False                    # one input of a REPL session
 
     def constant_index(self, value) -> int:
         return self.constants.index(value)

@@ -45,10 +45,15 @@ MAX_ARITY = 3       # register arguments: a guarded entry with more would alloca
 
 
 def specialise_fixnums(module: N.Module) -> None:
+    # An error:catch handler can answer an overflow with a value that `+`
+    # then returns (a resume point: runtime_c/fluentai.h), which a raw int
+    # cannot hold: raw clones only where no error:catch can be installed (a
+    # REPL session's earlier inputs may have installed one).
+    raw = not module.session and "error:catch" not in module.effect_ops
     for fn in list(module.functions):
         header = _loop_header(fn)
         if header is not None and _worth_it(fn, header):
-            _specialise(module, fn, header)
+            _specialise(module, fn, header, raw)
 
 
 def _loop_header(fn: N.Function):
@@ -399,10 +404,10 @@ def _guard_raw_entry(fn: N.Function, fixfn: N.Function) -> None:
     _add(fast, N.Return(_add(fast, N.Box(call))))
 
 
-def _specialise(module: N.Module, fn: N.Function, header: N.Block) -> None:
+def _specialise(module: N.Module, fn: N.Function, header: N.Block, raw: bool) -> None:
     fixfn, bmap = _clone(fn, fn.name + "_fix")
     module.functions.insert(module.functions.index(fn) + 1, fixfn)
-    known = _raw_ints(fn, fixfn)
+    known = _raw_ints(fn, fixfn) if raw else None
     if known is not None:
         _make_raw(fn, fixfn, known)
         _drop_self(module, fn, fixfn)

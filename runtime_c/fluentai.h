@@ -245,6 +245,7 @@ int32_t  fl_ge(fl_value a, fl_value b, int64_t loc);
 int32_t  fl_num_eq(fl_value a, fl_value b, int64_t loc);  /* = on numbers for the fast path's miss */
 int32_t  fl_equal(fl_value a, fl_value b);               /* structural ==, never fails */
 double   fl_number_to_double(fl_value v, const char *fname, int64_t loc);  /* unboxed-float operand slow path */
+void fl_int_overflow(const char *fname, int64_t loc);  /* raises overflow-error */
 
 /* ---- errors (error.c) ---- */
 /* Raise an error of `type` (e.g. "type-error") with a printf-style message.

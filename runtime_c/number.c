@@ -52,6 +52,14 @@ static void overflow(const char *fname, int64_t loc)
     fl_raise("overflow-error", loc, "integer overflow in `%s`", fname);
 }
 
+/* The overflow of `+` or `-` of two raw int64s in a raw-ints clone
+ * (passes/specialise_fixnums.py): the error the generic operation raises for
+ * the same operands. One call with constants keeps the clone's frame small. */
+void fl_int_overflow(const char *fname, int64_t loc)
+{
+    overflow(fname, loc);
+}
+
 /* The slow path of an unboxed float operation's operand (generated code tests
  * fixnums and heap floats inline): boxed ints convert, anything else is the
  * type error the generic operation `fname` would raise. */

@@ -110,6 +110,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
     "fl_number_to_double": ir.FunctionType(F64, [I64, PTR, I64]),
+    "fl_int_overflow": ir.FunctionType(VOID, [PTR, I64]),
     "fl_with_handlers": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_spawn": ir.FunctionType(I64, [I64, I64]),
     "fl_await": ir.FunctionType(I64, [I64, I64]),
@@ -523,6 +524,8 @@ class FunctionCodegen:
         self.inline_conses = 0
         # prim.add/sub.fix -> an I1 that is true when its result is a fixnum
         self.fixnum_flags: dict[int, ir.Value] = {}
+        # Blocks that poll before their first instruction (specialised clones)
+        self.poll_blocks: set[N.Block] = set()
 
     # ---- driver ----
 
@@ -548,7 +551,9 @@ class FunctionCodegen:
         for blk in order:
             self.block = blk
             self.b.position_at_end(self.blocks[blk])
-            for instr in blk.instrs:
+            for k, instr in enumerate(blk.instrs):
+                if k == len(blk.phis) and blk in self.poll_blocks:
+                    self.emit_poll(self.fn.span)
                 self.emit(instr)
             self.end_blocks[blk] = self.b.block
         for phi, llphi in self.phis:
@@ -559,7 +564,7 @@ class FunctionCodegen:
 
     def _emit_prologue(self) -> None:
         fn, b = self.fn, self.b
-        if fn.fixnum_params:
+        if fn.fixnum_params or fn.raw_ints:
             self._emit_fixnum_prologue()
             return
         nargs = b.and_(self.argc_arg, _c(abi.MAX_ARGS))
@@ -584,21 +589,31 @@ class FunctionCodegen:
                 [_c(fn.arity), self.argc_arg] + self.reg_args + [self.rest_arg])
 
     def _emit_fixnum_prologue(self) -> None:
-        """A specialised clone: its callers pass fixnums and the right count
-        (passes/specialise_fixnums.py), which LLVM is told so that it drops
-        the tag checks of values derived from them."""
+        """A specialised clone: its callers pass the right count and fixnums,
+        which LLVM is told so that it drops the tag checks of values derived
+        from them, or raw int64s (``raw_ints``: nothing to tell)."""
         fn, b = self.fn, self.b
-        if any(isinstance(i, CALLS) for i in fn.instructions()):
-            self.emit_poll(fn.span)
-        # argc is used by nothing here, but the stack-overflow handler reads the
-        # location of the overflowing call from its register (error.c): an empty
-        # asm keeps LLVM from dropping the argument.
-        b.asm(ir.FunctionType(VOID, [I64]), "", "r", [self.argc_arg], True)
+        # No poll on entry: a block that calls polls before its calls, and a
+        # back edge from such a block needs no poll of its own. Every cycle of
+        # calls or jumps still meets a poll, and a path that makes no call (a
+        # leaf: fib's n < 2) does not poll.
+        self.poll_blocks = {blk for blk in fn.blocks if any(isinstance(i, CALLS) for i in blk.instrs)}
+        self.keep_argc()
         assume = self.mc.assume()
         for p in fn.params:
             v = self._arg(p.index)
-            b.call(assume, [b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0))])
+            if fn.fixnum_params:
+                b.call(assume, [b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0))])
             self.values[id(p)] = v
+
+    def keep_argc(self) -> None:
+        """argc is used by nothing in a specialised clone, but the
+        stack-overflow handler reads the location of the overflowing call from
+        its register (error.c): an empty asm keeps LLVM from dropping the
+        argument, and self before it, which would move argc to another
+        register. On entry, so that neither lives across a call (in a loop
+        block, both were spilled and reloaded at every iteration)."""
+        self.b.asm(ir.FunctionType(VOID, [I64, I64]), "", "r,r", [self.self_arg, self.argc_arg], True)
 
     def emit_poll(self, span: Optional[Span]) -> None:
         """The safepoint poll: one load of the interrupt flag and a branch that
@@ -625,7 +640,7 @@ class FunctionCodegen:
     def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
         """Where a branch to ``target`` goes: the target itself, or for a
         retreating edge a block of its own that polls first."""
-        if not self._retreats(target):
+        if not self._retreats(target) or self.block in self.poll_blocks:
             return self.blocks[target]
         here = self.b.block
         edge = self.split("back_edge")
@@ -787,7 +802,47 @@ class FunctionCodegen:
         a = self.get(i.a)
         if i.a.rep is Rep.BOOL:
             return self.b.select(a, _c(abi.TRUE), _c(abi.FALSE))
+        if i.a.rep is Rep.I64:
+            return self.box_int(a)
         return self.b.call(self.mc.runtime("fl_make_float"), [a])
+
+    def box_int(self, a: ir.Value) -> ir.Value:
+        """An int64 as a VALUE: a + a is its fixnum, unless that overflows."""
+        b = self.b
+        pair = b.sadd_with_overflow(a, a)
+        tagged = b.extract_value(pair, 0)
+        fast = b.block
+        big, done = self.split("box_big"), self.split("box_done")
+        b.cbranch(b.extract_value(pair, 1), big, done).set_weights([1, 1000])
+        b.position_at_end(big)
+        boxed = b.call(self.mc.runtime("fl_make_int"), [a])
+        big_end = b.block
+        b.branch(done)
+        return self.phi_at(done, I64, [(tagged, fast), (boxed, big_end)])
+
+    def emit_Untag(self, i: N.Untag):
+        return self.b.ashr(self.get(i.a), _c(1))
+
+    def emit_IntOp(self, i: N.IntOp):
+        """Raw int64 operations of a raw-ints clone; an add or sub that leaves
+        int64 raises the overflow-error of the program's `+` or `-` there
+        (``fl_int_overflow``: one call of constants, so that even at -O0 the
+        clone's frame is no larger than the generic one's)."""
+        a, c = self.get(i.a), self.get(i.b)
+        b = self.b
+        if i.op in ICMP or i.op == "numeq":
+            return b.icmp_signed(ICMP.get(i.op, "=="), a, c)
+        intrinsic = b.sadd_with_overflow if i.op == "add" else b.ssub_with_overflow
+        pair = intrinsic(a, c)
+        result = b.extract_value(pair, 0)
+        slow, done = self.split("int_overflow"), self.split("int_done")
+        b.cbranch(b.extract_value(pair, 1), slow, done).set_weights([1, 1000])
+        b.position_at_end(slow)
+        name = self.mc.cstring({"add": b"+", "sub": b"-"}[i.op])
+        b.call(self.mc.runtime("fl_int_overflow"), [name, _c(self.loc(i))])
+        b.unreachable()
+        b.position_at_end(done)
+        return result
 
     def emit_Unbox(self, i: N.Unbox):
         b = self.b
@@ -1155,8 +1210,13 @@ class FunctionCodegen:
         return self.phi_at(done, I64, [(answer, answered), (result, called)])
 
     def emit_CallKnown(self, i: N.CallKnown):
+        if i.hidden:
+            self.b.site_span = None     # a site of no line: call chains skip it
         args = [self.get(a) for a in i.args]
-        operands = [self.get(i.closure), self.argc(i, len(args))] + self.call_args(args)
+        closure = self.get(i.closure)
+        if i.function.raw_ints and isinstance(i.closure, N.Const):
+            closure = ir.Constant(I64, ir.Undefined)    # a clone that captures nothing
+        operands = [closure, self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.functions[i.function], operands,
                            tail="musttail" if i.tail else False)
 
@@ -1202,7 +1262,7 @@ class FunctionCodegen:
         return phi
 
     def emit_Jump(self, i: N.Jump):
-        if self._retreats(i.target):
+        if self._retreats(i.target) and self.block not in self.poll_blocks:
             self.emit_poll(i.span or self.fn.span)
         self.b.branch(self.blocks[i.target])
 

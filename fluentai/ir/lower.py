@@ -880,4 +880,6 @@ def _bindings_referenced(exprs) -> set:
 
 
 def lower_program(program: A.Program, session: bool = False) -> N.Module:
-    return Lowerer(program, session).lower_program()
+    module = Lowerer(program, session).lower_program()
+    module.session = session
+    return module

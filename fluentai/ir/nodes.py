@@ -156,6 +156,37 @@ class FloatOp(Instr):
         return [self.a, self.b]
 
 
+class IntOp(Instr):
+    """Raw int64 arithmetic (add sub -> I64) or comparison (lt le gt ge numeq
+    -> BOOL) of two I64 operands (passes/specialise_fixnums.py). An add or sub
+    whose result leaves int64 raises the generic operation's overflow-error at
+    ``span``, as `+` and `-` of two ints do."""
+    ARITH = {"add", "sub"}
+    COMPARE = {"lt", "le", "gt", "ge", "numeq"}
+
+    def __init__(self, op: str, a: Value, b: Value, span: Optional[Span]):
+        assert op in self.ARITH or op in self.COMPARE, op
+        self.op = op
+        self.a = a
+        self.b = b
+        self.span = span
+        self.rep = Rep.I64 if op in self.ARITH else Rep.BOOL
+
+    def operands(self):
+        return [self.a, self.b]
+
+
+class Untag(Instr):
+    """A VALUE proven a fixnum -> its I64."""
+
+    def __init__(self, a: Value):
+        self.a = a
+        self.rep = Rep.I64
+
+    def operands(self):
+        return [self.a]
+
+
 class Not(Instr):
     """Boolean negation of a BOOL."""
 
@@ -169,10 +200,10 @@ class Not(Instr):
 
 class Box(Instr):
     """Convert a raw representation to a tagged VALUE (BOOL -> true/false,
-    F64 -> a heap float)."""
+    F64 -> a heap float, I64 -> a fixnum or a boxed int)."""
 
     def __init__(self, a: Value):
-        assert a.rep in (Rep.BOOL, Rep.F64), a.rep
+        assert a.rep in (Rep.BOOL, Rep.F64, Rep.I64), a.rep
         self.a = a
         self.rep = Rep.VALUE
 
@@ -315,6 +346,10 @@ class Call(Instr):
 
 class CallKnown(Instr):
     """Direct call of a known IR function; ``closure`` is passed as its self."""
+
+    # The call of a raw-ints clone from its own guarded entry: the two frames
+    # are one frame of the program's function, so call chains skip this call.
+    hidden = False
 
     def __init__(self, function: "Function", closure: Value, args: list[Value],
                  span: Optional[Span], tail: bool = False):
@@ -487,6 +522,10 @@ class Function:
         # Called only with fixnum arguments and the right count (a clone made by
         # passes/specialise_fixnums.py): no argument-count check.
         self.fixnum_params = False
+        # Takes and returns raw int64s (I64 parameters, returns, results of its
+        # known calls); called only from its guarded entry and itself (a clone
+        # made by passes/specialise_fixnums.py), never through a closure.
+        self.raw_ints = False
         self.blocks: list[Block] = []
 
     @property
@@ -512,6 +551,7 @@ class Module:
         self.constants = ConstantTable()        # payloads of LoadConst
         self.global_names: list[str] = []       # by slot
         self.effect_ops: list[str] = []         # effect operations performed
+        self.session = False                    # one input of a REPL session
 
     def constant_index(self, value) -> int:
         return self.constants.index(value)

@@ -21,6 +21,7 @@ from .lower import lower_program
 from .passes.dce import eliminate_dead_code
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
+from .passes.leaf_exits import inline_leaf_exits
 from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
 from .passes.specialise_fixnums import specialise_fixnums
@@ -38,6 +39,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),
     ("specialise-fixnums", specialise_fixnums),
+    ("leaf-exits", inline_leaf_exits),
     ("owned-maps", own_map_updates),
 ]
 

@@ -46,6 +46,10 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"prim.{i.op}{'.fix' if i.fixnums else ''} {ops}"
     elif isinstance(i, N.FloatOp):
         body = f"{i.op} {ops}"
+    elif isinstance(i, N.IntOp):
+        body = f"int.{i.op} {ops}"
+    elif isinstance(i, N.Untag):
+        body = f"untag.i64 {ops}"
     elif isinstance(i, N.Unbox) and i.checked_op:
         body = f"unbox.checked {ops} ; as operand of {i.checked_op}"
     elif isinstance(i, (N.Box, N.Unbox, N.Not)):
@@ -74,7 +78,7 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"{'tail ' if i.tail else ''}call {name(i.fn)}({', '.join(name(a) for a in i.args)})"
     elif isinstance(i, N.CallKnown):
         body = (f"{'tail ' if i.tail else ''}call.known @{i.function.name} self={name(i.closure)}"
-                f"({', '.join(name(a) for a in i.args)})")
+                f"({', '.join(name(a) for a in i.args)}){' hidden' if i.hidden else ''}")
     elif isinstance(i, N.CallBuiltin):
         owned = " [owned]" if i.symbol == "fl_bi_set_owned" else ""
         body = f"{'tail ' if i.tail else ''}call.builtin {i.name}{owned}({ops})"
@@ -130,6 +134,8 @@ def format_function(fn: N.Function) -> str:
         head += f" ; {fn.display_name}"
     if fn.fixnum_params:
         head += " fixnum-params"
+    if fn.raw_ints:
+        head += " raw-ints"
     if fn.nfree:
         head += f" free=[{', '.join(fn.free_labels)}]"
     lines = [head + " {"]

@@ -9,7 +9,9 @@ Invariants:
   * every operand is defined in the same function and dominates its use (a phi
     operand must dominate the end of its incoming block);
   * representations agree: branch conditions are BOOL, box/unbox take the reps
-    they convert, calls and returns carry VALUEs;
+    they convert, calls and returns carry VALUEs except in and out of a
+    ``raw_ints`` function (I64 arguments, results and returns), which only
+    known calls reach and which makes no tail call;
   * a tail call is immediately followed by a Return of its own value, and only
     functions with the uniform signature make tail calls.
 (A known call with the wrong number of arguments is legal: it raises arity-error
@@ -119,7 +121,7 @@ def verify_function(fn: N.Function) -> None:
                 nxt = b.instrs[pos + 1] if pos + 1 < len(b.instrs) else None
                 if not (isinstance(nxt, N.Return) and nxt.value is i):
                     _fail(fn, b, "tail call not followed by a return of its value")
-                if fn.kind != "closure":
+                if fn.kind != "closure" or fn.raw_ints:
                     _fail(fn, b, "tail call in a function without the uniform signature")
 
 
@@ -132,13 +134,28 @@ def _check_reps(fn, b, i) -> None:
         need(i.cond, Rep.BOOL, "condition")
     elif isinstance(i, N.Not):
         need(i.a, Rep.BOOL, "operand")
-    elif isinstance(i, N.Unbox):
+    elif isinstance(i, (N.Unbox, N.Untag)):
         need(i.a, Rep.VALUE, "operand")
+    elif isinstance(i, N.Box):
+        if i.a.rep not in (Rep.BOOL, Rep.F64, Rep.I64):
+            _fail(fn, b, f"Box: operand is {i.a.rep}")
+    elif isinstance(i, N.IntOp):
+        need(i.a, Rep.I64, "left operand")
+        need(i.b, Rep.I64, "right operand")
     elif isinstance(i, N.FloatOp):
         need(i.a, Rep.F64, "left operand")
         need(i.b, Rep.F64, "right operand")
     elif isinstance(i, N.Return):
-        need(i.value, Rep.VALUE, "returned value")
+        need(i.value, Rep.I64 if fn.raw_ints else Rep.VALUE, "returned value")
+    elif isinstance(i, N.CallKnown) and i.function.raw_ints:
+        need(i.closure, Rep.VALUE, "closure")
+        need(i, Rep.I64, "result")
+        if i.tail:
+            _fail(fn, b, "tail call of a raw_ints function")
+        for o in i.args:
+            need(o, Rep.I64, "argument")
     elif isinstance(i, (N.Prim, N.Call, N.CallKnown, N.CallBuiltin, N.Perform, N.MakeClosure)):
+        if isinstance(i, N.MakeClosure) and i.function.raw_ints:
+            _fail(fn, b, "closure of a raw_ints function")
         for o in i.operands():
             need(o, Rep.VALUE, "operand")

@@ -33,10 +33,10 @@ came from (``Instr.returns_for``), which is where the chain showed them.
 """
 from __future__ import annotations
 
-import copy
 from typing import Optional
 
 from .. import nodes as N
+from ..copying import copy_blocks
 from .known_calls import Uses, resolve_known_calls, root
 
 BUDGET = 40         # instructions of a callee
@@ -164,28 +164,20 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
 
     values: dict[int, N.Value] = {id(p): a for p, a in zip(g.params, call.args)}
     blocks = {gb: fn.new_block("inl") for gb in g.blocks}
-    clones: list[N.Instr] = []
-    for gb in g.blocks:
-        nb = blocks[gb]
-        for i in gb.instrs:
-            if isinstance(i, N.LoadFree):
-                values[id(i)] = captures[i.index]
-                continue
-            if isinstance(i, N.SelfClosure):
-                values[id(i)] = call.closure
-                continue
-            c = copy.copy(i)
-            c.block, c.inlined = nb, rebase(i.inlined)
-            c.inline_path = call.inline_path + (g,) + i.inline_path
-            if i.returns_for is not None:
-                c.returns_for = rebase(i.returns_for)
-            if isinstance(c, N.Phi):
-                c.incoming = list(c.incoming)
-            values[id(i)] = c
-            clones.append(c)
-            nb.instrs.append(c)
+
+    def substitute(i: N.Instr) -> Optional[N.Value]:
+        if isinstance(i, N.LoadFree):
+            return captures[i.index]
+        if isinstance(i, N.SelfClosure):
+            return call.closure
+        return None
+
+    clones = copy_blocks(g.blocks, blocks, values, substitute)
     for c in clones:
-        _remap(c, values, blocks)
+        c.inline_path = call.inline_path + (g,) + c.inline_path
+        c.inlined = rebase(c.inlined)
+        if c.returns_for is not None:
+            c.returns_for = rebase(c.returns_for)
         uses.add(c)
 
     entry = blocks[g.blocks[0]]
@@ -259,17 +251,3 @@ def _jump(target: N.Block, block: N.Block, inlined: Optional[N.Inlined]) -> N.Ju
     j.block, j.inlined = block, inlined
     return j
 
-
-def _remap(c: N.Instr, values: dict[int, N.Value], blocks: dict[N.Block, N.Block]) -> None:
-    if isinstance(c, N.Phi):
-        c.incoming = [(blocks[b], values.get(id(v), v)) for b, v in c.incoming]
-        return
-    for attr, val in list(vars(c).items()):
-        if attr == "block":
-            continue
-        if isinstance(val, N.Block):
-            setattr(c, attr, blocks[val])
-        elif isinstance(val, N.Value):
-            setattr(c, attr, values.get(id(val), val))
-        elif isinstance(val, list):
-            setattr(c, attr, [values.get(id(x), x) if isinstance(x, N.Value) else x for x in val])

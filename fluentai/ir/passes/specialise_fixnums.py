@@ -32,8 +32,11 @@ and no retag, and the result of ``f_fix`` is an ordinary VALUE.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from ... backend import abi
 from .. import nodes as N
+from ..copying import copy_blocks
 from ..nodes import Rep
 from .static_closures import static_closure
 
@@ -42,10 +45,15 @@ MAX_ARITY = 3       # register arguments: a guarded entry with more would alloca
 
 
 def specialise_fixnums(module: N.Module) -> None:
+    # An error:catch handler can answer an overflow with a value that `+`
+    # then returns (a resume point: runtime_c/fluentai.h), which a raw int
+    # cannot hold: raw clones only where no error:catch can be installed (a
+    # REPL session's earlier inputs may have installed one).
+    raw = not module.session and "error:catch" not in module.effect_ops
     for fn in list(module.functions):
         header = _loop_header(fn)
         if header is not None and _worth_it(fn, header):
-            _specialise(module, fn, header)
+            _specialise(module, fn, header, raw)
 
 
 def _loop_header(fn: N.Function):
@@ -90,37 +98,13 @@ def _is_fixnum_const(v) -> bool:
 def _clone(fn: N.Function, name: str) -> tuple[N.Function, dict]:
     clone = N.Function(name, fn.display_name, fn.arity, False, fn.kind, fn.span)
     clone.nfree, clone.free_labels = fn.nfree, list(fn.free_labels)
-    vmap: dict[int, object] = {id(p): q for p, q in zip(fn.params, clone.params)}
+    values: dict[int, N.Value] = {id(p): q for p, q in zip(fn.params, clone.params)}
     bmap: dict[N.Block, N.Block] = {}
     for b in fn.blocks:
         nb = N.Block(b.label)
         clone.blocks.append(nb)
         bmap[b] = nb
-    copies = []
-    for b in fn.blocks:
-        for i in b.instrs:
-            c = object.__new__(type(i))
-            c.__dict__.update(vars(i))
-            c.block = bmap[b]
-            bmap[b].instrs.append(c)
-            vmap[id(i)] = c
-            copies.append(c)
-
-    def m(x):
-        if isinstance(x, N.Block):
-            return bmap.get(x, x)
-        if isinstance(x, N.Value):
-            return vmap.get(id(x), x)
-        if isinstance(x, list):
-            return [m(y) for y in x]
-        if isinstance(x, tuple):
-            return tuple(m(y) for y in x)
-        return x
-
-    for c in copies:
-        for attr, val in list(vars(c).items()):
-            if attr != "block":
-                setattr(c, attr, m(val))
+    copy_blocks(fn.blocks, bmap, values)
     return clone, bmap
 
 
@@ -223,8 +207,11 @@ class _Specialiser:
 
     def _calls(self) -> None:
         fn = self.fn
+        # A call with the wrong number of arguments stays a call of the
+        # generic entry, whose prologue raises the arity error.
         for call in [i for i in fn.instructions()
-                     if isinstance(i, N.CallKnown) and i.function is self.generic and not i.tail]:
+                     if isinstance(i, N.CallKnown) and i.function is self.generic and not i.tail
+                     and len(i.args) == self.generic.arity]:
             unknown = [a for a in call.args if id(a) not in self.known]
             if not unknown:
                 call.function = fn
@@ -284,10 +271,149 @@ def _drop_self(module: N.Module, generic: N.Function, fixfn: N.Function) -> None
         i.block.instrs.remove(i)
 
 
-def _specialise(module: N.Module, fn: N.Function, header: N.Block) -> None:
+# ---- raw ints ----
+
+RAW_ARITH = {"add", "sub"}
+RAW_COMPARE = {"lt", "le", "gt", "ge", "numeq"}
+
+
+def _raw_ints(generic: N.Function, fixfn: N.Function) -> Optional[set[int]]:
+    """The values of the clone that are int64s whenever its parameters are:
+    the parameters, fixnum literals, ``add``/``sub`` of two such, phis of
+    such and self calls whose arguments are such (their result is one, since
+    every return returns one). None when the clone cannot take and return raw
+    ints: a return or the argument of a self call is another value, a self
+    call has the wrong number of arguments (it raises arity-error), or the
+    clone makes a tail call (its callee would return a VALUE)."""
+    instrs = list(fixfn.instructions())
+    if any(getattr(i, "tail", False) for i in instrs):
+        return None
+    calls = [i for i in instrs if isinstance(i, N.CallKnown) and i.function is generic]
+    if any(len(c.args) != generic.arity for c in calls):
+        return None
+    call_ids = {id(c) for c in calls}
+    known = {id(p) for p in fixfn.params}
+    candidates = []
+    for i in instrs:
+        if _is_fixnum_const(i):
+            known.add(id(i))
+        elif ((isinstance(i, N.Prim) and i.op in RAW_ARITH)
+              or (isinstance(i, N.Phi) and i.rep is Rep.VALUE) or id(i) in call_ids):
+            known.add(id(i))
+            candidates.append(i)
+    changed = True
+    while changed:          # the greatest fixpoint: self calls are assumed ints
+        changed = False
+        for i in candidates:
+            ops = i.args if isinstance(i, N.CallKnown) else i.operands()
+            if id(i) in known and not all(id(o) in known for o in ops):
+                known.discard(id(i))
+                changed = True
+    if not all(id(c) in known for c in calls):
+        return None
+    if not all(id(i.value) in known for i in instrs if isinstance(i, N.Return)):
+        return None
+    return known
+
+
+def _map_operands(i: N.Instr, f) -> None:
+    if isinstance(i, N.Phi):
+        i.incoming = [(b, f(v)) for b, v in i.incoming]
+        return
+    for attr, val in list(vars(i).items()):
+        if attr == "block":
+            continue
+        if isinstance(val, N.Value):
+            setattr(i, attr, f(val))
+        elif isinstance(val, list):
+            setattr(i, attr, [f(x) if isinstance(x, N.Value) else x for x in val])
+
+
+def _make_raw(generic: N.Function, fn: N.Function, known: set[int]) -> None:
+    """Give the known ints of the clone the I64 representation: int ops of
+    them become ``IntOp``, self calls call the clone, and every other use of
+    one gets it boxed (one ``Box`` after its definition, or a VALUE copy of a
+    literal)."""
+    fn.raw_ints = True
+    for p in fn.params:
+        p.rep = Rep.I64
+    new: dict[int, N.Instr] = {}
+    for b in fn.blocks:
+        for k, i in enumerate(b.instrs):
+            if isinstance(i, (N.Const, N.Phi)) and id(i) in known:
+                i.rep = Rep.I64
+            elif isinstance(i, N.CallKnown) and id(i) in known:
+                i.function, i.rep = fn, Rep.I64
+            elif (isinstance(i, N.Prim) and (i.op in RAW_ARITH or i.op in RAW_COMPARE)
+                    and len(i.args) == 2 and all(id(a) in known for a in i.args)):
+                op = N.IntOp(i.op, i.args[0], i.args[1], i.span)
+                op.block, op.inlined, op.returns_for, op.inline_path = (
+                    b, i.inlined, i.returns_for, i.inline_path)
+                b.instrs[k] = new[id(i)] = op
+                if id(i) in known:
+                    known.add(id(op))
+    for i in fn.instructions():
+        _map_operands(i, lambda v: new.get(id(v), v))
+    boxed: dict[int, N.Instr] = {}
+
+    def box(v: N.Value) -> N.Value:
+        got = boxed.get(id(v))
+        if got is None:
+            if isinstance(v, N.Const):
+                got = N.Const(Rep.VALUE, v.value)
+            else:
+                got = N.Box(v)
+            boxed[id(v)] = got
+            if isinstance(v, N.Param):
+                block, k = fn.blocks[0], 0
+            else:
+                block = v.block
+                k = len(block.phis) if isinstance(v, N.Phi) else block.instrs.index(v) + 1
+            got.block = block
+            block.instrs.insert(k, got)
+        return got
+
+    def raw_or_boxed(v: N.Value) -> N.Value:
+        return box(v) if v.rep is Rep.I64 else v
+
+    for i in list(fn.instructions()):
+        if i.rep is Rep.I64 and isinstance(i, (N.Phi, N.CallKnown, N.IntOp)):
+            if isinstance(i, N.CallKnown):
+                i.closure = raw_or_boxed(i.closure)
+            continue        # its operands are known ints, I64 now
+        if isinstance(i, (N.IntOp, N.Return, N.Box)):
+            continue
+        _map_operands(i, raw_or_boxed)
+
+
+def _guard_raw_entry(fn: N.Function, fixfn: N.Function) -> None:
+    """``f``: all arguments fixnums -> their ints go to ``f_fix``, whose int
+    comes back boxed; else the old body."""
+    entry = fn.blocks[0]
+    generic = fn.new_block("generic")
+    generic.instrs, entry.instrs = entry.instrs, []
+    for i in generic.instrs:
+        i.block = generic
+    _retarget_phis(fn, entry, generic, generic.successors())
+    fast = fn.new_block("fixnum_entry")
+    _check_chain(fn, entry, fn.params, fast, generic)
+    ints = [_add(fast, N.Untag(p)) for p in fn.params]
+    me = _add(fast, N.SelfClosure())
+    call = _add(fast, N.CallKnown(fixfn, me, ints, fn.span))
+    call.rep, call.hidden = Rep.I64, True
+    _add(fast, N.Return(_add(fast, N.Box(call))))
+
+
+def _specialise(module: N.Module, fn: N.Function, header: N.Block, raw: bool) -> None:
     fixfn, bmap = _clone(fn, fn.name + "_fix")
-    fixfn.fixnum_params = True
     module.functions.insert(module.functions.index(fn) + 1, fixfn)
+    known = _raw_ints(fn, fixfn) if raw else None
+    if known is not None:
+        _make_raw(fn, fixfn, known)
+        _drop_self(module, fn, fixfn)
+        _guard_raw_entry(fn, fixfn)
+        return
+    fixfn.fixnum_params = True
     _Specialiser(fn, fixfn, bmap[header]).run()
     _drop_self(module, fn, fixfn)
     _guard_entry(fn, fixfn)

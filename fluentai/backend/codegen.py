@@ -1,4 +1,4 @@
-"""Code generation: SSA IR module -> LLVM IR module (llvmlite.ir).
+"""Code generation: SSA IR module -> LLVM IR module (llvmlite.ir, bodies as text: textir.py).
 
 In:  a verified ``ir.nodes.Module``.
 Out: an ``llvmlite.ir.Module`` defining ``fl_program_entry`` (the top level,
@@ -42,6 +42,7 @@ from ..ir import nodes as N
 from ..ir.nodes import Rep
 from . import abi
 from .debuginfo import DebugInfo, function_name
+from .textir import RawConstant, TextBuilder, TextFunction, type_text
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -59,6 +60,7 @@ SITE_T = ir.LiteralStructType([I32, I32, I32, I32, I32])
 # function_names, nfunctions.
 MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64, PTR, PTR, I64, PTR, I64])
 STACKMAP = ir.FunctionType(VOID, [I64, I32], var_arg=True)
+I32_ZERO = ir.Constant(I32, 0)
 # LLVM labels the start of .llvm_stackmaps with this local symbol; the module's
 # own asm makes it global (and hidden), so the module info can take its address.
 STACKMAP_SYMBOL = "__LLVM_StackMaps"
@@ -130,8 +132,18 @@ ICMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 FCMP = {"flt": "<", "fle": "<=", "fgt": ">", "fge": ">=", "feq": "=="}
 
 
+_I64_CONSTANTS: dict[int, ir.Constant] = {}
+
+
 def _c(v: int) -> ir.Constant:
-    return ir.Constant(I64, v)
+    # Constants are immutable and llvmlite caches each one's text: a few
+    # hundred distinct ones serve a whole program.
+    c = _I64_CONSTANTS.get(v)
+    if c is None:
+        if len(_I64_CONSTANTS) > 100_000:
+            _I64_CONSTANTS.clear()
+        c = _I64_CONSTANTS[v] = ir.Constant(I64, v)
+    return c
 
 
 class LocationTable:
@@ -183,24 +195,25 @@ class CallSites:
         return site
 
 
-class SiteRecordingBuilder(ir.IRBuilder):
-    """An IRBuilder that follows every call that can return here with a stack
+class SiteRecordingBuilder(TextBuilder):
+    """A builder that follows every call that can return here with a stack
     map recording the call site (``site_span`` of ``site_function``). Musttail
     calls never return to this frame, and intrinsics are not calls at all."""
 
-    def __init__(self, block, sites: CallSites, stackmap: ir.Function, function: int):
-        super().__init__(block)
+    def __init__(self, block, llfn: TextFunction, sites: CallSites, stackmap: ir.Function,
+                 function: int):
+        super().__init__(block, llfn)
         self.sites = sites
         self.stackmap = stackmap
         self.site_function = function
         self.site_outer = -1
         self.site_span: Optional[Span] = None
 
-    def call(self, fn, args, name='', cconv=None, tail=False, fastmath=(), attrs=(), arg_attrs=None):
-        result = super().call(fn, args, name, cconv, tail, fastmath, attrs, arg_attrs)
+    def call(self, fn, args, tail=False):
+        result = super().call(fn, args, tail)
         if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
             site = self.sites.add(self.site_span, self.site_function, self.site_outer)
-            super().call(self.stackmap, [_c(site), ir.Constant(I32, 0)])
+            super().call(self.stackmap, [_c(site), I32_ZERO])
         return result
 
 
@@ -335,10 +348,10 @@ class ModuleCodegen:
     def generate(self) -> ir.Module:
         for fn in self.ir_module.functions:
             if fn.kind == "closure":
-                llfn = ir.Function(self.llmod, UNIFORM, fn.name)
+                llfn = TextFunction(self.llmod, UNIFORM, fn.name)
                 llfn.linkage = "internal"
                 self.functions[fn] = llfn
-        entry_fn = ir.Function(self.llmod, ir.FunctionType(I64, []), "fl_program_entry")
+        entry_fn = TextFunction(self.llmod, ir.FunctionType(I64, []), "fl_program_entry")
         self.functions[self.ir_module.entry] = entry_fn
         for index, fn in enumerate(self.ir_module.functions):
             self.chain_names.append(chain_function_name(fn))
@@ -363,7 +376,7 @@ class ModuleCodegen:
         entry = self.functions[self.ir_module.entry]
         init_block = entry.insert_basic_block(0, "module_init")
         # Recording sites here too guarantees the module has a stack map section.
-        b = SiteRecordingBuilder(init_block, self.sites, self.stackmap,
+        b = SiteRecordingBuilder(init_block, entry, self.sites, self.stackmap,
                                  self.ir_module.functions.index(self.ir_module.entry))
         if self.debug is not None:
             b.debug_metadata = self.debug.location(entry.metadata["dbg"], 1, 1)
@@ -380,7 +393,7 @@ class ModuleCodegen:
         b.branch(entry.blocks[1])
         self._fill_module_info(info)     # last: every site and location is known now
 
-    def _build_constant(self, b: ir.IRBuilder, payload) -> ir.Value:
+    def _build_constant(self, b: TextBuilder, payload) -> ir.Value:
         if isinstance(payload, N.Special):
             data = payload.text.encode("utf-8")
             if payload.kind == "builtin":
@@ -392,7 +405,7 @@ class ModuleCodegen:
             return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
         return self._build_datum(b, payload)
 
-    def _build_static_closure(self, b: ir.IRBuilder, function_name: str) -> ir.Value:
+    def _build_static_closure(self, b: TextBuilder, function_name: str) -> ir.Value:
         """The one closure object of a capture-free lambda (passes/static_closures.py).
         Its name is an earlier slot of the table being filled."""
         fn = self.functions_by_name[function_name]
@@ -400,17 +413,17 @@ class ModuleCodegen:
                       [self.functions[fn], ir.Constant(I32, fn.arity),
                        ir.Constant(I32, closure_flags(fn)), self.closure_name(b, fn), _c(0)])
 
-    def load_slot(self, b: ir.IRBuilder, index: int) -> ir.Value:
+    def load_slot(self, b: TextBuilder, index: int) -> ir.Value:
         table = b.load(self.g_consts, typ=PTR)
         return b.load(b.gep(table, [_c(index)], source_etype=I64), typ=I64)
 
-    def closure_name(self, b: ir.IRBuilder, fn: N.Function) -> ir.Value:
+    def closure_name(self, b: TextBuilder, fn: N.Function) -> ir.Value:
         """The name field of ``fn``'s closures: its name string, or nil."""
         if not fn.display_name:
             return _c(abi.NIL)
         return self.load_slot(b, self.constant_slot(N.Special("name", fn.display_name)))
 
-    def _build_datum(self, b: ir.IRBuilder, v) -> ir.Value:
+    def _build_datum(self, b: TextBuilder, v) -> ir.Value:
         if v is None:
             return _c(abi.NIL)
         if v is True:
@@ -457,15 +470,11 @@ class ModuleCodegen:
             # No span: the prologue's calls (arity check, rest list) and the module's
             # set-up; line 0 leaves them out of chains.
             line, col = (span.line, span.col) if span is not None else (0, 0)
-            sites.append(ir.Constant(SITE_T, [ir.Constant(I32, x) for x in
-                                             (line, col, function, self.locs.id_of(span), outer)]))
+            sites.append((line, col, function, self.locs.id_of(span), outer))
         # After the sites: they may add locations.
-        locs = [ir.Constant(LOC_T, [ir.Constant(I32, 0)] * 4)]
-        for s in self.locs.spans[1:]:
-            locs.append(ir.Constant(LOC_T, [ir.Constant(I32, x) for x in
-                                            (s.line, s.col, s.end_line, s.end_col)]))
-        g_locs = self._private_array("fl_locs", LOC_T, locs)
-        g_sites = self._private_array("fl_sites", SITE_T, sites)
+        locs = [(0, 0, 0, 0)] + [(s.line, s.col, s.end_line, s.end_col) for s in self.locs.spans[1:]]
+        g_locs = self._i32_table("fl_locs", LOC_T, locs)
+        g_sites = self._i32_table("fl_sites", SITE_T, sites)
         names = [self.cstring(n.encode("utf-8", "surrogateescape")) for n in self.chain_names]
         g_names = self._private_array("fl_function_names", PTR, names)
         stackmaps = ir.GlobalVariable(self.llmod, I8, STACKMAP_SYMBOL)
@@ -478,6 +487,19 @@ class ModuleCodegen:
             self.cstring(m.filename.encode("utf-8", "surrogateescape")),
             self.cstring(source), _c(len(source)), g_locs, _c(len(locs)),
             stackmaps, g_sites, _c(len(sites)), g_names, _c(len(names))])
+
+    def _i32_table(self, name: str, elem, rows: list[tuple]) -> ir.GlobalVariable:
+        """A private constant array of structs of i32s, written as text: llvmlite
+        builds and formats an object per field, which for the thousands of sites
+        of a large program was a tenth of its code generation."""
+        arr_t = ir.ArrayType(elem, max(1, len(rows)))
+        g = ir.GlobalVariable(self.llmod, arr_t, name)
+        g.linkage = "private"
+        g.global_constant = True
+        struct = type_text(elem)
+        text = ", ".join(f"{struct} {{" + ", ".join(f"i32 {x}" for x in row) + "}" for row in rows)
+        g.initializer = RawConstant(arr_t, f"[{text}]" if rows else "zeroinitializer")
+        return g
 
     def _private_array(self, name: str, elem, items: list) -> ir.GlobalVariable:
         arr_t = ir.ArrayType(elem, max(1, len(items)))
@@ -519,7 +541,7 @@ class FunctionCodegen:
         for blk in order:
             self.blocks[blk] = self.llfn.append_basic_block(blk.label)
         self.order = {blk: k for k, blk in enumerate(order)}
-        self.b = SiteRecordingBuilder(pro, self.mc.sites, self.mc.stackmap, self.index)
+        self.b = SiteRecordingBuilder(pro, self.llfn, self.mc.sites, self.mc.stackmap, self.index)
         debug = self.mc.debug
         if debug is not None:
             self.dbg_scope = self.debug_subprogram(self.fn, self.llfn)
@@ -1186,7 +1208,7 @@ class FunctionCodegen:
         self.b.unreachable()
 
 
-def uniform_operands(b: ir.IRBuilder, mc: ModuleCodegen, args: list[ir.Value]) -> list[ir.Value]:
+def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list[ir.Value]) -> list[ir.Value]:
     """The a0, a1, a2, rest operands of a uniform call of ``args``."""
     regs = list(args[:abi.REG_ARGS]) + [_c(0)] * (abi.REG_ARGS - min(len(args), abi.REG_ARGS))
     if len(args) <= abi.REG_ARGS:

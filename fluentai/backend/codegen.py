@@ -42,7 +42,7 @@ from ..ir import nodes as N
 from ..ir.nodes import Rep
 from . import abi
 from .debuginfo import DebugInfo, function_name
-from .textir import RawConstant, TextBuilder, TextFunction, type_text
+from .textir import RawConstant, TextBuilder, TextFunction, Value, type_text
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -64,6 +64,7 @@ I32_ZERO = ir.Constant(I32, 0)
 # LLVM labels the start of .llvm_stackmaps with this local symbol; the module's
 # own asm makes it global (and hidden), so the module info can take its address.
 STACKMAP_SYMBOL = "__LLVM_StackMaps"
+POOL_SYMBOL = "fl_string_pool"
 
 # Runtime functions the generated code calls, with their LLVM types.
 RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
@@ -119,6 +120,11 @@ NORETURN: set[str] = set()
 INLINE_CONS_BUDGET = 256
 CONSTANT_TABLE_MIN = 16
 QUOTED_CONS_MAX = 16       # longer quoted lists are built by one call of `list`
+# Calls in one basic block of the module's set-up (its constants) before codegen starts
+# another: under the JIT's large code model LLVM's instruction selection grew faster than
+# linearly with the calls of one block (10^4 strings in one literal: 0.94 -> 0.61 s of
+# llvm-codegen). LLVM's -O1+ pipelines merge the blocks again.
+CALLS_PER_BLOCK = 64
 
 # Instructions that may run FluentAI code before they return (a callee, a handler, a callback
 # of a builtin): a closure with one polls for Ctrl-C at its entry.
@@ -203,6 +209,7 @@ class SiteRecordingBuilder(TextBuilder):
     def __init__(self, block, llfn: TextFunction, sites: CallSites, stackmap: ir.Function,
                  function: int):
         super().__init__(block, llfn)
+        self.split_calls = False     # straight-line code: split after CALLS_PER_BLOCK calls
         self.sites = sites
         self.stackmap = stackmap
         self.site_function = function
@@ -214,7 +221,16 @@ class SiteRecordingBuilder(TextBuilder):
         if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
             site = self.sites.add(self.site_span, self.site_function, self.site_outer)
             super().call(self.stackmap, [_c(site), I32_ZERO])
+            self.calls_here += 1
+            if self.split_calls and self.calls_here >= CALLS_PER_BLOCK:
+                self.start_block()
         return result
+
+    def start_block(self) -> None:
+        """Continue in a new block (see CALLS_PER_BLOCK)."""
+        block = self.function.append_basic_block("calls")
+        self.branch(block)
+        self.position_at_end(block)
 
 
 class ProgramModule(ir.Module):
@@ -279,6 +295,11 @@ class ModuleCodegen:
         self.functions: dict[N.Function, ir.Function] = {}
         self.functions_by_name = {fn.name: fn for fn in module.functions}
         self.strings: dict[bytes, ir.GlobalVariable] = {}
+        self.pool_offsets: dict[bytes, int] = {}
+        self.pool_parts: list[bytes] = []
+        self.pool_size = 0
+        # Referenced by name while the pool grows; defined last (_emit_string_pool).
+        self.pool_ref = Value(PTR, f'@"{POOL_SYMBOL}"')
         self.tables: list[ir.GlobalVariable] = []
         self.constants = module.constants.copy()    # grows: names for errors, effect ops
         self.effect_slots: dict[str, int] = {}
@@ -337,6 +358,26 @@ class ModuleCodegen:
             self.strings[data] = g
         return g
 
+    def pooled(self, b: TextBuilder, data: bytes) -> Value:
+        """The address of ``data`` (NUL-terminated) in the module's one string
+        pool, for the constants the module's set-up builds. One global for all
+        of them rather than one each: under the JIT's large code model LLVM's
+        code generation is quadratic in the distinct globals one function
+        references (10^4 strings in one literal took 20 s)."""
+        offset = self.pool_offsets.get(data)
+        if offset is None:
+            offset = self.pool_offsets[data] = self.pool_size
+            self.pool_size += len(data) + 1
+            self.pool_parts.append(data + b"\0")
+        return b.gep(self.pool_ref, [_c(offset)], source_etype=I8)
+
+    def _emit_string_pool(self) -> None:
+        arr = ir.ArrayType(I8, max(1, self.pool_size))
+        g = ir.GlobalVariable(self.llmod, arr, POOL_SYMBOL)
+        g.linkage = "private"
+        g.global_constant = True
+        g.initializer = ir.Constant(arr, bytearray(b"".join(self.pool_parts) or b"\0"))
+
     def constant_slot(self, payload) -> int:
         return self.constants.index(payload)
 
@@ -380,6 +421,7 @@ class ModuleCodegen:
                                  self.ir_module.functions.index(self.ir_module.entry))
         if self.debug is not None:
             b.debug_metadata = self.debug.location(entry.metadata["dbg"], 1, 1)
+        b.split_calls = True
         info = ir.GlobalVariable(self.llmod, MODULE_INFO_T, "fl_module_info")
         b.call(self.runtime("fl_module_register"), [info])
         nglobals = max(1, len(self.ir_module.global_names))
@@ -392,17 +434,18 @@ class ModuleCodegen:
             b.store(value, b.gep(consts, [_c(index)], source_etype=I64))
         b.branch(entry.blocks[1])
         self._fill_module_info(info)     # last: every site and location is known now
+        self._emit_string_pool()
 
     def _build_constant(self, b: TextBuilder, payload) -> ir.Value:
         if isinstance(payload, N.Special):
             data = payload.text.encode("utf-8")
             if payload.kind == "builtin":
-                return b.call(self.runtime("fl_builtin_value"), [self.cstring(data)])
+                return b.call(self.runtime("fl_builtin_value"), [self.pooled(b, data)])
             if payload.kind == "effect-op":
-                return b.call(self.runtime("fl_effect_op"), [self.cstring(data)])
+                return b.call(self.runtime("fl_effect_op"), [self.pooled(b, data)])
             if payload.kind == "closure":
                 return self._build_static_closure(b, payload.text)
-            return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_make_string"), [self.pooled(b, data), _c(len(data))])
         return self._build_datum(b, payload)
 
     def _build_static_closure(self, b: TextBuilder, function_name: str) -> ir.Value:
@@ -438,13 +481,13 @@ class ModuleCodegen:
             return b.call(self.runtime("fl_make_float"), [ir.Constant(F64, v)])
         if isinstance(v, str):
             data = v.encode("utf-8")
-            return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_make_string"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, Keyword):
             data = v.name.encode("utf-8")
-            return b.call(self.runtime("fl_intern_keyword"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_intern_keyword"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, Symbol):
             data = v.name.encode("utf-8")
-            return b.call(self.runtime("fl_intern_symbol"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_intern_symbol"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, tuple) and len(v) > QUOTED_CONS_MAX:
             # As lower.build_list does for a long literal: one call of the builtin `list`.
             items = [self._build_datum(b, item) for item in v]
@@ -510,6 +553,19 @@ class ModuleCodegen:
         return g
 
 
+class SlotLoad:
+    """The value of a ``LoadConst`` (a slot of the constant table, which never
+    changes once the module is set up), loaded at each use rather than once where
+    the IR defines it. A 5,000-string list literal loaded all its strings before
+    the call that allocates the argument array: so many values live across a
+    call made LLVM's instruction selection quadratic under the JIT's large code
+    model (2.6 s; 10^4 strings: 20 s). LLVM's -O1+ pipelines merge repeated loads."""
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
 class FunctionCodegen:
     def __init__(self, mc: ModuleCodegen, fn: N.Function, llfn: ir.Function, index: int):
         self.mc = mc
@@ -529,6 +585,7 @@ class FunctionCodegen:
         self.inline_conses = 0
         # prim.add/sub.fix -> an I1 that is true when its result is a fixnum
         self.fixnum_flags: dict[int, ir.Value] = {}
+        self.phi_inputs: set[int] = set()         # id of every IR value a phi takes
 
     # ---- driver ----
 
@@ -538,6 +595,8 @@ class FunctionCodegen:
             self.reg_args = [a0, a1, a2]
         pro = self.llfn.append_basic_block("prologue")
         order = _reverse_postorder(self.fn)
+        self.phi_inputs = {id(v) for blk in order for phi in blk.instrs if isinstance(phi, N.Phi)
+                           for _, v in phi.incoming}
         for blk in order:
             self.blocks[blk] = self.llfn.append_basic_block(blk.label)
         self.order = {blk: k for k, blk in enumerate(order)}
@@ -649,7 +708,16 @@ class FunctionCodegen:
         return self.b.load(slot, typ=I64)
 
     def get(self, v: N.Value) -> ir.Value:
+        return self.materialize(self.values[id(v)])
+
+    def get_operand(self, v: N.Value):
+        """A call's argument: its value, or a ``SlotLoad`` that call_args materializes."""
         return self.values[id(v)]
+
+    def materialize(self, x):
+        if type(x) is SlotLoad:
+            return self.mc.load_slot(self.b, x.index)
+        return x
 
     def debug_subprogram(self, fn: N.Function, llfn: Optional[ir.Function] = None) -> ir.DIValue:
         """``fn``'s DISubprogram, attached to ``llfn`` when that is its body."""
@@ -754,7 +822,7 @@ class FunctionCodegen:
 
     def call_args(self, args: list[ir.Value]) -> list[ir.Value]:
         """The a0, a1, a2, rest operands of a uniform call."""
-        return uniform_operands(self.b, self.mc, args)
+        return uniform_operands(self.b, self.mc, args, self.materialize)
 
     def argc(self, instr, n: int) -> ir.Constant:
         if n > abi.MAX_ARGS:
@@ -787,7 +855,9 @@ class FunctionCodegen:
         return self.mc.load_slot(self.b, index)
 
     def emit_LoadConst(self, i: N.LoadConst):
-        return self.load_constant_slot(i.index)
+        if id(i) in self.phi_inputs:       # a phi needs it at the end of its block
+            return self.load_constant_slot(i.index)
+        return SlotLoad(i.index)
 
     def emit_Box(self, i: N.Box):
         a = self.get(i.a)
@@ -1124,7 +1194,7 @@ class FunctionCodegen:
     def emit_Call(self, i: N.Call):
         b = self.b
         f = self.get(i.fn)
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         argc = self.argc(i, len(args))
         yes, no = self.is_heap_kind(f, abi.K_CLOSURE)
         b.position_at_end(no)
@@ -1150,19 +1220,19 @@ class FunctionCodegen:
         return self.phi_at(done, I64, [(answer, answered), (result, called)])
 
     def emit_CallKnown(self, i: N.CallKnown):
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         operands = [self.get(i.closure), self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.functions[i.function], operands,
                            tail="musttail" if i.tail else False)
 
     def emit_CallBuiltin(self, i: N.CallBuiltin):
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         operands = [_c(0), self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.runtime(i.symbol, UNIFORM), operands,
                            tail="musttail" if i.tail and self.fn.kind == "closure" else False)
 
     def emit_Perform(self, i: N.Perform):
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         op = self.load_constant_slot(self.mc.effect_slot(i.op))
         operands = [op, self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.runtime("fl_perform"), operands)
@@ -1208,8 +1278,15 @@ class FunctionCodegen:
         self.b.unreachable()
 
 
-def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list[ir.Value]) -> list[ir.Value]:
-    """The a0, a1, a2, rest operands of a uniform call of ``args``."""
+def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list,
+                     materialize=None) -> list[ir.Value]:
+    """The a0, a1, a2, rest operands of a uniform call of ``args``. ``materialize``
+    turns a ``SlotLoad`` argument into its value: each is loaded where it is
+    stored, after the rest array exists (see SlotLoad)."""
+    if materialize is not None:
+        args = list(args)
+        for k in range(min(len(args), abi.REG_ARGS)):
+            args[k] = materialize(args[k])
     regs = list(args[:abi.REG_ARGS]) + [_c(0)] * (abi.REG_ARGS - min(len(args), abi.REG_ARGS))
     if len(args) <= abi.REG_ARGS:
         return regs + [ir.Constant(PTR, None)]
@@ -1224,6 +1301,8 @@ def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list[ir.Value]) ->
         b.call(mc.memcpy(), [rest, table, _c(8 * len(extra)), ir.Constant(I1, 0)])
     for i, a in enumerate(extra):
         if not (from_table and constant[i]):
+            if materialize is not None:
+                a = materialize(a)
             b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
     return regs + [rest]
 

@@ -159,6 +159,7 @@ class TextBuilder:
         self.module = function.module
         self._block = block
         self.debug_metadata = None
+        self.calls_here = 0         # recorded calls in the current block (codegen.CALLS_PER_BLOCK)
 
     @property
     def block(self) -> Block:
@@ -166,6 +167,7 @@ class TextBuilder:
 
     def position_at_end(self, block: Block) -> None:
         self._block = block
+        self.calls_here = 0
 
     def weights(self, weights: tuple) -> ir.MDValue:
         cache = self.module.__dict__.setdefault("_fl_weights", {})

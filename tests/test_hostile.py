@@ -153,6 +153,31 @@ def test_a_list_of_10000_strings_and_a_map_of_1000_keys(jit):
                       f"(io:print (get {{{pairs}}} 999))\n"), "10000 s9999\n1998\n")
 
 
+def test_the_strings_of_a_long_literal_are_loaded_where_they_are_stored():
+    """Under the JIT's large code model, thousands of values live across the call that
+    allocates the argument array made LLVM's instruction selection quadratic (10^4
+    strings: 20 s). Each string is loaded from the constant table just before it is
+    stored, and all of them sit in one string pool, not a global each."""
+    from fluentai.driver import compile_source
+    n = 2_000
+    strings = " ".join(f'"s{i}"' for i in range(n))
+    llvm_ir = compile_source(f"(define xs [{strings}])\n(io:print (nth xs {n - 1}))\n",
+                             "s.fl").llvm_ir
+    body = llvm_ir[llvm_ir.index("\nentry0:\n"):]
+    before_array = body[:body.index("@\"fl_rest_array\"")]
+    assert before_array.count(" = load i64") <= 3      # the register arguments a0..a2
+    assert len(re.findall(r"^@\"\.str\d+\" =", llvm_ir, re.M)) < 10
+    assert llvm_ir.count("@\"fl_string_pool\", i64") >= n     # and the names of xs, io:print
+
+
+def test_calls_nested_8000_deep(jit):
+    # Each level is an unknown call of the level inside it (a fuzz mutant, 17 s to compile
+    # before llvmlite's builder was replaced by text: tests/fuzz/failures/mutant-slow-compile-*).
+    depth = 8_000
+    assert_prints(jit("(define (f) f)\n(io:print (= f " + "(" * depth + "f" + ")" * depth + "))\n"),
+                  "true\n")
+
+
 def test_long_identifiers_strings_and_comments(jit):
     name = "n" * 100_000
     source = (f"; {'c' * (1 << 20)}\n(define {name} 7)\n(io:print {name})\n"

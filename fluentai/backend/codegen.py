@@ -1,4 +1,4 @@
-"""Code generation: SSA IR module -> LLVM IR module (llvmlite.ir).
+"""Code generation: SSA IR module -> LLVM IR module (llvmlite.ir, bodies as text: textir.py).
 
 In:  a verified ``ir.nodes.Module``.
 Out: an ``llvmlite.ir.Module`` defining ``fl_program_entry`` (the top level,
@@ -42,6 +42,7 @@ from ..ir import nodes as N
 from ..ir.nodes import Rep
 from . import abi
 from .debuginfo import DebugInfo, function_name
+from .textir import RawConstant, TextBuilder, TextFunction, Value, type_text
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -59,9 +60,11 @@ SITE_T = ir.LiteralStructType([I32, I32, I32, I32, I32])
 # function_names, nfunctions.
 MODULE_INFO_T = ir.LiteralStructType([PTR, PTR, I64, PTR, I64, PTR, PTR, I64, PTR, I64])
 STACKMAP = ir.FunctionType(VOID, [I64, I32], var_arg=True)
+I32_ZERO = ir.Constant(I32, 0)
 # LLVM labels the start of .llvm_stackmaps with this local symbol; the module's
 # own asm makes it global (and hidden), so the module info can take its address.
 STACKMAP_SYMBOL = "__LLVM_StackMaps"
+POOL_SYMBOL = "fl_string_pool"
 
 # Runtime functions the generated code calls, with their LLVM types.
 # (operation, argument count) -> the runtime's direct entry (runtime_c/state.c).
@@ -128,6 +131,11 @@ NORETURN: set[str] = set()
 INLINE_CONS_BUDGET = 256
 CONSTANT_TABLE_MIN = 16
 QUOTED_CONS_MAX = 16       # longer quoted lists are built by one call of `list`
+# Calls in one basic block of the module's set-up (its constants) before codegen starts
+# another: under the JIT's large code model LLVM's instruction selection grew faster than
+# linearly with the calls of one block (10^4 strings in one literal: 0.94 -> 0.61 s of
+# llvm-codegen). LLVM's -O1+ pipelines merge the blocks again.
+CALLS_PER_BLOCK = 64
 
 # Instructions that may run FluentAI code before they return (a callee, a handler, a callback
 # of a builtin): a closure with one polls for Ctrl-C at its entry.
@@ -141,8 +149,18 @@ ICMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 FCMP = {"flt": "<", "fle": "<=", "fgt": ">", "fge": ">=", "feq": "=="}
 
 
+_I64_CONSTANTS: dict[int, ir.Constant] = {}
+
+
 def _c(v: int) -> ir.Constant:
-    return ir.Constant(I64, v)
+    # Constants are immutable and llvmlite caches each one's text: a few
+    # hundred distinct ones serve a whole program.
+    c = _I64_CONSTANTS.get(v)
+    if c is None:
+        if len(_I64_CONSTANTS) > 100_000:
+            _I64_CONSTANTS.clear()
+        c = _I64_CONSTANTS[v] = ir.Constant(I64, v)
+    return c
 
 
 class LocationTable:
@@ -194,25 +212,36 @@ class CallSites:
         return site
 
 
-class SiteRecordingBuilder(ir.IRBuilder):
-    """An IRBuilder that follows every call that can return here with a stack
+class SiteRecordingBuilder(TextBuilder):
+    """A builder that follows every call that can return here with a stack
     map recording the call site (``site_span`` of ``site_function``). Musttail
     calls never return to this frame, and intrinsics are not calls at all."""
 
-    def __init__(self, block, sites: CallSites, stackmap: ir.Function, function: int):
-        super().__init__(block)
+    def __init__(self, block, llfn: TextFunction, sites: CallSites, stackmap: ir.Function,
+                 function: int):
+        super().__init__(block, llfn)
+        self.split_calls = False     # straight-line code: split after CALLS_PER_BLOCK calls
         self.sites = sites
         self.stackmap = stackmap
         self.site_function = function
         self.site_outer = -1
         self.site_span: Optional[Span] = None
 
-    def call(self, fn, args, name='', cconv=None, tail=False, fastmath=(), attrs=(), arg_attrs=None):
-        result = super().call(fn, args, name, cconv, tail, fastmath, attrs, arg_attrs)
+    def call(self, fn, args, tail=False):
+        result = super().call(fn, args, tail)
         if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
             site = self.sites.add(self.site_span, self.site_function, self.site_outer)
-            super().call(self.stackmap, [_c(site), ir.Constant(I32, 0)])
+            super().call(self.stackmap, [_c(site), I32_ZERO])
+            self.calls_here += 1
+            if self.split_calls and self.calls_here >= CALLS_PER_BLOCK:
+                self.start_block()
         return result
+
+    def start_block(self) -> None:
+        """Continue in a new block (see CALLS_PER_BLOCK)."""
+        block = self.function.append_basic_block("calls")
+        self.branch(block)
+        self.position_at_end(block)
 
 
 class ProgramModule(ir.Module):
@@ -283,6 +312,11 @@ class ModuleCodegen:
         self.functions: dict[N.Function, ir.Function] = {}
         self.functions_by_name = {fn.name: fn for fn in module.functions}
         self.strings: dict[bytes, ir.GlobalVariable] = {}
+        self.pool_offsets: dict[bytes, int] = {}
+        self.pool_parts: list[bytes] = []
+        self.pool_size = 0
+        # Referenced by name while the pool grows; defined last (_emit_string_pool).
+        self.pool_ref = Value(PTR, f'@"{POOL_SYMBOL}"')
         self.tables: list[ir.GlobalVariable] = []
         self.constants = module.constants.copy()    # grows: names for errors, effect ops
         self.effect_slots: dict[str, int] = {}
@@ -341,6 +375,26 @@ class ModuleCodegen:
             self.strings[data] = g
         return g
 
+    def pooled(self, b: TextBuilder, data: bytes) -> Value:
+        """The address of ``data`` (NUL-terminated) in the module's one string
+        pool, for the constants the module's set-up builds. One global for all
+        of them rather than one each: under the JIT's large code model LLVM's
+        code generation is quadratic in the distinct globals one function
+        references (10^4 strings in one literal took 20 s)."""
+        offset = self.pool_offsets.get(data)
+        if offset is None:
+            offset = self.pool_offsets[data] = self.pool_size
+            self.pool_size += len(data) + 1
+            self.pool_parts.append(data + b"\0")
+        return b.gep(self.pool_ref, [_c(offset)], source_etype=I8)
+
+    def _emit_string_pool(self) -> None:
+        arr = ir.ArrayType(I8, max(1, self.pool_size))
+        g = ir.GlobalVariable(self.llmod, arr, POOL_SYMBOL)
+        g.linkage = "private"
+        g.global_constant = True
+        g.initializer = ir.Constant(arr, bytearray(b"".join(self.pool_parts) or b"\0"))
+
     def constant_slot(self, payload) -> int:
         return self.constants.index(payload)
 
@@ -352,10 +406,10 @@ class ModuleCodegen:
     def generate(self) -> ir.Module:
         for fn in self.ir_module.functions:
             if fn.kind == "closure":
-                llfn = ir.Function(self.llmod, UNIFORM, fn.name)
+                llfn = TextFunction(self.llmod, UNIFORM, fn.name)
                 llfn.linkage = "internal"
                 self.functions[fn] = llfn
-        entry_fn = ir.Function(self.llmod, ir.FunctionType(I64, []), "fl_program_entry")
+        entry_fn = TextFunction(self.llmod, ir.FunctionType(I64, []), "fl_program_entry")
         self.functions[self.ir_module.entry] = entry_fn
         for index, fn in enumerate(self.ir_module.functions):
             self.chain_names.append(chain_function_name(fn))
@@ -380,10 +434,11 @@ class ModuleCodegen:
         entry = self.functions[self.ir_module.entry]
         init_block = entry.insert_basic_block(0, "module_init")
         # Recording sites here too guarantees the module has a stack map section.
-        b = SiteRecordingBuilder(init_block, self.sites, self.stackmap,
+        b = SiteRecordingBuilder(init_block, entry, self.sites, self.stackmap,
                                  self.ir_module.functions.index(self.ir_module.entry))
         if self.debug is not None:
             b.debug_metadata = self.debug.location(entry.metadata["dbg"], 1, 1)
+        b.split_calls = True
         info = ir.GlobalVariable(self.llmod, MODULE_INFO_T, "fl_module_info")
         b.call(self.runtime("fl_module_register"), [info])
         nglobals = max(1, len(self.ir_module.global_names))
@@ -396,20 +451,21 @@ class ModuleCodegen:
             b.store(value, b.gep(consts, [_c(index)], source_etype=I64))
         b.branch(entry.blocks[1])
         self._fill_module_info(info)     # last: every site and location is known now
+        self._emit_string_pool()
 
-    def _build_constant(self, b: ir.IRBuilder, payload) -> ir.Value:
+    def _build_constant(self, b: TextBuilder, payload) -> ir.Value:
         if isinstance(payload, N.Special):
             data = payload.text.encode("utf-8")
             if payload.kind == "builtin":
-                return b.call(self.runtime("fl_builtin_value"), [self.cstring(data)])
+                return b.call(self.runtime("fl_builtin_value"), [self.pooled(b, data)])
             if payload.kind == "effect-op":
-                return b.call(self.runtime("fl_effect_op"), [self.cstring(data)])
+                return b.call(self.runtime("fl_effect_op"), [self.pooled(b, data)])
             if payload.kind == "closure":
                 return self._build_static_closure(b, payload.text)
-            return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_make_string"), [self.pooled(b, data), _c(len(data))])
         return self._build_datum(b, payload)
 
-    def _build_static_closure(self, b: ir.IRBuilder, function_name: str) -> ir.Value:
+    def _build_static_closure(self, b: TextBuilder, function_name: str) -> ir.Value:
         """The one closure object of a capture-free lambda (passes/static_closures.py).
         Its name is an earlier slot of the table being filled."""
         fn = self.functions_by_name[function_name]
@@ -417,17 +473,17 @@ class ModuleCodegen:
                       [self.functions[fn], ir.Constant(I32, fn.arity),
                        ir.Constant(I32, closure_flags(fn)), self.closure_name(b, fn), _c(0)])
 
-    def load_slot(self, b: ir.IRBuilder, index: int) -> ir.Value:
+    def load_slot(self, b: TextBuilder, index: int) -> ir.Value:
         table = b.load(self.g_consts, typ=PTR)
         return b.load(b.gep(table, [_c(index)], source_etype=I64), typ=I64)
 
-    def closure_name(self, b: ir.IRBuilder, fn: N.Function) -> ir.Value:
+    def closure_name(self, b: TextBuilder, fn: N.Function) -> ir.Value:
         """The name field of ``fn``'s closures: its name string, or nil."""
         if not fn.display_name:
             return _c(abi.NIL)
         return self.load_slot(b, self.constant_slot(N.Special("name", fn.display_name)))
 
-    def _build_datum(self, b: ir.IRBuilder, v) -> ir.Value:
+    def _build_datum(self, b: TextBuilder, v) -> ir.Value:
         if v is None:
             return _c(abi.NIL)
         if v is True:
@@ -442,13 +498,13 @@ class ModuleCodegen:
             return b.call(self.runtime("fl_make_float"), [ir.Constant(F64, v)])
         if isinstance(v, str):
             data = v.encode("utf-8")
-            return b.call(self.runtime("fl_make_string"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_make_string"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, Keyword):
             data = v.name.encode("utf-8")
-            return b.call(self.runtime("fl_intern_keyword"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_intern_keyword"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, Symbol):
             data = v.name.encode("utf-8")
-            return b.call(self.runtime("fl_intern_symbol"), [self.cstring(data), _c(len(data))])
+            return b.call(self.runtime("fl_intern_symbol"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, tuple) and len(v) > QUOTED_CONS_MAX:
             # As lower.build_list does for a long literal: one call of the builtin `list`.
             items = [self._build_datum(b, item) for item in v]
@@ -474,15 +530,11 @@ class ModuleCodegen:
             # No span: the prologue's calls (arity check, rest list) and the module's
             # set-up; line 0 leaves them out of chains.
             line, col = (span.line, span.col) if span is not None else (0, 0)
-            sites.append(ir.Constant(SITE_T, [ir.Constant(I32, x) for x in
-                                             (line, col, function, self.locs.id_of(span), outer)]))
+            sites.append((line, col, function, self.locs.id_of(span), outer))
         # After the sites: they may add locations.
-        locs = [ir.Constant(LOC_T, [ir.Constant(I32, 0)] * 4)]
-        for s in self.locs.spans[1:]:
-            locs.append(ir.Constant(LOC_T, [ir.Constant(I32, x) for x in
-                                            (s.line, s.col, s.end_line, s.end_col)]))
-        g_locs = self._private_array("fl_locs", LOC_T, locs)
-        g_sites = self._private_array("fl_sites", SITE_T, sites)
+        locs = [(0, 0, 0, 0)] + [(s.line, s.col, s.end_line, s.end_col) for s in self.locs.spans[1:]]
+        g_locs = self._i32_table("fl_locs", LOC_T, locs)
+        g_sites = self._i32_table("fl_sites", SITE_T, sites)
         names = [self.cstring(n.encode("utf-8", "surrogateescape")) for n in self.chain_names]
         g_names = self._private_array("fl_function_names", PTR, names)
         stackmaps = ir.GlobalVariable(self.llmod, I8, STACKMAP_SYMBOL)
@@ -496,6 +548,19 @@ class ModuleCodegen:
             self.cstring(source), _c(len(source)), g_locs, _c(len(locs)),
             stackmaps, g_sites, _c(len(sites)), g_names, _c(len(names))])
 
+    def _i32_table(self, name: str, elem, rows: list[tuple]) -> ir.GlobalVariable:
+        """A private constant array of structs of i32s, written as text: llvmlite
+        builds and formats an object per field, which for the thousands of sites
+        of a large program was a tenth of its code generation."""
+        arr_t = ir.ArrayType(elem, max(1, len(rows)))
+        g = ir.GlobalVariable(self.llmod, arr_t, name)
+        g.linkage = "private"
+        g.global_constant = True
+        struct = type_text(elem)
+        text = ", ".join(f"{struct} {{" + ", ".join(f"i32 {x}" for x in row) + "}" for row in rows)
+        g.initializer = RawConstant(arr_t, f"[{text}]" if rows else "zeroinitializer")
+        return g
+
     def _private_array(self, name: str, elem, items: list) -> ir.GlobalVariable:
         arr_t = ir.ArrayType(elem, max(1, len(items)))
         g = ir.GlobalVariable(self.llmod, arr_t, name)
@@ -503,6 +568,19 @@ class ModuleCodegen:
         g.global_constant = True
         g.initializer = ir.Constant(arr_t, items) if items else ir.Constant(arr_t, None)
         return g
+
+
+class SlotLoad:
+    """The value of a ``LoadConst`` (a slot of the constant table, which never
+    changes once the module is set up), loaded at each use rather than once where
+    the IR defines it. A 5,000-string list literal loaded all its strings before
+    the call that allocates the argument array: so many values live across a
+    call made LLVM's instruction selection quadratic under the JIT's large code
+    model (2.6 s; 10^4 strings: 20 s). LLVM's -O1+ pipelines merge repeated loads."""
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
 
 
 class FunctionCodegen:
@@ -526,6 +604,7 @@ class FunctionCodegen:
         self.fixnum_flags: dict[int, ir.Value] = {}
         # Blocks that poll before their first instruction (specialised clones)
         self.poll_blocks: set[N.Block] = set()
+        self.phi_inputs: set[int] = set()         # id of every IR value a phi takes
 
     # ---- driver ----
 
@@ -535,10 +614,12 @@ class FunctionCodegen:
             self.reg_args = [a0, a1, a2]
         pro = self.llfn.append_basic_block("prologue")
         order = _reverse_postorder(self.fn)
+        self.phi_inputs = {id(v) for blk in order for phi in blk.instrs if isinstance(phi, N.Phi)
+                           for _, v in phi.incoming}
         for blk in order:
             self.blocks[blk] = self.llfn.append_basic_block(blk.label)
         self.order = {blk: k for k, blk in enumerate(order)}
-        self.b = SiteRecordingBuilder(pro, self.mc.sites, self.mc.stackmap, self.index)
+        self.b = SiteRecordingBuilder(pro, self.llfn, self.mc.sites, self.mc.stackmap, self.index)
         debug = self.mc.debug
         if debug is not None:
             self.dbg_scope = self.debug_subprogram(self.fn, self.llfn)
@@ -658,7 +739,16 @@ class FunctionCodegen:
         return self.b.load(slot, typ=I64)
 
     def get(self, v: N.Value) -> ir.Value:
+        return self.materialize(self.values[id(v)])
+
+    def get_operand(self, v: N.Value):
+        """A call's argument: its value, or a ``SlotLoad`` that call_args materializes."""
         return self.values[id(v)]
+
+    def materialize(self, x):
+        if type(x) is SlotLoad:
+            return self.mc.load_slot(self.b, x.index)
+        return x
 
     def debug_subprogram(self, fn: N.Function, llfn: Optional[ir.Function] = None) -> ir.DIValue:
         """``fn``'s DISubprogram, attached to ``llfn`` when that is its body."""
@@ -763,7 +853,7 @@ class FunctionCodegen:
 
     def call_args(self, args: list[ir.Value]) -> list[ir.Value]:
         """The a0, a1, a2, rest operands of a uniform call."""
-        return uniform_operands(self.b, self.mc, args)
+        return uniform_operands(self.b, self.mc, args, self.materialize)
 
     def argc(self, instr, n: int) -> ir.Constant:
         if n > abi.MAX_ARGS:
@@ -796,7 +886,9 @@ class FunctionCodegen:
         return self.mc.load_slot(self.b, index)
 
     def emit_LoadConst(self, i: N.LoadConst):
-        return self.load_constant_slot(i.index)
+        if id(i) in self.phi_inputs:       # a phi needs it at the end of its block
+            return self.load_constant_slot(i.index)
+        return SlotLoad(i.index)
 
     def emit_Box(self, i: N.Box):
         a = self.get(i.a)
@@ -1184,7 +1276,7 @@ class FunctionCodegen:
     def emit_Call(self, i: N.Call):
         b = self.b
         f = self.get(i.fn)
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         argc = self.argc(i, len(args))
         yes, no = self.is_heap_kind(f, abi.K_CLOSURE)
         b.position_at_end(no)
@@ -1212,7 +1304,7 @@ class FunctionCodegen:
     def emit_CallKnown(self, i: N.CallKnown):
         if i.hidden:
             self.b.site_span = None     # a site of no line: call chains skip it
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         closure = self.get(i.closure)
         if i.function.raw_ints and isinstance(i.closure, N.Const):
             closure = ir.Constant(I64, ir.Undefined)    # a clone that captures nothing
@@ -1221,20 +1313,21 @@ class FunctionCodegen:
                            tail="musttail" if i.tail else False)
 
     def emit_CallBuiltin(self, i: N.CallBuiltin):
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         operands = [_c(0), self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.runtime(i.symbol, UNIFORM), operands,
                            tail="musttail" if i.tail and self.fn.kind == "closure" else False)
 
     def emit_Perform(self, i: N.Perform):
-        args = [self.get(a) for a in i.args]
+        args = [self.get_operand(a) for a in i.args]
         op = self.load_constant_slot(self.mc.effect_slot(i.op))
         direct = STATE_DIRECT.get((i.op, len(args)))
         if direct:
             # The state operations the hot loops use skip fl_perform's uniform
             # convention (no rest pointer, no padding arguments); the entry
             # itself still falls back to fl_perform when a handler could answer.
-            return self.b.call(self.mc.runtime(direct), [op, self.argc(i, len(args))] + args)
+            return self.b.call(self.mc.runtime(direct), [op, self.argc(i, len(args))]
+                               + [self.materialize(a) for a in args])
         operands = [op, self.argc(i, len(args))] + self.call_args(args)
         return self.b.call(self.mc.runtime("fl_perform"), operands)
 
@@ -1279,8 +1372,15 @@ class FunctionCodegen:
         self.b.unreachable()
 
 
-def uniform_operands(b: ir.IRBuilder, mc: ModuleCodegen, args: list[ir.Value]) -> list[ir.Value]:
-    """The a0, a1, a2, rest operands of a uniform call of ``args``."""
+def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list,
+                     materialize=None) -> list[ir.Value]:
+    """The a0, a1, a2, rest operands of a uniform call of ``args``. ``materialize``
+    turns a ``SlotLoad`` argument into its value: each is loaded where it is
+    stored, after the rest array exists (see SlotLoad)."""
+    if materialize is not None:
+        args = list(args)
+        for k in range(min(len(args), abi.REG_ARGS)):
+            args[k] = materialize(args[k])
     regs = list(args[:abi.REG_ARGS]) + [_c(0)] * (abi.REG_ARGS - min(len(args), abi.REG_ARGS))
     if len(args) <= abi.REG_ARGS:
         return regs + [ir.Constant(PTR, None)]
@@ -1295,6 +1395,8 @@ def uniform_operands(b: ir.IRBuilder, mc: ModuleCodegen, args: list[ir.Value]) -
         b.call(mc.memcpy(), [rest, table, _c(8 * len(extra)), ir.Constant(I1, 0)])
     for i, a in enumerate(extra):
         if not (from_table and constant[i]):
+            if materialize is not None:
+                a = materialize(a)
             b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
     return regs + [rest]
 

@@ -129,8 +129,10 @@ def _check_chain(fn: N.Function, start: N.Block, values, ok: N.Block, fail: N.Bl
     _add(start, N.Branch(test, ok, fail, likely=True))
 
 
-def _guard_entry(fn: N.Function, fixfn: N.Function) -> None:
-    """``f``: all arguments fixnums -> tail call ``f_fix``; else the old body."""
+def _guarded_entry_block(fn: N.Function) -> N.Block:
+    """Move ``fn``'s body behind a new entry that tests every argument for a
+    fixnum: the old body runs when one is not; returns the block that runs
+    when all are, for the caller to fill."""
     entry = fn.blocks[0]
     generic = fn.new_block("generic")
     generic.instrs, entry.instrs = entry.instrs, []
@@ -139,6 +141,12 @@ def _guard_entry(fn: N.Function, fixfn: N.Function) -> None:
     _retarget_phis(fn, entry, generic, generic.successors())
     fast = fn.new_block("fixnum_entry")
     _check_chain(fn, entry, fn.params, fast, generic)
+    return fast
+
+
+def _guard_entry(fn: N.Function, fixfn: N.Function) -> None:
+    """``f``: all arguments fixnums -> tail call ``f_fix``; else the old body."""
+    fast = _guarded_entry_block(fn)
     me = _add(fast, N.SelfClosure())
     call = _add(fast, N.CallKnown(fixfn, me, list(fn.params), fn.span, tail=True))
     _add(fast, N.Return(call))
@@ -389,14 +397,7 @@ def _make_raw(generic: N.Function, fn: N.Function, known: set[int]) -> None:
 def _guard_raw_entry(fn: N.Function, fixfn: N.Function) -> None:
     """``f``: all arguments fixnums -> their ints go to ``f_fix``, whose int
     comes back boxed; else the old body."""
-    entry = fn.blocks[0]
-    generic = fn.new_block("generic")
-    generic.instrs, entry.instrs = entry.instrs, []
-    for i in generic.instrs:
-        i.block = generic
-    _retarget_phis(fn, entry, generic, generic.successors())
-    fast = fn.new_block("fixnum_entry")
-    _check_chain(fn, entry, fn.params, fast, generic)
+    fast = _guarded_entry_block(fn)
     ints = [_add(fast, N.Untag(p)) for p in fn.params]
     me = _add(fast, N.SelfClosure())
     call = _add(fast, N.CallKnown(fixfn, me, ints, fn.span))

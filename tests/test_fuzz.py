@@ -9,6 +9,7 @@ an item needs them; each item then reports its own result. `make fuzz` is the lo
 """
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -357,3 +358,50 @@ def test_error_catch_answers_raises_outside_handler_forms(tmp_path):
                                'caught in task\n82\ncaught v\n')
     assert (expected.status, expected.error_type, expected.error_line) == (1, "other", 6)
     assert differential(source.encode(), expected, tmp_path).ok
+
+
+def test_ledger_summary_counts_each_seed_once(tmp_path):
+    from fuzz.campaign import summarise
+    ledger = tmp_path / "ledger.jsonl"
+    lines = [
+        {"piece": "2026-12-07T10:00:00Z", "commit": "abc1234", "argv": ["-n", "3"]},
+        {"job": "program", "seed": 10, "checks": 20, "kind": "ok", "seconds": 2.0},
+        {"job": "mutant", "seed": 10, "kind": "ok", "status": 2, "seconds": 0.5},
+        {"job": "program", "seed": 11, "checks": 20, "kind": "ref-mismatch",
+         "crash_kind": "ref-mismatch", "detail": "stdout", "seconds": 9.0,
+         "saved": "tests/fuzz/failures/program-ref-mismatch-0.fl"},
+        {"piece": "2026-12-07T11:00:00Z", "commit": "abc1234", "argv": ["-n", "5"]},
+        {"job": "program", "seed": 10, "checks": 20, "kind": "ok", "seconds": 2.0},
+        {"job": "program", "seed": 12, "checks": 20, "kind": "crash",
+         "crash_kind": "traceback", "detail": "x", "seconds": 1.0},
+        {"job": "mutant", "seed": 11, "kind": "runs-long", "status": None, "seconds": 10.0},
+        {"job": "mutant", "seed": 13, "kind": "ok", "status": 1, "seconds": 0.5},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    ledger.write_text(text + '{"job": "mutant", "seed": 14, "ki')    # a killed piece's last line
+    out = summarise(ledger)
+    assert "2 pieces, 7 job records, 1 repeated" in out
+    assert "program seeds: 10-12" in out and "mutant seeds: 10-11, 13" in out
+    assert "programs: 3 (60 checks, 12 mode runs)" in out
+    assert "ok 1, crashes 0, tracebacks 1," in out and "reference mismatches 1," in out
+    assert "mutants: 3" in out and "ok 2 (exit status: 1: 1, 2: 1, None: 1), runs long 1" in out
+    assert "job time: 23 s" in out
+    assert "FAIL program seed 11: ref-mismatch -> tests/fuzz/failures/" in out
+    assert "FAIL program seed 12: traceback" in out and "seed 10:" not in out
+
+
+def test_campaign_in_pieces_skips_what_the_ledger_has(tmp_path, capsys):
+    from fuzz.campaign import main, read_ledger
+    ledger = tmp_path / "campaign.jsonl"
+    common = ["--checks", "2", "--jobs", "1", "--gentle", "--no-save", "--seed", "9",
+              "--mutant-seed", "300", "--ledger", str(ledger)]
+    assert main(["--programs", "1", "--mutants", "2", *common]) == 0
+    assert main(["--programs", "2", "--mutants", "2", *common]) == 0
+    out = capsys.readouterr().out
+    assert "3 of these jobs already ran" in out
+    pieces, records = read_ledger(ledger)
+    assert len(pieces) == 2
+    assert sorted((r["job"], r["seed"]) for r in records) == [
+        ("mutant", 300), ("mutant", 301), ("program", 9), ("program", 10)]
+    assert main(["--summarise", str(ledger)]) == 0
+    assert "programs: 2 (4 checks, 8 mode runs)" in capsys.readouterr().out

@@ -410,3 +410,38 @@ def test_campaign_in_pieces_skips_what_the_ledger_has(tmp_path, capsys):
         ("mutant", 300), ("mutant", 301), ("program", 9), ("program", 10)]
     assert main(["--summarise", str(ledger)]) == 0
     assert "programs: 2 (4 checks, 8 mode runs)" in capsys.readouterr().out
+
+
+def test_generated_fault_catches_cover_every_fault_type():
+    """Some programs end with `error:catch` of a runtime fault type and checks where an
+    operation faults with it; the reference answers them (the catch prints "caught T")."""
+    from fuzz.gen import Gen
+    seen = set()
+    for seed in range(300):
+        program = generate(seed, 3)
+        text = program_source(program.forms)
+        for etype in Gen.FAULT_TYPES:
+            if f'(error:catch "{etype}"' in text:
+                if f"caught {etype}\n" in refeval.evaluate(program.forms).stdout:
+                    seen.add(etype)
+    assert seen == set(Gen.FAULT_TYPES)
+
+
+def test_reference_answers_faults_at_their_operation(tmp_path):
+    source = ('(error:catch "empty-list" (lambda (e) (do (io:print "caught" (get e "type")) 7)))\n'
+              '(print-line (+ 1 (head [])))\n'
+              '(print-line (handler ((error (lambda (e) [:clause (get e "type")]))) '
+              '(list 1 (tail []))))\n'
+              '(print-line (handler ((ask:num (lambda () 5))) (list (head []) (ask:num))))\n'
+              '(print-line (await (go (list (tail []) :in-task))))\n'
+              '(print-line (map (lambda (x) (if (= x 2) (head []) x)) [1 2 3]))\n'
+              '(error:catch "type-error" (lambda (e) -1))\n'
+              '(print-line [(42 1) (string-length 5) (+ 2 "a")])\n'
+              '(error:catch "match-error" (lambda (e) :none))\n'
+              '(print-line (list (match 3 (4 :four)) (nth [1] 5)))\n')
+    expected = refeval.evaluate(read(source))
+    assert expected.stdout == ('caught empty-list\n8\n[:clause "empty-list"]\n'
+                               'caught empty-list\n[7 5]\ncaught empty-list\n[7 :in-task]\n'
+                               'caught empty-list\n[1 7 3]\n[-1 -1 -1]\n')
+    assert (expected.status, expected.error_type, expected.error_line) == (1, "index-error", 10)
+    assert differential(source.encode(), expected, tmp_path).ok

@@ -445,3 +445,17 @@ def test_reference_answers_faults_at_their_operation(tmp_path):
                                'caught empty-list\n[1 7 3]\n[-1 -1 -1]\n')
     assert (expected.status, expected.error_type, expected.error_line) == (1, "index-error", 10)
     assert differential(source.encode(), expected, tmp_path).ok
+
+
+def test_hang_is_judged_by_cpu_time_not_a_loaded_machine(tmp_path):
+    """A run that is slow only because it gets no CPU is waited for (up to HANG_WALL_FACTOR
+    times the timeout); one that spins is a hang (seed 201435 of the third long campaign
+    was killed as a hang at 30 s of wall time after about 1 s of CPU)."""
+    import sys
+    from fuzz.runner import run_argv
+    idle = run_argv(["sleep", "1"], tmp_path, "t", timeout=0.2)
+    assert idle.status == 0
+    spin = run_argv([sys.executable, "-c", "while True: pass"], tmp_path, "t", timeout=0.2)
+    assert spin.status is None and crash_of(spin).startswith("hang")
+    echo = run_argv(["cat"], tmp_path, "t", stdin=b"in\n")
+    assert (echo.stdout, echo.status) == (b"in\n", 0)

@@ -72,12 +72,17 @@ def _env() -> dict[str, str]:
 def run_argv(argv: list[str], cwd: Path, mode: str, stdin: bytes = b"",
              timeout: float = TIMEOUT_S) -> Run:
     command = " ".join(argv)
-    try:
-        done = subprocess.run(argv, cwd=cwd, env=_env(), input=stdin, capture_output=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as hung:
-        return Run(mode, hung.stdout or b"", hung.stderr or b"", None, command)
-    return Run(mode, done.stdout, done.stderr, done.returncode, command)
+    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err:
+        inp.write(stdin)
+        inp.seek(0)
+        child = subprocess.Popen(argv, cwd=cwd, env=_env(), stdin=inp, stdout=out, stderr=err,
+                                 process_group=0)
+        status = _wait(child.pid, timeout)
+        child.returncode = -1           # reaped by _wait: Popen must not wait for it again
+        out.seek(0)
+        err.seek(0)
+        return Run(mode, out.read(), err.read(), status, command)
 
 
 def _cli(*args: str) -> list[str]:
@@ -154,12 +159,38 @@ def _child_cli(args, cwd, out_fd, err_fd):
             os._exit(code)
 
 
+# A hang is judged by CPU time, not only wall time: on a loaded machine (a campaign at nice 19
+# beside other work) a run may get a tenth of a core, and a 30 s wall-clock limit then killed
+# a program that needed 1 s of CPU (seed 201435 of the third long campaign). After `timeout`
+# seconds of wall time the run is a hang once it has used HANG_CPU_SHARE of that in CPU time
+# (a loop), or after HANG_WALL_FACTOR times the timeout whatever it used (a blocked wait).
+HANG_CPU_SHARE = 1 / 3
+HANG_WALL_FACTOR = 10
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of `pid` and of the children it waited for (cc), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / _TICK
+
+
 def _wait(pid: int, timeout: float) -> int | None:
     """The child's exit status as `subprocess` gives it (-N: killed by signal N), or None
-    after `timeout` seconds (the child and its process group are killed)."""
+    for a hang (see HANG_CPU_SHARE; the child and its process group are killed)."""
     fd = os.pidfd_open(pid)
     try:
-        if not select.select([fd], [], [], timeout)[0]:
+        ready = select.select([fd], [], [], timeout)[0]
+        waited = timeout
+        while not ready and waited < timeout * HANG_WALL_FACTOR \
+                and cpu_seconds(pid) < timeout * HANG_CPU_SHARE:
+            ready = select.select([fd], [], [], 1.0)[0]
+            waited += 1.0
+        if not ready:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -195,7 +226,8 @@ def run_all(source: bytes, workdir: Path, modes=MODES) -> list[Run]:
 def crash_of(run: Run) -> str | None:
     """Why `run` is a failure whatever the program was, or None."""
     if run.status is None:
-        return f"hang: no answer within {TIMEOUT_S} s"
+        return (f"hang: no answer within {TIMEOUT_S} s of wall time and "
+                f"{TIMEOUT_S * HANG_CPU_SHARE:.0f} s of CPU time")
     if run.status < 0 or run.status in (134, 139):
         return f"crash: exit status {run.status}"
     if b"Traceback (most recent call last)" in run.stderr:

@@ -459,3 +459,6 @@ def test_hang_is_judged_by_cpu_time_not_a_loaded_machine(tmp_path):
     assert spin.status is None and crash_of(spin).startswith("hang")
     echo = run_argv(["cat"], tmp_path, "t", stdin=b"in\n")
     assert (echo.stdout, echo.status) == (b"in\n", 0)
+    spin_cpu = run_argv([sys.executable, "-c", "x = 0\nwhile x < 3 * 10**6: x += 1"],
+                        tmp_path, "t")
+    assert spin_cpu.status == 0 and spin_cpu.cpu > idle.cpu

@@ -47,6 +47,7 @@ class Run:
     stderr: bytes
     status: int | None          # None: killed after TIMEOUT_S (a hang)
     command: str
+    cpu: float | None = None    # user + system seconds of the run and its children
 
     def key(self):
         return (self.stdout, self.stderr, self.status)
@@ -78,11 +79,11 @@ def run_argv(argv: list[str], cwd: Path, mode: str, stdin: bytes = b"",
         inp.seek(0)
         child = subprocess.Popen(argv, cwd=cwd, env=_env(), stdin=inp, stdout=out, stderr=err,
                                  process_group=0)
-        status = _wait(child.pid, timeout)
+        status, cpu = _wait(child.pid, timeout)
         child.returncode = -1           # reaped by _wait: Popen must not wait for it again
         out.seek(0)
         err.seek(0)
-        return Run(mode, out.read(), err.read(), status, command)
+        return Run(mode, out.read(), err.read(), status, command, cpu)
 
 
 def _cli(*args: str) -> list[str]:
@@ -119,10 +120,10 @@ def run_cli(args: list[str], cwd: Path, mode: str, timeout: float = TIMEOUT_S) -
         pid = os.fork()
         if pid == 0:                                     # the child: never returns
             _child_cli(args, cwd, out.fileno(), err.fileno())
-        status = _wait(pid, timeout)
+        status, cpu = _wait(pid, timeout)
         out.seek(0)
         err.seek(0)
-        return Run(mode, out.read(), err.read(), status, command)
+        return Run(mode, out.read(), err.read(), status, command, cpu)
 
 
 def _child_cli(args, cwd, out_fd, err_fd):
@@ -179,9 +180,10 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / _TICK
 
 
-def _wait(pid: int, timeout: float) -> int | None:
+def _wait(pid: int, timeout: float) -> tuple[int | None, float]:
     """The child's exit status as `subprocess` gives it (-N: killed by signal N), or None
-    for a hang (see HANG_CPU_SHARE; the child and its process group are killed)."""
+    for a hang (see HANG_CPU_SHARE; the child and its process group are killed), and the CPU
+    seconds it used, its waited-for children included."""
     fd = os.pidfd_open(pid)
     try:
         ready = select.select([fd], [], [], timeout)[0]
@@ -195,12 +197,12 @@ def _wait(pid: int, timeout: float) -> int | None:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(pid, 0)
-            return None
+            _, _, usage = os.wait4(pid, 0)
+            return None, usage.ru_utime + usage.ru_stime
     finally:
         os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    _, status, usage = os.wait4(pid, 0)
+    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
 
 def run_mode(mode: str, workdir: Path) -> Run:

@@ -167,7 +167,7 @@ def commit_of(root: Path = REPO_ROOT) -> str:
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "-uno", "--",
                                 "fluentai", "runtime_c", "tests/fuzz"],
                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):

@@ -9,6 +9,7 @@ an item needs them; each item then reports its own result. `make fuzz` is the lo
 """
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -238,6 +239,11 @@ def test_reference_scheduler_order_agrees_with_the_compiler(tmp_path):
     ('(io:print (handler ((error (lambda (e) (get e "type")))) (io:append-file "a.txt" 5)))\n'
      '(io:print (handler ((error (lambda (e) (get e "type")))) (io:append-file [])))\n',
      ("type-error\narity-error\n", 0, None, None)),
+    # so does write-file, before a promise executor's `rej` gets the value (seed 100563 of
+    # the second long campaign: the reference said promise-rejected)
+    ('(io:print (handler ((error (lambda (e) (get e "type")))) '
+     '(await (promise (lambda (res rej) (rej (io:write-file "a.txt" 5)))))))\n',
+     ("type-error\n", 0, None, None)),
     # a failing builtin in tail position of a closure is reported at the closure's line,
     # not at its caller's (seed 4020)
     ('(define (f x) (expt 7 x))\n(io:print "a")\n(io:print (f 42))\n',
@@ -357,3 +363,102 @@ def test_error_catch_answers_raises_outside_handler_forms(tmp_path):
                                'caught in task\n82\ncaught v\n')
     assert (expected.status, expected.error_type, expected.error_line) == (1, "other", 6)
     assert differential(source.encode(), expected, tmp_path).ok
+
+
+def test_ledger_summary_counts_each_seed_once(tmp_path):
+    from fuzz.campaign import summarise
+    ledger = tmp_path / "ledger.jsonl"
+    lines = [
+        {"piece": "2026-12-07T10:00:00Z", "commit": "abc1234", "argv": ["-n", "3"]},
+        {"job": "program", "seed": 10, "checks": 20, "kind": "ok", "seconds": 2.0},
+        {"job": "mutant", "seed": 10, "kind": "ok", "status": 2, "seconds": 0.5},
+        {"job": "program", "seed": 11, "checks": 20, "kind": "ref-mismatch",
+         "crash_kind": "ref-mismatch", "detail": "stdout", "seconds": 9.0,
+         "saved": "tests/fuzz/failures/program-ref-mismatch-0.fl"},
+        {"piece": "2026-12-07T11:00:00Z", "commit": "abc1234", "argv": ["-n", "5"]},
+        {"job": "program", "seed": 10, "checks": 20, "kind": "ok", "seconds": 2.0},
+        {"job": "program", "seed": 12, "checks": 20, "kind": "crash",
+         "crash_kind": "traceback", "detail": "x", "seconds": 1.0},
+        {"job": "mutant", "seed": 11, "kind": "runs-long", "status": None, "seconds": 10.0},
+        {"job": "mutant", "seed": 13, "kind": "ok", "status": 1, "seconds": 0.5},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    ledger.write_text(text + '{"job": "mutant", "seed": 14, "ki')    # a killed piece's last line
+    out = summarise(ledger)
+    assert "2 pieces, 7 job records, 1 repeated" in out
+    assert "program seeds: 10-12" in out and "mutant seeds: 10-11, 13" in out
+    assert "programs: 3 (60 checks, 12 mode runs)" in out
+    assert "ok 1, crashes 0, tracebacks 1," in out and "reference mismatches 1," in out
+    assert "mutants: 3" in out and "ok 2 (exit status: 1: 1, 2: 1, None: 1), runs long 1" in out
+    assert "job time: 23 s" in out
+    assert "FAIL program seed 11: ref-mismatch -> tests/fuzz/failures/" in out
+    assert "FAIL program seed 12: traceback" in out and "seed 10:" not in out
+
+
+def test_campaign_in_pieces_skips_what_the_ledger_has(tmp_path, capsys):
+    from fuzz.campaign import main, read_ledger
+    ledger = tmp_path / "campaign.jsonl"
+    common = ["--checks", "2", "--jobs", "1", "--gentle", "--no-save", "--seed", "9",
+              "--mutant-seed", "300", "--ledger", str(ledger)]
+    assert main(["--programs", "1", "--mutants", "2", *common]) == 0
+    assert main(["--programs", "2", "--mutants", "2", *common]) == 0
+    out = capsys.readouterr().out
+    assert "3 of these jobs already ran" in out
+    pieces, records = read_ledger(ledger)
+    assert len(pieces) == 2
+    assert sorted((r["job"], r["seed"]) for r in records) == [
+        ("mutant", 300), ("mutant", 301), ("program", 9), ("program", 10)]
+    assert main(["--summarise", str(ledger)]) == 0
+    assert "programs: 2 (4 checks, 8 mode runs)" in capsys.readouterr().out
+
+
+def test_generated_fault_catches_cover_every_fault_type():
+    """Some programs end with `error:catch` of a runtime fault type and checks where an
+    operation faults with it; the reference answers them (the catch prints "caught T")."""
+    from fuzz.gen import Gen
+    seen = set()
+    for seed in range(300):
+        program = generate(seed, 3)
+        text = program_source(program.forms)
+        for etype in Gen.FAULT_TYPES:
+            if f'(error:catch "{etype}"' in text:
+                if f"caught {etype}\n" in refeval.evaluate(program.forms).stdout:
+                    seen.add(etype)
+    assert seen == set(Gen.FAULT_TYPES)
+
+
+def test_reference_answers_faults_at_their_operation(tmp_path):
+    source = ('(error:catch "empty-list" (lambda (e) (do (io:print "caught" (get e "type")) 7)))\n'
+              '(print-line (+ 1 (head [])))\n'
+              '(print-line (handler ((error (lambda (e) [:clause (get e "type")]))) '
+              '(list 1 (tail []))))\n'
+              '(print-line (handler ((ask:num (lambda () 5))) (list (head []) (ask:num))))\n'
+              '(print-line (await (go (list (tail []) :in-task))))\n'
+              '(print-line (map (lambda (x) (if (= x 2) (head []) x)) [1 2 3]))\n'
+              '(error:catch "type-error" (lambda (e) -1))\n'
+              '(print-line [(42 1) (string-length 5) (+ 2 "a")])\n'
+              '(error:catch "match-error" (lambda (e) :none))\n'
+              '(print-line (list (match 3 (4 :four)) (nth [1] 5)))\n')
+    expected = refeval.evaluate(read(source))
+    assert expected.stdout == ('caught empty-list\n8\n[:clause "empty-list"]\n'
+                               'caught empty-list\n[7 5]\ncaught empty-list\n[7 :in-task]\n'
+                               'caught empty-list\n[1 7 3]\n[-1 -1 -1]\n')
+    assert (expected.status, expected.error_type, expected.error_line) == (1, "index-error", 10)
+    assert differential(source.encode(), expected, tmp_path).ok
+
+
+def test_hang_is_judged_by_cpu_time_not_a_loaded_machine(tmp_path):
+    """A run that is slow only because it gets no CPU is waited for (up to HANG_WALL_FACTOR
+    times the timeout); one that spins is a hang (seed 201435 of the third long campaign
+    was killed as a hang at 30 s of wall time after about 1 s of CPU)."""
+    import sys
+    from fuzz.runner import run_argv
+    idle = run_argv(["sleep", "1"], tmp_path, "t", timeout=0.2)
+    assert idle.status == 0
+    spin = run_argv([sys.executable, "-c", "while True: pass"], tmp_path, "t", timeout=0.2)
+    assert spin.status is None and crash_of(spin).startswith("hang")
+    echo = run_argv(["cat"], tmp_path, "t", stdin=b"in\n")
+    assert (echo.stdout, echo.status) == (b"in\n", 0)
+    spin_cpu = run_argv([sys.executable, "-c", "x = 0\nwhile x < 3 * 10**6: x += 1"],
+                        tmp_path, "t")
+    assert spin_cpu.status == 0 and spin_cpu.cpu > idle.cpu

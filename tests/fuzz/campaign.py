@@ -6,8 +6,12 @@ errors, mismatches between modes and against the reference; mutants by outcome),
 failure minimised and saved in tests/fuzz/failures/ (see `save_failure`); exit status 1 if
 anything failed.
 
-Program `seed + i` and mutant `seed + i` are independent jobs, run by a process pool over the
-cores; a failure is minimised inside its job, so minimising runs in parallel too.
+Program `seed + i` and mutant `mutant-seed + i` are independent jobs, run by a process pool
+over the cores; a failure is minimised inside its job, so minimising runs in parallel too.
+
+A campaign can run in pieces (`--ledger PATH`): every finished job appends one JSON line to the
+ledger, a piece skips the jobs the ledger already has, and `--summarise PATH` adds up all the
+pieces, each (job, seed) counted once. A killed piece loses only the jobs that were running.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -131,16 +136,132 @@ def _job(args):
     kind, seed, options = args
     global _SOURCES
     workdir = Path(tempfile.mkdtemp(prefix=f"fluentai-fuzz-{kind}-{seed}-"))
+    start = time.monotonic()
     try:
         if kind == "program":
-            return check_program(seed, options["checks"], workdir)
-        if _SOURCES is None:
-            _SOURCES = mutation_sources()
-        return check_mutant(seed, _SOURCES, options["hostile"], workdir)
+            result = check_program(seed, options["checks"], workdir)
+        else:
+            if _SOURCES is None:
+                _SOURCES = mutation_sources()
+            result = check_mutant(seed, _SOURCES, options["hostile"], workdir)
     except Exception as error:       # the campaign itself failed on this job: report, go on
-        return {"job": kind, "seed": seed, "kind": "harness-error", "detail": repr(error)}
+        result = {"job": kind, "seed": seed, "kind": "harness-error", "detail": repr(error)}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    result["seconds"] = round(time.monotonic() - start, 2)
+    return result
+
+
+def failed(result: dict) -> bool:
+    return result["kind"] not in ("ok", "runs-long")
+
+
+# ---------------------------------------------------------------------------------------------
+# The ledger: one JSON object per line. A piece starts with {"piece": ...} (when, the commit
+# tested, the options); each finished job is {"job", "seed", "kind", ...} as `_job` returns it,
+# without the minimised source (saved in tests/fuzz/failures/) and with a failure's detail cut
+# short.
+
+
+def commit_of(root: Path = REPO_ROOT) -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "-uno", "--",
+                                "fluentai", "runtime_c", "tests/fuzz"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def read_ledger(path: Path) -> tuple[list[dict], list[dict]]:
+    """The pieces and the job records of a ledger, in order; a line cut short by a killed
+    piece (the last one) is ignored."""
+    pieces, records = [], []
+    if not path.exists():
+        return pieces, records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "piece" in record:
+            pieces.append(record)
+        elif "job" in record and "seed" in record:
+            records.append(record)
+    return pieces, records
+
+
+def unique_jobs(records: list[dict]) -> list[dict]:
+    """Each (job, seed) once: the first record of it."""
+    seen, out = set(), []
+    for record in records:
+        key = (record["job"], record["seed"])
+        if key not in seen:
+            seen.add(key)
+            out.append(record)
+    return out
+
+
+def ledger_line(result: dict) -> str:
+    record = {k: v for k, v in result.items() if k != "minimised"}
+    if not failed(result):
+        record.pop("detail", None)
+        record.pop("mutations", None)
+    elif "detail" in record:
+        record["detail"] = record["detail"][:1000]
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def tally(results):
+    counts = collections.Counter()
+    kinds = collections.Counter()
+    statuses = collections.Counter()
+    for result in results:
+        job = result["job"]
+        counts[job + "s"] += 1
+        counts["seconds"] += result.get("seconds", 0)
+        if job == "program":
+            counts["checks"] += result.get("checks", 0)
+        else:
+            statuses[result.get("status")] += 1
+        kinds[(job, result.get("crash_kind", result["kind"]))] += 1
+    return counts, kinds, statuses
+
+
+def seed_ranges(seeds) -> str:
+    """`1-5, 9`: the seeds as runs of consecutive numbers."""
+    runs = []
+    for seed in sorted(seeds):
+        if runs and seed == runs[-1][1] + 1:
+            runs[-1][1] = seed
+        else:
+            runs.append([seed, seed])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in runs) or "none"
+
+
+def summarise(path: Path) -> str:
+    pieces, records = read_ledger(path)
+    jobs = unique_jobs(records)
+    counts, kinds, statuses = tally(jobs)
+    lines = [f"ledger {path}: {len(pieces)} pieces, {len(records)} job records, "
+             f"{len(records) - len(jobs)} repeated (counted once)"]
+    for piece in pieces:
+        lines.append(f"  piece {piece['piece']} at commit {piece.get('commit')}: "
+                     f"{' '.join(piece.get('argv', []))}")
+    for job in ("program", "mutant"):
+        lines.append(f"{job} seeds: "
+                     + seed_ranges(r["seed"] for r in jobs if r["job"] == job))
+    lines.append(report(counts, kinds, statuses, counts["seconds"], "job time"))
+    for record in jobs:
+        if failed(record):
+            lines.append(f"FAIL {record['job']} seed {record['seed']}: "
+                         f"{record.get('crash_kind', record['kind'])}"
+                         + (f" -> {record['saved']}" if record.get("saved") else ""))
+    return "\n".join(lines)
 
 
 def save_failure(result: dict) -> Path:
@@ -167,6 +288,14 @@ def main(argv=None) -> int:
     parser.add_argument("-m", "--mutants", type=int, default=None,
                         help="mutants to run (default: as many as programs)")
     parser.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
+    parser.add_argument("--mutant-seed", type=int, default=None,
+                        help="first mutant seed (default: --seed); programs run seeds "
+                             "SEED..SEED+N-1, mutants MUTANT_SEED..MUTANT_SEED+M-1")
+    parser.add_argument("--ledger", type=Path, default=None,
+                        help="append each finished job to this JSON-lines file, skip the jobs "
+                             "it already has (a campaign in pieces), and print its totals")
+    parser.add_argument("--summarise", type=Path, default=None, metavar="LEDGER",
+                        help="print the totals of a ledger over all its pieces and exit")
     parser.add_argument("--checks", type=int, default=20,
                         help="printed checks per generated program (default 20)")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
@@ -182,50 +311,74 @@ def main(argv=None) -> int:
                         help="run every compiler as `python -m fluentai` in a new interpreter, "
                              "not as a fork of a preloaded worker (slower; for comparison)")
     options = parser.parse_args(argv)
+    if options.summarise is not None:
+        if not options.summarise.exists():
+            parser.error(f"no ledger {options.summarise}")
+        print(summarise(options.summarise))
+        _, records = read_ledger(options.summarise)
+        return 1 if any(failed(r) for r in unique_jobs(records)) else 0
     n_mutants = options.programs if options.mutants is None else options.mutants
+    mutant_seed = options.seed if options.mutant_seed is None else options.mutant_seed
     job_options = {"checks": options.checks, "hostile": not options.gentle}
     # interleaved in proportion, so that a run cut short by --max-seconds has both kinds
     jobs = sorted([((i + 0.5) / options.programs, ("program", options.seed + i, job_options))
                    for i in range(options.programs)]
-                  + [((i + 0.5) / n_mutants, ("mutant", options.seed + i, job_options))
+                  + [((i + 0.5) / n_mutants, ("mutant", mutant_seed + i, job_options))
                      for i in range(n_mutants)], key=lambda pair: pair[0])
     jobs = [job for _, job in jobs]
+    ledger = None
+    if options.ledger is not None:
+        _, records = read_ledger(options.ledger)
+        done_before = {(r["job"], r["seed"]) for r in records}
+        skipped = sum(1 for kind, seed, _ in jobs if (kind, seed) in done_before)
+        jobs = [job for job in jobs if (job[0], job[1]) not in done_before]
+        options.ledger.parent.mkdir(parents=True, exist_ok=True)
+        ledger = options.ledger.open("a", encoding="utf-8")
+        piece = {"piece": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "commit": commit_of(), "argv": list(sys.argv[1:] if argv is None else argv),
+                 "skipped": skipped}
+        ledger.write(json.dumps(piece) + "\n")
+        ledger.flush()
+        print(f"fuzz: ledger {options.ledger}: {skipped} of these jobs already ran", flush=True)
 
-    counts = collections.Counter()
-    kinds = collections.Counter()
-    statuses = collections.Counter()
-    failures = []
+    results = []
     start = time.monotonic()
-    print(f"fuzz: {options.programs} programs x {len(MODES)} modes and {n_mutants} mutants, "
-          f"seed {options.seed}, {options.jobs} jobs", flush=True)
-    with multiprocessing.Pool(options.jobs,
-                              initializer=None if options.subprocess else preload) as pool:
-        for done, result in enumerate(pool.imap_unordered(_job, jobs), start=1):
-            job = result["job"]
-            counts[job + "s"] += 1
-            if job == "program":
-                counts["checks"] += result.get("checks", 0)
-            else:
-                statuses[result.get("status")] += 1
-            kinds[(job, result.get("crash_kind", result["kind"]))] += 1
-            if result["kind"] not in ("ok", "runs-long"):
-                failures.append(result)
-                where = "" if options.no_save else f" -> {save_failure(result)}"
-                print(f"FAIL {job} seed {result['seed']}: {result['kind']}{where}\n"
-                      f"  {result['detail'][:600]}", flush=True)
-            if done % 100 == 0:
-                print(f"  {done}/{len(jobs)} jobs, {len(failures)} failures, "
-                      f"{time.monotonic() - start:.0f} s", flush=True)
-            if options.max_seconds is not None and time.monotonic() - start > options.max_seconds:
-                print(f"fuzz: stopped after {options.max_seconds:.0f} s (--max-seconds): "
-                      f"{done} of {len(jobs)} jobs ran", flush=True)
-                break
+    print(f"fuzz: {options.programs} programs x {len(MODES)} modes (seeds from {options.seed}) "
+          f"and {n_mutants} mutants (seeds from {mutant_seed}), {options.jobs} jobs", flush=True)
+    try:
+        with multiprocessing.Pool(options.jobs,
+                                  initializer=None if options.subprocess else preload) as pool:
+            for done, result in enumerate(pool.imap_unordered(_job, jobs), start=1):
+                results.append(result)
+                if failed(result):
+                    if not options.no_save:
+                        result["saved"] = str(save_failure(result).relative_to(REPO_ROOT))
+                    print(f"FAIL {result['job']} seed {result['seed']}: {result['kind']}"
+                          + (f" -> {result['saved']}" if "saved" in result else "")
+                          + f"\n  {result['detail'][:600]}", flush=True)
+                if ledger is not None:
+                    ledger.write(ledger_line(result))
+                    ledger.flush()
+                if done % 100 == 0:
+                    print(f"  {done}/{len(jobs)} jobs, {sum(map(failed, results))} failures, "
+                          f"{time.monotonic() - start:.0f} s", flush=True)
+                if (options.max_seconds is not None
+                        and time.monotonic() - start > options.max_seconds):
+                    print(f"fuzz: stopped after {options.max_seconds:.0f} s (--max-seconds): "
+                          f"{done} of {len(jobs)} jobs ran", flush=True)
+                    break
+    finally:
+        if ledger is not None:
+            ledger.close()
     elapsed = time.monotonic() - start
+    counts, kinds, statuses = tally(results)
     print(report(counts, kinds, statuses, elapsed))
-    return 1 if failures else 0
+    if options.ledger is not None:
+        print(summarise(options.ledger))
+    return 1 if any(map(failed, results)) else 0
 
 
-def report(counts, kinds, statuses, elapsed) -> str:
+def report(counts, kinds, statuses, elapsed, what="time") -> str:
     def of(job, *names):
         return sum(kinds[(job, n)] for n in names)
     lines = [
@@ -245,7 +398,7 @@ def report(counts, kinds, statuses, elapsed) -> str:
         f"slow compiles {of('mutant', 'slow-compile')}, "
         f"internal errors {of('mutant', 'internal-error')}, "
         f"harness errors {of('mutant', 'harness-error')}",
-        f"time: {elapsed:.0f} s",
+        f"{what}: {elapsed:.0f} s",
     ]
     return "\n".join(lines)
 

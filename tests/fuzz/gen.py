@@ -103,7 +103,14 @@ class Gen:
                 forms.append(self.check())
                 n += 1
         ending = self.r.random()
-        if ending < 0.15:
+        if ending < 0.12:
+            forms.extend(self.fault_catch_ending())
+            # no final failure after it: a fault the catch answers where the reference does
+            # not model a resume point (an arity error, an unbound name) would differ
+            if self.chance(0.1):
+                forms.append(form(sym("exit"), self.pick([0, 3, 4])))
+            return Program(seed, forms, n)
+        if ending < 0.27:
             forms.extend(self.catch_ending())
             ending = self.r.random()
         if ending < 0.25:
@@ -175,6 +182,82 @@ class Gen:
                             self.gen("ilist", ctx, d))
             else:
                 expr = Vec([raised, self.gen("int", ctx, d)])
+            forms.append(form(sym("print-line"), expr))
+        return forms
+
+    def fault_expr(self, etype):
+        """An expression whose own operation faults with `etype` (its operands are literals,
+        sometimes bound by a `let` so that -O2 does not see them)."""
+        def op(name, *args):
+            if self.chance(0.4):
+                v = self.fresh("o")
+                return form(sym("let"), form(form(sym(v), args[0])), form(sym(name), sym(v),
+                                                                          *args[1:]))
+            return form(sym(name), *args)
+        n = self.r.randint(-20, 20)
+        choices = {
+            "division-by-zero": [lambda: op("/", n, 0), lambda: op("mod", n, 0),
+                                 lambda: op("quotient", n, 0)],
+            "empty-list": [lambda: op("head", Vec([])), lambda: op("tail", Vec([]))],
+            "index-error": [lambda: op("nth", Vec([1, 2, 3]), self.pick([3, 9, -1]))],
+            "type-error": [lambda: op("+", n, "a"), lambda: op("string-length", 5),
+                           lambda: op("-", self.pick(STRINGS[1:5]), n),
+                           lambda: form(42, n)],
+            "value-error": [lambda: op("to-int", self.pick(["abc", "1.5", ""])),
+                            lambda: form(sym("random:choice"), Vec([]))],
+            "overflow-error": [lambda: op("*", 4611686018427387904, 4),
+                               lambda: op("+", 9223372036854775807, self.r.randint(1, 9))],
+            "match-error": [lambda: form(sym("match"), n, form(n + 1, Kw("no")))],
+        }
+        return self.pick(choices[etype])()
+
+    FAULT_TYPES = ("division-by-zero", "empty-list", "index-error", "type-error",
+                   "value-error", "overflow-error", "match-error")
+
+    def fault_catch_ending(self):
+        """`(error:catch T fn)` for a runtime fault type T, then checks where an operation
+        faults with T: the catch function's value is that operation's value (LANGUAGE.md
+        section 5, docs/internals.md "Runtime faults answered by error:catch"), in the main
+        task, in tasks and in `map` callbacks, under handler forms without an error clause;
+        a handler form with an error clause takes the fault first, and a fault of another
+        type still unwinds to its handler form. Program-wide, so only as the last checks;
+        the contexts are literals, so no other operation can fault with T."""
+        etype = self.pick(self.FAULT_TYPES)
+        e = self.fresh("e")
+        answer = form(sym("do"), form(sym("io:print"), "caught", form(sym("get"), sym(e),
+                                                                         "type")),
+                      self.r.randint(-9, 9))
+        forms = [form(sym("error:catch"), etype, form(sym("lambda"), form(sym(e)), answer))]
+        for _ in range(self.r.randint(2, 5)):
+            fault = self.fault_expr(etype)
+            c = self.r.randint(0, 6)
+            if c == 0:
+                expr = form(sym("+"), self.r.randint(-9, 9), fault)
+            elif c == 1:
+                expr = form(sym("await"), form(sym("go"), form(sym("list"), fault, Kw("in-task"))))
+            elif c == 2:
+                x = self.fresh("x")
+                expr = form(sym("map"), form(sym("lambda"), form(sym(x)),
+                                             form(sym("if"), form(sym("="), sym(x), 2), fault,
+                                                  sym(x))), Vec([1, 2, 3]))
+            elif c == 3:
+                expr = Vec([fault, self.r.randint(-9, 9)])
+            elif c == 4:
+                clause = form(sym("lambda"), form(sym("e")),
+                              Vec([Kw("clause"), form(sym("get"), sym("e"), "type")]))
+                expr = form(sym("handler"), form(form(sym("error"), clause)),
+                            form(sym("list"), 1, fault))
+            elif c == 5:
+                expr = form(sym("handler"), form(form(sym("ask:num"), form(sym("lambda"), form(),
+                                                                           5))),
+                            form(sym("list"), fault, form(sym("ask:num"))))
+            else:
+                other = self.pick([t for t in self.FAULT_TYPES if t != etype])
+                clause = form(sym("lambda"), form(sym("e")),
+                              Vec([Kw("error"), form(sym("get"), sym("e"), "type")]))
+                expr = form(sym("list"), fault, form(sym("handler"),
+                                                     form(form(sym("error"), clause)),
+                                                     self.fault_expr(other)))
             forms.append(form(sym("print-line"), expr))
         return forms
 

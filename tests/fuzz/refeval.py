@@ -47,6 +47,7 @@ class FlError(Exception):
         self.data = data
         self.line = line
         self.depth = None      # handler-stack depth at the raise (see Interp._handler)
+        self.passed = False    # it left a closure's body: no longer its operation's own fault
 
     def as_value(self):
         return FlMap([("type", self.type), ("message", self.message), ("data", self.data)])
@@ -609,6 +610,18 @@ class Interp:
     def fail(self, type_: str, message: str):
         raise FlError(type_, message)
 
+    def answer(self, error: FlError):
+        """A runtime fault at a resume point (a builtin, an effect operation, a call of a
+        non-function, a `match`): an `error:catch` handler of its type answers it, and the
+        answer is the failed operation's value, unless a handler form with an error clause
+        is around it in this task (it takes precedence, as for a raise). Anything else, and a
+        fault that already left a closure's body (the operation inside answered it or not),
+        raises on."""
+        if error.passed or error.type not in self.catches or any(
+                "error" in c or "error:raise" in c for c in self.handlers):
+            raise error
+        return self.apply(self.catches[error.type], [error.as_value()])
+
     # -- evaluation ----------------------------------------------------------------------
     def lookup(self, name: str, env):
         if env is not None:
@@ -675,11 +688,19 @@ class Interp:
             while True:
                 try:
                     if isinstance(fn, Builtin):
-                        return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) \
-                            else fn.fn(*args)
+                        try:
+                            return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) \
+                                else fn.fn(*args)
+                        except FlError as error:
+                            if error.type == "deadlock":
+                                raise
+                            if error.line is None:
+                                error.line = self.line
+                            return self.answer(error)
                     if not isinstance(fn, Closure):
-                        raise FlError("type-error",
-                                      f"cannot call a non-function value: {written(fn)}")
+                        return self.answer(FlError(
+                            "type-error", f"cannot call a non-function value: {written(fn)}",
+                            line=self.line))
                     if len(args) < len(fn.params) or (fn.rest is None
                                                       and len(args) > len(fn.params)):
                         raise FlError("arity-error",
@@ -697,7 +718,11 @@ class Interp:
                 if fn.is_async:
                     body = fn.body
                     return self.spawn(lambda: self.eval_body(body, env))
-                result = self.eval_body(fn.body, env, tail=True)
+                try:
+                    result = self.eval_body(fn.body, env, tail=True)
+                except FlError as error:
+                    error.passed = True
+                    raise
                 if not isinstance(result, TailCall):
                     return result
                 fn, args = result.fn, result.args
@@ -813,7 +838,8 @@ class Interp:
                 inner = Env(env)
                 inner.vars.update(bound)
                 return self.eval_body(list(clause[1:]), inner, tail)
-        raise FlError("match-error", f"no pattern matched the value {written(value)}")
+        return self.answer(FlError("match-error", f"no pattern matched the value {written(value)}",
+                                   line=self.line))
 
     def sf_effect(self, x, env, tail=False):
         return self.perform(x[1].name, [self.eval(a, env) for a in x[2:]])
@@ -1123,7 +1149,16 @@ class Interp:
                 return self.apply(fn, call_args)
             finally:
                 self.handlers = saved
-        return self.default_effect(effect, op, args)
+        if effect == "error":              # a raise answers itself (default_effect)
+            return self.default_effect(effect, op, args)
+        try:
+            return self.default_effect(effect, op, args)
+        except FlError as error:
+            if error.type == "deadlock":
+                raise
+            if error.line is None:
+                error.line = self.line
+            return self.answer(error)
 
     def raise_error(self, args):
         if len(args) == 1:

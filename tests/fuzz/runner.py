@@ -47,6 +47,7 @@ class Run:
     stderr: bytes
     status: int | None          # None: killed after TIMEOUT_S (a hang)
     command: str
+    cpu: float | None = None    # user + system seconds of the run and its children
 
     def key(self):
         return (self.stdout, self.stderr, self.status)
@@ -72,12 +73,17 @@ def _env() -> dict[str, str]:
 def run_argv(argv: list[str], cwd: Path, mode: str, stdin: bytes = b"",
              timeout: float = TIMEOUT_S) -> Run:
     command = " ".join(argv)
-    try:
-        done = subprocess.run(argv, cwd=cwd, env=_env(), input=stdin, capture_output=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as hung:
-        return Run(mode, hung.stdout or b"", hung.stderr or b"", None, command)
-    return Run(mode, done.stdout, done.stderr, done.returncode, command)
+    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err:
+        inp.write(stdin)
+        inp.seek(0)
+        child = subprocess.Popen(argv, cwd=cwd, env=_env(), stdin=inp, stdout=out, stderr=err,
+                                 process_group=0)
+        status, cpu = _wait(child.pid, timeout)
+        child.returncode = -1           # reaped by _wait: Popen must not wait for it again
+        out.seek(0)
+        err.seek(0)
+        return Run(mode, out.read(), err.read(), status, command, cpu)
 
 
 def _cli(*args: str) -> list[str]:
@@ -114,10 +120,10 @@ def run_cli(args: list[str], cwd: Path, mode: str, timeout: float = TIMEOUT_S) -
         pid = os.fork()
         if pid == 0:                                     # the child: never returns
             _child_cli(args, cwd, out.fileno(), err.fileno())
-        status = _wait(pid, timeout)
+        status, cpu = _wait(pid, timeout)
         out.seek(0)
         err.seek(0)
-        return Run(mode, out.read(), err.read(), status, command)
+        return Run(mode, out.read(), err.read(), status, command, cpu)
 
 
 def _child_cli(args, cwd, out_fd, err_fd):
@@ -154,22 +160,49 @@ def _child_cli(args, cwd, out_fd, err_fd):
             os._exit(code)
 
 
-def _wait(pid: int, timeout: float) -> int | None:
+# A hang is judged by CPU time, not only wall time: on a loaded machine (a campaign at nice 19
+# beside other work) a run may get a tenth of a core, and a 30 s wall-clock limit then killed
+# a program that needed 1 s of CPU (seed 201435 of the third long campaign). After `timeout`
+# seconds of wall time the run is a hang once it has used HANG_CPU_SHARE of that in CPU time
+# (a loop), or after HANG_WALL_FACTOR times the timeout whatever it used (a blocked wait).
+HANG_CPU_SHARE = 1 / 3
+HANG_WALL_FACTOR = 10
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of `pid` and of the children it waited for (cc), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / _TICK
+
+
+def _wait(pid: int, timeout: float) -> tuple[int | None, float]:
     """The child's exit status as `subprocess` gives it (-N: killed by signal N), or None
-    after `timeout` seconds (the child and its process group are killed)."""
+    for a hang (see HANG_CPU_SHARE; the child and its process group are killed), and the CPU
+    seconds it used, its waited-for children included."""
     fd = os.pidfd_open(pid)
     try:
-        if not select.select([fd], [], [], timeout)[0]:
+        ready = select.select([fd], [], [], timeout)[0]
+        waited = timeout
+        while not ready and waited < timeout * HANG_WALL_FACTOR \
+                and cpu_seconds(pid) < timeout * HANG_CPU_SHARE:
+            ready = select.select([fd], [], [], 1.0)[0]
+            waited += 1.0
+        if not ready:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(pid, 0)
-            return None
+            _, _, usage = os.wait4(pid, 0)
+            return None, usage.ru_utime + usage.ru_stime
     finally:
         os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    _, status, usage = os.wait4(pid, 0)
+    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
 
 def run_mode(mode: str, workdir: Path) -> Run:
@@ -195,7 +228,8 @@ def run_all(source: bytes, workdir: Path, modes=MODES) -> list[Run]:
 def crash_of(run: Run) -> str | None:
     """Why `run` is a failure whatever the program was, or None."""
     if run.status is None:
-        return f"hang: no answer within {TIMEOUT_S} s"
+        return (f"hang: no answer within {TIMEOUT_S} s of wall time and "
+                f"{TIMEOUT_S * HANG_CPU_SHARE:.0f} s of CPU time")
     if run.status < 0 or run.status in (134, 139):
         return f"crash: exit status {run.status}"
     if b"Traceback (most recent call last)" in run.stderr:

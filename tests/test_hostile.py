@@ -172,10 +172,20 @@ def test_the_strings_of_a_long_literal_are_loaded_where_they_are_stored():
 
 def test_calls_nested_8000_deep(jit):
     # Each level is an unknown call of the level inside it (a fuzz mutant, 17 s to compile
-    # before llvmlite's builder was replaced by text: tests/fuzz/failures/mutant-slow-compile-*).
+    # before llvmlite's builder was replaced by text: the failure file, deleted since).
     depth = 8_000
     assert_prints(jit("(define (f) f)\n(io:print (= f " + "(" * depth + "f" + ")" * depth + "))\n"),
                   "true\n")
+
+
+def test_a_list_pattern_of_1500_elements(jit):
+    """A pattern is shallow in brackets but one test deeper per element in the match
+    compiler, which recurses: the compiler's stack is sized for the largest pattern too
+    (it was an internal error, found by the fuzzer's long campaign)."""
+    ones = " ".join(["2"] * 1500)
+    source = (f"(define (f s) (match s ([k {ones}] k) (_ 0)))\n(io:print (f 5))\n"
+              "(io:print (f (cons 7 (map (lambda (x) 2) (range 0 1500)))))\n")
+    assert_prints(jit(source), "0\n7\n")
 
 
 def test_long_identifiers_strings_and_comments(jit):

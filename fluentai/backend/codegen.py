@@ -632,8 +632,9 @@ class FunctionCodegen:
         for blk in order:
             self.block = blk
             self.b.position_at_end(self.blocks[blk])
+            poll_at = len(blk.phis) if blk in self.poll_blocks else -1
             for k, instr in enumerate(blk.instrs):
-                if k == len(blk.phis) and blk in self.poll_blocks:
+                if k == poll_at:
                     self.emit_poll(self.fn.span)
                 self.emit(instr)
             self.end_blocks[blk] = self.b.block

@@ -52,7 +52,7 @@ def parse_program(source: Union[str, bytes], filename: str,
             result = read(text, filename)
         program = call_with_deep_stack(result.max_depth,
                                        lambda: _parse_and_resolve(result.data, text, filename, predeclared))
-        program.nesting_depth = result.max_depth
+        program.nesting_depth = max(result.max_depth, program.nesting_depth)
         return program
     finally:
         if collecting:

@@ -290,6 +290,7 @@ class Program:
     # Compile-time warnings (e.g. ``arity-error`` of a known call): ``fluentai.diagnostics.Diagnostic``s
     # in source order. They do not stop compilation.
     warnings: list = field(default_factory=list)
-    # Deepest bracket nesting of the source: passes that recurse over the tree can give
-    # themselves room with ``fluentai.frontend.call_with_deep_stack(nesting_depth, work)``.
+    # Deepest bracket nesting of the source, or the most pattern nodes of one match clause
+    # if that is more (match compilation recurses per test): passes that recurse over the
+    # tree can give themselves room with ``fluentai.frontend.call_with_deep_stack(nesting_depth, work)``.
     nesting_depth: int = 0

@@ -52,7 +52,8 @@ def parse(data: list[Datum], filename: str, source: str,
         if ":" in name:
             parser.colon_globals.add(name)
     forms = parser.parse_top_level(data)
-    return ParseResult(Program(filename, source, forms), parser.globals, parser.diagnostics)
+    program = Program(filename, source, forms, nesting_depth=parser.largest_pattern)
+    return ParseResult(program, parser.globals, parser.diagnostics)
 
 
 class ParseProblem(Exception):
@@ -108,6 +109,9 @@ class _Parser:
         self.globals: dict[str, Binding] = {}
         # Top-level names containing ':' are functions, not effect operations, when called.
         self.colon_globals: set[str] = set()
+        # Pattern nodes parsed so far, and the most in one match clause (Program.nesting_depth).
+        self.pattern_nodes = 0
+        self.largest_pattern = 0
 
     # ---- top level ----
 
@@ -656,12 +660,17 @@ class _Parser:
         if not (_is_list(clause) and len(clause.items) >= 2):
             raise ParseProblem("a `match` clause must be (pattern body...)")
         variables: dict[str, Binding] = {}
+        before = self.pattern_nodes
         pattern = self._pattern(clause.items[0], variables)
+        # ir/match.py recurses once per test of a clause's pattern, not per bracket:
+        # `[k (list 1 1 ... 1)]` is shallow but thousands of tests deep.
+        self.largest_pattern = max(self.largest_pattern, self.pattern_nodes - before)
         with self._scope(list(variables)):
             body = self._body(clause.items[1:], "match")
         return MatchClause(pattern, body, clause.span)
 
     def _pattern(self, d: Datum, variables: dict[str, Binding]) -> Pattern:
+        self.pattern_nodes += 1
         t = type(d)
         if t is DSymbol:
             return self._variable_pattern(d, variables)

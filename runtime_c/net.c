@@ -244,6 +244,13 @@ static SSL_CTX *tls_context(conn *c, const char *ca_file)
     if (!ctx)
         fail(c, "TLS: cannot create a context");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A server that closes without close_notify (Python's http.server, many
+     * others) ends the stream, as it did with OpenSSL 1.1 (receive_some's
+     * SSL_ERROR_SYSCALL case); OpenSSL 3 reports it as an error otherwise. A
+     * truncated body is still caught by the framing (Content-Length, chunks). */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
     int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
     if (!ok) {
         SSL_CTX_free(ctx);

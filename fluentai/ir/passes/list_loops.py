@@ -14,7 +14,7 @@ What stays exactly as the builtin did it:
   the previous one returned; ``map`` and ``filter`` build their result in
   order with one pair per element, as the runtime's list builder does, by
   writing the tail of the pair just made: ``prim.set_tail``);
-- a list argument that is not a list: the loop's guard sends it to the
+- a value in the list's place that is not a list (a string, a map...): the guard sends it to the
   original builtin call, which raises the same `type-error` (or returns what
   an ``error:catch`` handler answers);
 - the call chain of an error inside the function: the builtin's frame never

@@ -412,6 +412,28 @@ def test_campaign_in_pieces_skips_what_the_ledger_has(tmp_path, capsys):
     assert "programs: 2 (4 checks, 8 mode runs)" in capsys.readouterr().out
 
 
+def test_recheck_supersedes_a_ledger_record(tmp_path, capsys):
+    from fuzz.campaign import main, read_ledger, unique_jobs
+    ledger = tmp_path / "campaign.jsonl"
+    false_hang = {"job": "program", "seed": 9, "checks": 2, "kind": "crash",
+                  "crash_kind": "hang", "detail": "jit-O2: hang", "seconds": 30.0}
+    ledger.write_text(json.dumps(false_hang) + "\n")
+    assert main(["--summarise", str(ledger)]) == 1
+    common = ["--checks", "2", "--jobs", "1", "--gentle", "--no-save", "--ledger", str(ledger)]
+    assert main(["--recheck", "program:9", *common]) == 0
+    assert "rechecking program 9" in capsys.readouterr().out
+    _, records = read_ledger(ledger)
+    assert len(records) == 2
+    [kept] = unique_jobs(records)
+    assert (kept["kind"], kept["recheck_of"]) == ("ok", "hang")
+    assert main(["--summarise", str(ledger)]) == 0
+    out = capsys.readouterr().out
+    assert "rechecked program seed 9 at commit " in out and ": was hang, now ok" in out
+    assert "programs: 1 (" in out and "FAIL" not in out
+    with pytest.raises(SystemExit):
+        main(["--recheck", "program:10", *common])     # not in the ledger
+
+
 def test_generated_fault_catches_cover_every_fault_type():
     """Some programs end with `error:catch` of a runtime fault type and checks where an
     operation faults with it; the reference answers them (the catch prints "caught T")."""

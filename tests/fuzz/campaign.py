@@ -12,6 +12,8 @@ over the cores; a failure is minimised inside its job, so minimising runs in par
 A campaign can run in pieces (`--ledger PATH`): every finished job appends one JSON line to the
 ledger, a piece skips the jobs the ledger already has, and `--summarise PATH` adds up all the
 pieces, each (job, seed) counted once. A killed piece loses only the jobs that were running.
+`--recheck JOB:SEED` runs one recorded job again (a failure that was the fuzzer's own, after
+fixing the fuzzer): its new record supersedes the old, and the summary shows both verdicts.
 """
 from __future__ import annotations
 
@@ -196,14 +198,15 @@ def read_ledger(path: Path) -> tuple[list[dict], list[dict]]:
 
 
 def unique_jobs(records: list[dict]) -> list[dict]:
-    """Each (job, seed) once: the first record of it."""
-    seen, out = set(), []
+    """Each (job, seed) once: its first record, or its last `--recheck` record, which
+    supersedes the earlier ones (a failure triaged as the fuzzer's own, re-run once the
+    fuzzer was fixed; the summary still lists what the first record said)."""
+    chosen: dict[tuple, dict] = {}
     for record in records:
         key = (record["job"], record["seed"])
-        if key not in seen:
-            seen.add(key)
-            out.append(record)
-    return out
+        if key not in chosen or record.get("recheck_of"):
+            chosen[key] = record
+    return list(chosen.values())
 
 
 def ledger_line(result: dict) -> str:
@@ -257,6 +260,11 @@ def summarise(path: Path) -> str:
                      + seed_ranges(r["seed"] for r in jobs if r["job"] == job))
     lines.append(report(counts, kinds, statuses, counts["seconds"], "job time"))
     for record in jobs:
+        if record.get("recheck_of"):
+            lines.append(f"rechecked {record['job']} seed {record['seed']} at commit "
+                         f"{record.get('commit')}: was {record['recheck_of']}, now "
+                         f"{record.get('crash_kind', record['kind'])}")
+    for record in jobs:
         if failed(record):
             lines.append(f"FAIL {record['job']} seed {record['seed']}: "
                          f"{record.get('crash_kind', record['kind'])}"
@@ -296,6 +304,10 @@ def main(argv=None) -> int:
                              "it already has (a campaign in pieces), and print its totals")
     parser.add_argument("--summarise", type=Path, default=None, metavar="LEDGER",
                         help="print the totals of a ledger over all its pieces and exit")
+    parser.add_argument("--recheck", action="append", default=[], metavar="JOB:SEED",
+                        help="with --ledger: run just this job again (e.g. program:201435, "
+                             "repeatable) though the ledger has it; the new record supersedes "
+                             "the old one in --summarise, which lists both verdicts")
     parser.add_argument("--checks", type=int, default=20,
                         help="printed checks per generated program (default 20)")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
@@ -326,10 +338,25 @@ def main(argv=None) -> int:
                   + [((i + 0.5) / n_mutants, ("mutant", mutant_seed + i, job_options))
                      for i in range(n_mutants)], key=lambda pair: pair[0])
     jobs = [job for _, job in jobs]
+    rechecks = {}
+    if options.recheck:
+        if options.ledger is None:
+            parser.error("--recheck needs --ledger")
+        _, records = read_ledger(options.ledger)
+        earlier = {(r["job"], r["seed"]): r for r in unique_jobs(records)}
+        for spec in options.recheck:
+            kind, _, seed = spec.partition(":")
+            if kind not in ("program", "mutant") or not seed.isdigit():
+                parser.error(f"--recheck {spec}: expected program:SEED or mutant:SEED")
+            if (kind, int(seed)) not in earlier:
+                parser.error(f"--recheck {spec}: the ledger has no such job")
+            record = earlier[(kind, int(seed))]
+            rechecks[(kind, int(seed))] = record.get("crash_kind", record["kind"])
+        jobs = [(kind, seed, job_options) for kind, seed in rechecks]
     ledger = None
     if options.ledger is not None:
         _, records = read_ledger(options.ledger)
-        done_before = {(r["job"], r["seed"]) for r in records}
+        done_before = {(r["job"], r["seed"]) for r in records} - set(rechecks)
         skipped = sum(1 for kind, seed, _ in jobs if (kind, seed) in done_before)
         jobs = [job for job in jobs if (job[0], job[1]) not in done_before]
         options.ledger.parent.mkdir(parents=True, exist_ok=True)
@@ -343,8 +370,13 @@ def main(argv=None) -> int:
 
     results = []
     start = time.monotonic()
-    print(f"fuzz: {options.programs} programs x {len(MODES)} modes (seeds from {options.seed}) "
-          f"and {n_mutants} mutants (seeds from {mutant_seed}), {options.jobs} jobs", flush=True)
+    if rechecks:
+        print("fuzz: rechecking " + ", ".join(f"{kind} {seed}" for kind, seed in rechecks),
+              flush=True)
+    else:
+        print(f"fuzz: {options.programs} programs x {len(MODES)} modes (seeds from "
+              f"{options.seed}) and {n_mutants} mutants (seeds from {mutant_seed}), "
+              f"{options.jobs} jobs", flush=True)
     try:
         with multiprocessing.Pool(options.jobs,
                                   initializer=None if options.subprocess else preload) as pool:
@@ -357,6 +389,9 @@ def main(argv=None) -> int:
                           + (f" -> {result['saved']}" if "saved" in result else "")
                           + f"\n  {result['detail'][:600]}", flush=True)
                 if ledger is not None:
+                    if (result["job"], result["seed"]) in rechecks:
+                        result["recheck_of"] = rechecks[(result["job"], result["seed"])]
+                        result["commit"] = piece["commit"]
                     ledger.write(ledger_line(result))
                     ledger.flush()
                 if done % 100 == 0:

@@ -25,6 +25,13 @@
  * the garbage per update, and Boehm spent most of the time marking.
  * A node holding neither sub-nodes nor heap values (fixnum keys and values,
  * the common bottom of a trie) is allocated atomic, so Boehm never scans it.
+ *  - Flat maps: a map that owned `set`s (passes/owned_maps.py) grow past
+ *    SMALL_MAX entries is a hash table edited in place instead (CPython's dict
+ *    layout: entries in insertion order, an open-addressing index): a lookup
+ *    takes one or two cache misses where the trie takes one per level. Nobody
+ *    else can see such a map while it changes; a persistent update of one
+ *    builds the trie of its entries once, keeps it in the flat map, and goes
+ *    on as a trie (see "flat maps" below).
  */
 #include "fluentai.h"
 
@@ -35,7 +42,7 @@
 #define BUILTIN(cname) FL_BUILTIN(cname)   /* a resume point for error:catch (fluentai.h) */
 
 #define SMALL_MAX 8
-enum map_shape { MAP_SMALL = 0, MAP_LARGE = 1 };   /* in the header's aux */
+enum map_shape { MAP_SMALL = 0, MAP_LARGE = 1, MAP_FLAT = 2 };   /* in the header's aux */
 
 typedef struct small_map {
     fl_header hdr;
@@ -66,12 +73,33 @@ typedef struct large_map {
     fl_value *ordered;   /* NULL until first needed: key i at 2i, value at 2i + 1, insertion order */
 } large_map;
 
+/* A map built by owned `set`s (passes/owned_maps.py) past SMALL_MAX entries:
+ * a hash table edited in place, laid out like CPython's dict. The entries sit
+ * in insertion order in kv; index is open addressing with linear probing over
+ * a power-of-two number of slots, at most half full. A slot is 0 when empty,
+ * else the top 32 bits of the key's hash above the entry number + 1, so a
+ * probe rejects another key without touching kv. Only an owned `set` ever
+ * changes a flat map; a persistent update first builds the trie of the same
+ * entries (O(n), kept in `trie`, so many persistent updates of one shared
+ * flat version pay it once) and goes on from there. */
+typedef struct flat_map {
+    fl_header hdr;
+    int64_t size;        /* entries, all live: nothing removes from a flat map */
+    int64_t cap;         /* room in kv and hashes; the index has 2 * cap slots */
+    fl_value *kv;        /* key i at 2i, value at 2i + 1; atomic until a heap key or value enters */
+    uint64_t *hashes;    /* KEY_HASH of key i (atomic): to re-index on growth and to build the trie */
+    uint64_t *index;     /* atomic */
+    fl_value trie;       /* 0, or a large map of the same entries */
+    int64_t kv_scanned;  /* kv was allocated for the collector to scan */
+} flat_map;
+
 static small_map empty_map __attribute__((aligned(16))) = {{FL_K_MAP, MAP_SMALL}, 0};
 
 static int is_map(fl_value v) { return FL_IS_KIND(v, FL_K_MAP); }
-static int is_large(fl_value m) { return ((fl_header *)FL_PTR(m))->aux == MAP_LARGE; }
+static uint32_t shape_of(fl_value m) { return ((fl_header *)FL_PTR(m))->aux; }
 static small_map *small_of(fl_value m) { return (small_map *)FL_PTR(m); }
 static large_map *large_of(fl_value m) { return (large_map *)FL_PTR(m); }
+static flat_map *flat_of(fl_value m) { return (flat_map *)FL_PTR(m); }
 
 typedef void (*entry_visitor)(void *ctx, fl_value key, fl_value value);
 static void map_walk_unordered(fl_value m, entry_visitor visit, void *ctx);
@@ -459,15 +487,19 @@ static const fl_value *large_ordered(large_map *m) {
 
 /* ---- walking a map ----------------------------------------------------------------- */
 
-static void map_walk(fl_value m, entry_visitor visit, void *ctx) {
-    if (is_large(m)) {
-        large_map *lm = large_of(m);
-        const fl_value *kv = large_ordered(lm);
-        for (int64_t i = 0; i < lm->size; i++) visit(ctx, kv[2 * i], kv[2 * i + 1]);
-        return;
+/* The pairs of a map in insertion order, key i at 2i: small and flat maps keep them so. */
+static const fl_value *ordered_kv(fl_value m) {
+    switch (shape_of(m)) {
+    case MAP_LARGE: return large_ordered(large_of(m));
+    case MAP_FLAT: return flat_of(m)->kv;
+    default: return small_of(m)->kv;
     }
-    small_map *s = small_of(m);
-    for (int64_t i = 0; i < s->size; i++) visit(ctx, s->kv[2 * i], s->kv[2 * i + 1]);
+}
+
+static void map_walk(fl_value m, entry_visitor visit, void *ctx) {
+    int64_t n = fl_map_size(m);
+    const fl_value *kv = ordered_kv(m);
+    for (int64_t i = 0; i < n; i++) visit(ctx, kv[2 * i], kv[2 * i + 1]);
 }
 
 typedef struct unordered_walk { entry_visitor visit; void *ctx; } unordered_walk;
@@ -479,7 +511,7 @@ static void visit_unordered(void *ctx, const entry *e) {
 
 /* For order-blind uses (hashing): no need to build the order cache. */
 static void map_walk_unordered(fl_value m, entry_visitor visit, void *ctx) {
-    if (!is_large(m)) {
+    if (shape_of(m) != MAP_LARGE) {
         map_walk(m, visit, ctx);
         return;
     }
@@ -650,28 +682,179 @@ static fl_value large_remove(fl_value map, fl_value key) {
     return FL_HEAP(out);
 }
 
+/* ---- flat maps (built by owned updates) ---------------------------------------------- */
+
+#define FLAT_FIRST_CAP 16
+/* A slot keeps the entry number in 32 bits: a flat map stops growing there and
+ * goes on as a trie (about 2^31 entries, 32 GiB of kv: never in practice). */
+#define FLAT_MAX_CAP ((int64_t)1 << 31)
+#define SLOT_TAG(x) ((x) & ~(uint64_t)0xffffffffu)
+#define SLOT_ENTRY(slot) ((int64_t)(uint32_t)(slot) - 1)
+
+static uint64_t *flat_index_new(int64_t slots) {
+    uint64_t *index = fl_alloc_atomic(slots * (int64_t)sizeof(uint64_t));
+    return memset(index, 0, (size_t)slots * sizeof(uint64_t));
+}
+
+/* The slot holding key (of this hash), or the empty slot where it would go:
+ * the index is at most half full, so a probe ends soon. */
+static inline uint64_t flat_probe(const flat_map *m, uint64_t hash, fl_value key) {
+    uint64_t mask = 2 * (uint64_t)m->cap - 1, tag = SLOT_TAG(hash);
+    const uint64_t *index = m->index;
+    for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
+        uint64_t slot = index[i];
+        if (!slot || (SLOT_TAG(slot) == tag && same_key(m->kv[2 * SLOT_ENTRY(slot)], key))) return i;
+    }
+}
+
+/* The entry number of key, or -1. */
+static inline int64_t flat_find(const flat_map *m, uint64_t hash, fl_value key) {
+    uint64_t slot = m->index[flat_probe(m, hash, key)];
+    return slot ? SLOT_ENTRY(slot) : -1;
+}
+
+/* Twice the room: new arrays (the old ones become garbage: only this map saw
+ * them) and the index rebuilt from the kept hashes. */
+static void flat_grow(flat_map *m) {
+    int64_t cap = 2 * m->cap, n = m->size;
+    int64_t kv_bytes = 2 * cap * (int64_t)sizeof(fl_value);
+    fl_value *kv = m->kv_scanned ? fl_alloc(kv_bytes) : fl_alloc_atomic(kv_bytes);
+    uint64_t *hashes = fl_alloc_atomic(cap * (int64_t)sizeof(uint64_t));
+    uint64_t *index = flat_index_new(2 * cap);
+    memcpy(kv, m->kv, 2 * n * sizeof(fl_value));
+    memcpy(hashes, m->hashes, n * sizeof(uint64_t));
+    uint64_t mask = 2 * (uint64_t)cap - 1;
+    for (int64_t e = 0; e < n; e++) {
+        uint64_t i = hashes[e] & mask;
+        while (index[i]) i = (i + 1) & mask;
+        index[i] = SLOT_TAG(hashes[e]) | (uint64_t)(e + 1);
+    }
+    m->kv = kv;
+    m->hashes = hashes;
+    m->index = index;
+    m->cap = cap;
+}
+
+/* The trie of the map's entries, seq = entry number, built once. It is built
+ * by in-place updates: its nodes are new, and nothing but `m->trie` sees them
+ * until it is complete. */
+static large_map *flat_trie(flat_map *m) {
+    if (m->trie) return large_of(m->trie);
+    large_map *t = large_new(NULL);
+    for (int64_t i = 0; i < m->size; i++) {
+        fl_value key = m->kv[2 * i], value = m->kv[2 * i + 1];
+        if (!t->root) {
+            entry e = {key, value, i};
+            t->root = node_alloc(slot_bit(m->hashes[i], 0), 0, &e, 1, NULL, 0);
+        } else {
+            int added;
+            t->root = owned_upsert(t->root, m->hashes[i], key, value, i, &added, 0);
+        }
+    }
+    t->size = t->next_seq = m->size;
+    m->trie = FL_HEAP(t);
+    return t;
+}
+
+/* `set` on a flat map the compiler proved unshared and dead afterwards. */
+static fl_value flat_set_owned(fl_value map, fl_value key, fl_value value) {
+    flat_map *m = flat_of(map);
+    uint64_t hash = KEY_HASH(key);
+    m->trie = 0;   /* it holds the old entries */
+    uint64_t at = flat_probe(m, hash, key);
+    if (!m->kv_scanned && (FL_IS_HEAP(key) || FL_IS_HEAP(value))) {
+        /* an atomic kv would hide the heap value from the collector */
+        fl_value *kv = fl_alloc(2 * m->cap * (int64_t)sizeof(fl_value));
+        memcpy(kv, m->kv, 2 * m->size * sizeof(fl_value));
+        m->kv = kv;
+        m->kv_scanned = 1;
+    }
+    uint64_t slot = m->index[at];
+    if (slot) {   /* the first key written stays, in its place */
+        m->kv[2 * SLOT_ENTRY(slot) + 1] = value;
+        return map;
+    }
+    if (m->size == m->cap) {
+        if (m->cap == FLAT_MAX_CAP) return large_set_owned(FL_HEAP(flat_trie(m)), key, value);
+        flat_grow(m);
+        at = flat_probe(m, hash, key);
+    }
+    int64_t e = m->size++;
+    m->kv[2 * e] = key;
+    m->kv[2 * e + 1] = value;
+    m->hashes[e] = hash;
+    m->index[at] = SLOT_TAG(hash) | (uint64_t)(e + 1);
+    return map;
+}
+
+/* A full small map plus a new key, under an owned `set`: the first flat version. */
+static fl_value flat_from_small(const small_map *s, fl_value key, fl_value value) {
+    flat_map *m = fl_alloc(sizeof *m);
+    m->hdr.kind = FL_K_MAP;
+    m->hdr.aux = MAP_FLAT;
+    m->cap = FLAT_FIRST_CAP;
+    m->kv = fl_alloc_atomic(2 * FLAT_FIRST_CAP * (int64_t)sizeof(fl_value));
+    m->hashes = fl_alloc_atomic(FLAT_FIRST_CAP * (int64_t)sizeof(uint64_t));
+    m->index = flat_index_new(2 * FLAT_FIRST_CAP);
+    fl_value map = FL_HEAP(m);
+    for (int64_t i = 0; i < s->size; i++) flat_set_owned(map, s->kv[2 * i], s->kv[2 * i + 1]);
+    return flat_set_owned(map, key, value);
+}
+
+/* Persistent updates of a flat map go on from its trie; the map itself never changes. */
+static fl_value flat_set(fl_value map, fl_value key, fl_value value) {
+    flat_map *m = flat_of(map);
+    int64_t at = flat_find(m, KEY_HASH(key), key);
+    if (at >= 0 && m->kv[2 * at + 1] == value) return map;
+    return large_set(FL_HEAP(flat_trie(m)), key, value);
+}
+
+static fl_value flat_remove(fl_value map, fl_value key) {
+    flat_map *m = flat_of(map);
+    if (flat_find(m, KEY_HASH(key), key) < 0) return map;
+    return large_remove(FL_HEAP(flat_trie(m)), key);
+}
+
 /* ---- the map API ---------------------------------------------------------------------- */
 
 fl_value fl_map_empty(void) { return FL_HEAP(&empty_map); }
 
-int64_t fl_map_size(fl_value m) { return is_large(m) ? large_of(m)->size : small_of(m)->size; }
+int64_t fl_map_size(fl_value m) {
+    switch (shape_of(m)) {
+    case MAP_LARGE: return large_of(m)->size;
+    case MAP_FLAT: return flat_of(m)->size;
+    default: return small_of(m)->size;
+    }
+}
 
 fl_value fl_map_get(fl_value m, fl_value key, fl_value dflt) {
-    if (is_large(m)) {
+    switch (shape_of(m)) {
+    case MAP_FLAT: {
+        int64_t i = flat_find(flat_of(m), KEY_HASH(key), key);
+        return i < 0 ? dflt : flat_of(m)->kv[2 * i + 1];
+    }
+    case MAP_LARGE: {
         const entry *e = trie_find(large_of(m)->root, KEY_HASH(key), key);
         return e ? e->value : dflt;
     }
-    int64_t i = small_find(small_of(m), key);
-    return i < 0 ? dflt : small_of(m)->kv[2 * i + 1];
+    default: {
+        int64_t i = small_find(small_of(m), key);
+        return i < 0 ? dflt : small_of(m)->kv[2 * i + 1];
+    }
+    }
 }
 
 int32_t fl_map_has(fl_value m, fl_value key) {
-    if (is_large(m)) return trie_find(large_of(m)->root, KEY_HASH(key), key) != NULL;
-    return small_find(small_of(m), key) >= 0;
+    switch (shape_of(m)) {
+    case MAP_FLAT: return flat_find(flat_of(m), KEY_HASH(key), key) >= 0;
+    case MAP_LARGE: return trie_find(large_of(m)->root, KEY_HASH(key), key) != NULL;
+    default: return small_find(small_of(m), key) >= 0;
+    }
 }
 
 fl_value fl_map_set(fl_value m, fl_value key, fl_value value) {
-    if (is_large(m)) return large_set(m, key, value);
+    if (shape_of(m) == MAP_LARGE) return large_set(m, key, value);
+    if (shape_of(m) == MAP_FLAT) return flat_set(m, key, value);
     small_map *s = small_of(m);
     int64_t i = small_find(s, key);
     if (i >= 0 && s->kv[2 * i + 1] == value) return m;
@@ -688,7 +871,8 @@ fl_value fl_map_set(fl_value m, fl_value key, fl_value value) {
 }
 
 fl_value fl_map_remove(fl_value m, fl_value key) {
-    if (is_large(m)) return large_remove(m, key);
+    if (shape_of(m) == MAP_LARGE) return large_remove(m, key);
+    if (shape_of(m) == MAP_FLAT) return flat_remove(m, key);
     small_map *s = small_of(m);
     int64_t i = small_find(s, key);
     if (i < 0) return m;
@@ -700,12 +884,12 @@ fl_value fl_map_remove(fl_value m, fl_value key) {
 
 fl_value fl_map_key_at(fl_value m, int64_t i) {
     if (i < 0 || i >= fl_map_size(m)) return FL_NIL;
-    return is_large(m) ? large_ordered(large_of(m))[2 * i] : small_of(m)->kv[2 * i];
+    return ordered_kv(m)[2 * i];
 }
 
 fl_value fl_map_value_at(fl_value m, int64_t i) {
     if (i < 0 || i >= fl_map_size(m)) return FL_NIL;
-    return is_large(m) ? large_ordered(large_of(m))[2 * i + 1] : small_of(m)->kv[2 * i + 1];
+    return ordered_kv(m)[2 * i + 1];
 }
 
 /* ---- builtins ------------------------------------------------------------------------ */
@@ -730,7 +914,15 @@ BUILTIN(fl_bi_set) {
 BUILTIN(fl_bi_set_owned) {
     FL_CHECK_ARITY("set", argc, 3, 3);
     need_map("set", a0, FL_LOCOF(argc));
-    return is_large(a0) ? large_set_owned(a0, a1, a2) : fl_map_set(a0, a1, a2);
+    switch (shape_of(a0)) {
+    case MAP_FLAT: return flat_set_owned(a0, a1, a2);
+    case MAP_LARGE: return large_set_owned(a0, a1, a2);
+    default: {
+        small_map *s = small_of(a0);
+        if (s->size == SMALL_MAX && small_find(s, a1) < 0) return flat_from_small(s, a1, a2);
+        return fl_map_set(a0, a1, a2);
+    }
+    }
 }
 
 BUILTIN(fl_bi_dict_remove) {

@@ -1001,6 +1001,87 @@ def test_owned_set_with_hash_collisions_matches_a_python_dict(rt_weak_hash):
         assert rt.py(rt.lib.fl_map_get(m, rt.value(key), rt.value("absent"))) == model.get(key, "absent")
 
 
+def _flat_and_trie_mix(rt, seed: int, rounds: int):
+    """Maps grown by owned sets (flat past 8 entries) and then shared: persistent sets, removes
+    and merges of the shared versions (which go through the trie built from a flat map, once),
+    equality and hashing across shapes, ordered reads; every version checked against a Python
+    dict at the end, so an update that leaked into a shared version shows."""
+    rng = random.Random(seed)
+    pool = (list(range(50)) + [float(i) for i in range(0, 50, 4)] + [f"k{i}" for i in range(30)]
+            + [Keyword(f"w{i}") for i in range(20)] + [-0.0, 2.5])
+    nslots = 48
+    slots = rt.lib.fl_constants_new(nslots)   # the shared versions, alive to the end
+    models: list[dict | None] = [None] * nslots
+
+    def share(m, model):
+        i = rng.randrange(nslots)
+        slots[i] = m
+        models[i] = dict(model)
+
+    def shared():
+        full = [i for i in range(nslots) if models[i] is not None]
+        i = rng.choice(full)
+        return slots[i], models[i]
+
+    def value_for(step):
+        return f"v{step}" if step % 5 == 0 else step
+
+    step = 0
+    for _ in range(rounds):
+        # a chain of owned sets from {}, reading between them as compiled code may
+        m, model = rt.lib.fl_map_empty(), {}
+        for _ in range(rng.choice([3, 9, 30, 120])):
+            key, step = rng.choice(pool), step + 1
+            m = rt.keep(rt.lib.fl_bi_set_owned(FL_NIL, 3, m, rt.value(key), rt.value(value_for(step)), rt.ffi.NULL))
+            model[key] = value_for(step)
+            probe = rng.choice(pool)
+            assert rt.py(rt.lib.fl_map_get(m, rt.value(probe), rt.value("absent"))) == model.get(probe, "absent")
+            assert rt.lib.fl_map_has(m, rt.value(probe)) == (probe in model)
+        _check_against(rt, m, model)
+        share(m, model)
+        # persistent updates of shared versions, several of the same one
+        for _ in range(rng.randrange(1, 12)):
+            old, old_model = shared()
+            op, key, step = rng.random(), rng.choice(pool), step + 1
+            if op < 0.5:
+                new = rt.lib.fl_map_set(old, rt.value(key), rt.value(value_for(step)))
+                new_model = dict(old_model)
+                new_model[key] = value_for(step)
+            elif op < 0.8:
+                new = rt.lib.fl_map_remove(old, rt.value(key))
+                new_model = {k: v for k, v in old_model.items() if k != key}
+            else:
+                other, other_model = shared()
+                new = rt.run("dict-merge", Raw(old), Raw(other))
+                new_model = dict(old_model)
+                new_model.update(other_model)
+            share(rt.keep(new), new_model)
+        # equality and hashing across shapes: the same entries in another order, built persistently
+        m, model = shared()
+        items = list(model.items())
+        rng.shuffle(items)
+        again = rt.map_of(items)
+        assert rt.equal(m, again) and rt.equal(again, m)
+        assert rt.lib.fl_hash(m) == rt.lib.fl_hash(again)
+        other, other_model = shared()
+        assert rt.equal(m, other) == (model == other_model)
+        assert rt.py(rt.run("dict-keys", Raw(m))) == list(model)
+        assert rt.py(rt.run("dict-values", Raw(m))) == list(model.values())
+        if rng.random() < 0.2:
+            rt.lib.fl_gc_collect()
+    for i in range(nslots):
+        if models[i] is not None:
+            _check_against(rt, slots[i], models[i])
+
+
+def test_flat_and_trie_maps_match_a_python_dict(rt):
+    _flat_and_trie_mix(rt, seed=5, rounds=300)
+
+
+def test_flat_and_trie_maps_with_hash_collisions_match_a_python_dict(rt_weak_hash):
+    _flat_and_trie_mix(rt_weak_hash, seed=6, rounds=300)
+
+
 def test_map_of_100k_entries(rt):
     lib = rt.lib
     m = lib.fl_map_empty()

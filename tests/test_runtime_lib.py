@@ -1028,8 +1028,12 @@ def _flat_and_trie_mix(rt, seed: int, rounds: int):
 
     step = 0
     for _ in range(rounds):
-        # a chain of owned sets from {}, reading between them as compiled code may
+        # a chain of owned sets, reading between them as compiled code may, from {} or from a
+        # trie nobody else holds (its in-place updates, map.c large_set_owned)
         m, model = rt.lib.fl_map_empty(), {}
+        if rng.random() < 0.25:
+            model = {rng.choice(pool): value_for(-i) for i in range(12, 40)}
+            m = rt.map_of(model.items())
         for _ in range(rng.choice([3, 9, 30, 120])):
             key, step = rng.choice(pool), step + 1
             m = rt.keep(rt.lib.fl_bi_set_owned(FL_NIL, 3, m, rt.value(key), rt.value(value_for(step)), rt.ffi.NULL))

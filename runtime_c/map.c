@@ -27,8 +27,9 @@
  * the common bottom of a trie) is allocated atomic, so Boehm never scans it.
  *  - Flat maps: a map that owned `set`s (passes/owned_maps.py) grow past
  *    SMALL_MAX entries is a hash table edited in place instead (CPython's dict
- *    layout: entries in insertion order, an open-addressing index): a lookup
- *    takes one or two cache misses where the trie takes one per level. Nobody
+ *    layout: entries in insertion order, an open-addressing index, and a tag
+ *    byte per slot probed first): a hit takes two or three cache misses and a
+ *    miss usually one, where the trie takes one per level. Nobody
  *    else can see such a map while it changes; a persistent update of one
  *    builds the trie of its entries once, keeps it in the flat map, and goes
  *    on as a trie (see "flat maps" below).
@@ -74,21 +75,24 @@ typedef struct large_map {
 } large_map;
 
 /* A map built by owned `set`s (passes/owned_maps.py) past SMALL_MAX entries:
- * a hash table edited in place, laid out like CPython's dict. The entries sit
- * in insertion order in kv; index is open addressing with linear probing over
- * a power-of-two number of slots, at most half full. A slot is 0 when empty,
- * else the top 32 bits of the key's hash above the entry number + 1, so a
- * probe rejects another key without touching kv. Only an owned `set` ever
- * changes a flat map; a persistent update first builds the trie of the same
- * entries (O(n), kept in `trie`, so many persistent updates of one shared
- * flat version pay it once) and goes on from there. */
+ * a hash table edited in place, laid out like CPython's dict: the entries in
+ * insertion order in kv, found through an index, open addressing with linear
+ * probing over a power-of-two number of slots, at most half of them used. A
+ * byte per slot (tags: 0 when empty, else the top 7 bits of the key's hash
+ * with the high bit set) is probed first, so a miss reads only tags (an eighth
+ * of the index's size) and a probe rejects another key without touching kv.
+ * Only an owned `set` ever changes a flat map; a persistent update first
+ * builds the trie of the same entries (O(n), kept in `trie`, so many
+ * persistent updates of one shared flat version pay it once) and goes on from
+ * there. */
 typedef struct flat_map {
     fl_header hdr;
     int64_t size;        /* entries, all live: nothing removes from a flat map */
     int64_t cap;         /* room in kv and hashes; the index has 2 * cap slots */
     fl_value *kv;        /* key i at 2i, value at 2i + 1; atomic until a heap key or value enters */
     uint64_t *hashes;    /* KEY_HASH of key i (atomic): to re-index on growth and to build the trie */
-    uint64_t *index;     /* atomic */
+    uint8_t *tags;       /* per slot (atomic) */
+    uint32_t *index;     /* per slot: the entry number, where the tag is not 0 (atomic) */
     fl_value trie;       /* 0, or a large map of the same entries */
     int64_t kv_scanned;  /* kv was allocated for the collector to scan */
 } flat_map;
@@ -685,52 +689,51 @@ static fl_value large_remove(fl_value map, fl_value key) {
 /* ---- flat maps (built by owned updates) ---------------------------------------------- */
 
 #define FLAT_FIRST_CAP 16
-/* A slot keeps the entry number in 32 bits: a flat map stops growing there and
- * goes on as a trie (about 2^31 entries, 32 GiB of kv: never in practice). */
+/* The index keeps entry numbers in 32 bits: a flat map stops growing there and
+ * goes on as a trie (2^31 entries, 32 GiB of kv: never in practice). */
 #define FLAT_MAX_CAP ((int64_t)1 << 31)
-#define SLOT_TAG(x) ((x) & ~(uint64_t)0xffffffffu)
-#define SLOT_ENTRY(slot) ((int64_t)(uint32_t)(slot) - 1)
 
-static uint64_t *flat_index_new(int64_t slots) {
-    uint64_t *index = fl_alloc_atomic(slots * (int64_t)sizeof(uint64_t));
-    return memset(index, 0, (size_t)slots * sizeof(uint64_t));
-}
+static inline uint8_t slot_tag(uint64_t hash) { return (uint8_t)(0x80 | (hash >> 57)); }
 
 /* The slot holding key (of this hash), or the empty slot where it would go:
  * the index is at most half full, so a probe ends soon. */
 static inline uint64_t flat_probe(const flat_map *m, uint64_t hash, fl_value key) {
-    uint64_t mask = 2 * (uint64_t)m->cap - 1, tag = SLOT_TAG(hash);
-    const uint64_t *index = m->index;
+    uint64_t mask = 2 * (uint64_t)m->cap - 1;
+    const uint8_t *tags = m->tags, tag = slot_tag(hash);
     for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
-        uint64_t slot = index[i];
-        if (!slot || (SLOT_TAG(slot) == tag && same_key(m->kv[2 * SLOT_ENTRY(slot)], key))) return i;
+        uint8_t t = tags[i];
+        if (!t || (t == tag && same_key(m->kv[2 * (int64_t)m->index[i]], key))) return i;
     }
 }
 
 /* The entry number of key, or -1. */
 static inline int64_t flat_find(const flat_map *m, uint64_t hash, fl_value key) {
-    uint64_t slot = m->index[flat_probe(m, hash, key)];
-    return slot ? SLOT_ENTRY(slot) : -1;
+    uint64_t i = flat_probe(m, hash, key);
+    return m->tags[i] ? (int64_t)m->index[i] : -1;
 }
 
-/* Twice the room: new arrays (the old ones become garbage: only this map saw
- * them) and the index rebuilt from the kept hashes. */
-static void flat_grow(flat_map *m) {
-    int64_t cap = 2 * m->cap, n = m->size;
-    int64_t kv_bytes = 2 * cap * (int64_t)sizeof(fl_value);
+/* Room for cap entries: new arrays (the old ones become garbage: only this
+ * map saw them) and the index rebuilt from the kept hashes. */
+static void flat_resize(flat_map *m, int64_t cap) {
+    int64_t n = m->size, kv_bytes = 2 * cap * (int64_t)sizeof(fl_value);
     fl_value *kv = m->kv_scanned ? fl_alloc(kv_bytes) : fl_alloc_atomic(kv_bytes);
     uint64_t *hashes = fl_alloc_atomic(cap * (int64_t)sizeof(uint64_t));
-    uint64_t *index = flat_index_new(2 * cap);
-    memcpy(kv, m->kv, 2 * n * sizeof(fl_value));
-    memcpy(hashes, m->hashes, n * sizeof(uint64_t));
+    uint8_t *tags = memset(fl_alloc_atomic(2 * cap), 0, (size_t)(2 * cap));
+    uint32_t *index = fl_alloc_atomic(2 * cap * (int64_t)sizeof(uint32_t));
+    if (n) {
+        memcpy(kv, m->kv, 2 * n * sizeof(fl_value));
+        memcpy(hashes, m->hashes, n * sizeof(uint64_t));
+    }
     uint64_t mask = 2 * (uint64_t)cap - 1;
     for (int64_t e = 0; e < n; e++) {
         uint64_t i = hashes[e] & mask;
-        while (index[i]) i = (i + 1) & mask;
-        index[i] = SLOT_TAG(hashes[e]) | (uint64_t)(e + 1);
+        while (tags[i]) i = (i + 1) & mask;
+        tags[i] = slot_tag(hashes[e]);
+        index[i] = (uint32_t)e;
     }
     m->kv = kv;
     m->hashes = hashes;
+    m->tags = tags;
     m->index = index;
     m->cap = cap;
 }
@@ -761,7 +764,6 @@ static fl_value flat_set_owned(fl_value map, fl_value key, fl_value value) {
     flat_map *m = flat_of(map);
     uint64_t hash = KEY_HASH(key);
     m->trie = 0;   /* it holds the old entries */
-    uint64_t at = flat_probe(m, hash, key);
     if (!m->kv_scanned && (FL_IS_HEAP(key) || FL_IS_HEAP(value))) {
         /* an atomic kv would hide the heap value from the collector */
         fl_value *kv = fl_alloc(2 * m->cap * (int64_t)sizeof(fl_value));
@@ -769,21 +771,22 @@ static fl_value flat_set_owned(fl_value map, fl_value key, fl_value value) {
         m->kv = kv;
         m->kv_scanned = 1;
     }
-    uint64_t slot = m->index[at];
-    if (slot) {   /* the first key written stays, in its place */
-        m->kv[2 * SLOT_ENTRY(slot) + 1] = value;
+    uint64_t at = flat_probe(m, hash, key);
+    if (m->tags[at]) {   /* the first key written stays, in its place */
+        m->kv[2 * (int64_t)m->index[at] + 1] = value;
         return map;
     }
     if (m->size == m->cap) {
         if (m->cap == FLAT_MAX_CAP) return large_set_owned(FL_HEAP(flat_trie(m)), key, value);
-        flat_grow(m);
+        flat_resize(m, 2 * m->cap);
         at = flat_probe(m, hash, key);
     }
     int64_t e = m->size++;
     m->kv[2 * e] = key;
     m->kv[2 * e + 1] = value;
     m->hashes[e] = hash;
-    m->index[at] = SLOT_TAG(hash) | (uint64_t)(e + 1);
+    m->tags[at] = slot_tag(hash);
+    m->index[at] = (uint32_t)e;
     return map;
 }
 
@@ -792,10 +795,7 @@ static fl_value flat_from_small(const small_map *s, fl_value key, fl_value value
     flat_map *m = fl_alloc(sizeof *m);
     m->hdr.kind = FL_K_MAP;
     m->hdr.aux = MAP_FLAT;
-    m->cap = FLAT_FIRST_CAP;
-    m->kv = fl_alloc_atomic(2 * FLAT_FIRST_CAP * (int64_t)sizeof(fl_value));
-    m->hashes = fl_alloc_atomic(FLAT_FIRST_CAP * (int64_t)sizeof(uint64_t));
-    m->index = flat_index_new(2 * FLAT_FIRST_CAP);
+    flat_resize(m, FLAT_FIRST_CAP);
     fl_value map = FL_HEAP(m);
     for (int64_t i = 0; i < s->size; i++) flat_set_owned(map, s->kv[2 * i], s->kv[2 * i + 1]);
     return flat_set_owned(map, key, value);

@@ -170,3 +170,19 @@ def test_long_appended_strings_come_back_as_python_strings():
     assert fluentai.run('(set {} (string-append (substring "x" 0 1) (to-string (range 0 100))) 1)') == \
         {"x" + str(list(range(100))).replace(",", ""): 1}
     assert mod["same?"]("ab" * 300, 300, "ab") is True
+
+
+def test_maps_built_in_place_come_back_as_python_dicts():
+    # A loop's owned sets make a flat hash table past 8 entries (runtime_c/map.c): Python sees
+    # a dict in insertion order, and a dict passed in (a trie) compares equal to it.
+    mod = fluentai.load("""
+        (define (build n)
+          (let loop ((i 0) (m {}))
+            (if (= i n) m (loop (+ i 1) (set m (- n i) (to-string i))))))
+        (define (same? m n) (= m (build n)))
+    """)
+    built = mod["build"](500)
+    assert built == {500 - i: str(i) for i in range(500)}
+    assert list(built)[:3] == [500, 499, 498]
+    assert mod["same?"]({k: str(500 - k) for k in range(1, 501)}, 500) is True
+    assert mod["same?"]({k: str(500 - k) for k in range(1, 500)}, 500) is False

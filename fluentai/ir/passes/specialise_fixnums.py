@@ -98,7 +98,6 @@ def _is_fixnum_const(v) -> bool:
 def _clone(fn: N.Function, name: str) -> tuple[N.Function, dict]:
     clone = N.Function(name, fn.display_name, fn.arity, False, fn.kind, fn.span)
     clone.nfree, clone.free_labels = fn.nfree, list(fn.free_labels)
-    clone.trmc_site = fn.trmc_site     # its Trmc instructions are copied too
     values: dict[int, N.Value] = {id(p): q for p, q in zip(fn.params, clone.params)}
     bmap: dict[N.Block, N.Block] = {}
     for b in fn.blocks:

@@ -100,12 +100,12 @@ def _conses_returned(b: N.Block, k: int) -> Optional[list[N.Prim]]:
 
 
 def _loop_header(fn: N.Function) -> Optional[N.Block]:
-    """The block whose phis carry the parameters: entry jumps to it and gives
-    each phi its parameter, in order."""
+    """The block whose phis carry the parameters: entry (which may load the
+    captured values first) jumps to it and gives each phi its parameter, in order."""
     entry = fn.blocks[0]
-    if len(entry.instrs) != 1 or not isinstance(entry.instrs[0], N.Jump):
+    if not isinstance(entry.terminator, N.Jump):
         return None
-    header = entry.instrs[0].target
+    header = entry.terminator.target
     phis = header.phis
     if header is entry or len(phis) != fn.arity:
         return None

@@ -58,9 +58,9 @@ def make_trmc_loops(module: N.Module) -> None:
             continue
         returns = [b.terminator for b in fn.blocks
                    if isinstance(b.terminator, N.Return) and b is not call.block]
-        if may_answer and not all(_is_list(r.value) for r in returns):
+        if may_answer and not all(_is_list(r.value, True) for r in returns):
             continue
-        _rewrite(fn, header, call, conses, returns)
+        _rewrite(fn, header, call, conses, returns, may_answer)
 
 
 def _cons_site(fn: N.Function) -> Optional[tuple[N.CallKnown, list[N.Prim]]]:
@@ -115,18 +115,22 @@ def _loop_header(fn: N.Function) -> Optional[N.Block]:
     return header
 
 
-def _is_list(v: N.Value, seen: Optional[set] = None) -> bool:
-    """Is ``v`` a list whatever the program does: ``[]``, a pair, or a phi of those?"""
+def _is_list(v: N.Value, may_answer: bool, seen: Optional[set] = None) -> bool:
+    """Is ``v`` a list whatever the program does: ``[]``, a pair, or a phi of
+    those? A cons whose tail may not be a list is a pair only where no
+    ``error:catch`` handler can answer its fault with another value."""
     if isinstance(v, N.Const):
         return v.rep is N.Rep.VALUE and v.value == N.EMPTY_LIST
     if isinstance(v, N.Prim):
-        return v.op in ("cons", "set_tail")
+        if v.op == "cons":
+            return not may_answer or _is_list(v.args[1], may_answer, seen)
+        return v.op == "set_tail"
     if isinstance(v, N.Phi):
         seen = set() if seen is None else seen
         if id(v) in seen:
             return True
         seen.add(id(v))
-        return all(_is_list(x, seen) for _, x in v.incoming)
+        return all(_is_list(x, may_answer, seen) for _, x in v.incoming)
     return False
 
 
@@ -140,7 +144,7 @@ def _add(block: N.Block, instr: N.Instr, at: Optional[int] = None) -> N.Instr:
 
 
 def _rewrite(fn: N.Function, header: N.Block, call: N.CallKnown, conses: list[N.Prim],
-             returns: list[N.Return]) -> None:
+             returns: list[N.Return], may_answer: bool) -> None:
     entry, site = fn.blocks[0], call.block
     preds = [b for b in fn.blocks if header in b.successors()]
     dest = _add(entry, N.Trmc("dest"), 0)
@@ -164,15 +168,16 @@ def _rewrite(fn: N.Function, header: N.Block, call: N.CallKnown, conses: list[N.
     last.add_incoming(site, innermost)
 
     for ret in returns:
-        _finish(fn, ret, dest, last, innermost)
+        _finish(fn, ret, dest, last, innermost, may_answer)
     fn.trmc_site = call.span
 
 
-def _finish(fn: N.Function, ret: N.Return, dest: N.Trmc, last: N.Phi, innermost: N.Prim) -> None:
+def _finish(fn: N.Function, ret: N.Return, dest: N.Trmc, last: N.Phi, innermost: N.Prim,
+            may_answer: bool) -> None:
     """``return v`` -> the pending pairs' result with ``v`` as the last tail."""
     block, v = ret.block, ret.value
     block.instrs.remove(ret)
-    if _is_list(v):
+    if _is_list(v, may_answer):
         _link(block, v, dest, last)
         return
     check, join = fn.new_block("trmc_check"), fn.new_block("trmc_list")

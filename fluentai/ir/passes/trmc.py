@@ -58,9 +58,10 @@ def make_trmc_loops(module: N.Module) -> None:
             continue
         returns = [b.terminator for b in fn.blocks
                    if isinstance(b.terminator, N.Return) and b is not call.block]
-        if may_answer and not all(_is_list(r.value, True) for r in returns):
+        lists = _list_values(fn, may_answer)
+        if may_answer and not all(id(r.value) in lists for r in returns):
             continue
-        _rewrite(fn, header, call, conses, returns, may_answer)
+        _rewrite(fn, header, call, conses, returns, lists)
 
 
 def _cons_site(fn: N.Function) -> Optional[tuple[N.CallKnown, list[N.Prim]]]:
@@ -115,23 +116,34 @@ def _loop_header(fn: N.Function) -> Optional[N.Block]:
     return header
 
 
-def _is_list(v: N.Value, may_answer: bool, seen: Optional[set] = None) -> bool:
-    """Is ``v`` a list whatever the program does: ``[]``, a pair, or a phi of
-    those? A cons whose tail may not be a list is a pair only where no
-    ``error:catch`` handler can answer its fault with another value."""
-    if isinstance(v, N.Const):
-        return v.rep is N.Rep.VALUE and v.value == N.EMPTY_LIST
-    if isinstance(v, N.Prim):
-        if v.op == "cons":
-            return not may_answer or _is_list(v.args[1], may_answer, seen)
-        return v.op == "set_tail"
-    if isinstance(v, N.Phi):
-        seen = set() if seen is None else seen
-        if id(v) in seen:
-            return True
-        seen.add(id(v))
-        return all(_is_list(x, may_answer, seen) for _, x in v.incoming)
-    return False
+def _list_values(fn: N.Function, may_answer: bool) -> set[int]:
+    """The ids of the values of ``fn`` that are lists whatever the program
+    does: ``[]``, pairs, and phis of those (the greatest fixpoint, so a loop's
+    phi is one when every value entering it is). A cons whose tail may not be
+    a list is a pair only where no ``error:catch`` handler can answer its
+    fault with another value."""
+    deps: dict[int, list[N.Value]] = {}
+    for i in fn.instructions():
+        if isinstance(i, N.Const) and i.rep is N.Rep.VALUE and i.value == N.EMPTY_LIST:
+            deps[id(i)] = []
+        elif isinstance(i, N.Prim) and i.op == "set_tail":
+            deps[id(i)] = []
+        elif isinstance(i, N.Prim) and i.op == "cons":
+            deps[id(i)] = [i.args[1]] if may_answer else []
+        elif isinstance(i, N.Phi):
+            deps[id(i)] = [v for _, v in i.incoming]
+    lists = set(deps)
+    users: dict[int, list[int]] = {}
+    for k, ds in deps.items():
+        for d in ds:
+            users.setdefault(id(d), []).append(k)
+    work = [k for k, ds in deps.items() if any(id(d) not in lists for d in ds)]
+    while work:
+        k = work.pop()
+        if k in lists:
+            lists.discard(k)
+            work.extend(users.get(k, ()))
+    return lists
 
 
 def _add(block: N.Block, instr: N.Instr, at: Optional[int] = None) -> N.Instr:
@@ -144,7 +156,7 @@ def _add(block: N.Block, instr: N.Instr, at: Optional[int] = None) -> N.Instr:
 
 
 def _rewrite(fn: N.Function, header: N.Block, call: N.CallKnown, conses: list[N.Prim],
-             returns: list[N.Return], may_answer: bool) -> None:
+             returns: list[N.Return], lists: set[int]) -> None:
     entry, site = fn.blocks[0], call.block
     preds = [b for b in fn.blocks if header in b.successors()]
     dest = _add(entry, N.Trmc("dest"), 0)
@@ -168,16 +180,16 @@ def _rewrite(fn: N.Function, header: N.Block, call: N.CallKnown, conses: list[N.
     last.add_incoming(site, innermost)
 
     for ret in returns:
-        _finish(fn, ret, dest, last, innermost, may_answer)
+        _finish(fn, ret, dest, last, innermost, id(ret.value) in lists)
     fn.trmc_site = call.span
 
 
 def _finish(fn: N.Function, ret: N.Return, dest: N.Trmc, last: N.Phi, innermost: N.Prim,
-            may_answer: bool) -> None:
+            is_list: bool) -> None:
     """``return v`` -> the pending pairs' result with ``v`` as the last tail."""
     block, v = ret.block, ret.value
-    block.instrs.remove(ret)
-    if _is_list(v, may_answer):
+    block.instrs.pop()      # the return: the block's terminator
+    if is_list:
         _link(block, v, dest, last)
         return
     check, join = fn.new_block("trmc_check"), fn.new_block("trmc_list")

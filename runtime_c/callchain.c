@@ -13,6 +13,12 @@
  * SIGSEGV handler) and bounded in memory: runs of frames at the same call
  * site are counted, not stored, and only the innermost FL_CHAIN_FIRST and the
  * outermost FL_CHAIN_LAST runs are kept.
+ *
+ * A loop made by ir/passes/trmc.py from a recursion modulo cons is one
+ * machine frame standing for the frames of the conses still pending: the
+ * function counts them in a slot of its frame and passes the slot's address
+ * (a Direct location, [rbp or rsp + offset]) and the site of those frames (a
+ * constant) to every stack map, so the walk adds them after the frame's own.
  */
 #include <gc.h>
 #include <stdio.h>
@@ -35,6 +41,12 @@ struct fl_chain_site {
     /* Inlined code (ir/passes/inline.py): the call that the inlined function's
      * frame would have returned to; one machine frame then stands for several. */
     const struct fl_chain_site *outer;
+    /* A loop of ir/passes/trmc.py: the count of the frames it stands for is
+     * at depth_offset from the caller's rbp (DWARF register 6) or its stack
+     * pointer at the call (7); they are frames at `repeats`. 0: none. */
+    int16_t depth_register;
+    int32_t depth_offset;
+    const struct fl_chain_site *repeats;
 };
 
 struct registration {
@@ -110,6 +122,27 @@ static void fill_site(fl_chain_site *site, const struct registration *r, const f
                          ? r->function_names[s->function] : "a function";
     site->module = r;
     site->outer = s->outer >= 0 && s->outer < info->nsites ? &r->by_id[s->outer] : NULL;
+    site->depth_register = 0;
+    site->depth_offset = 0;
+    site->repeats = NULL;
+}
+
+/* The locations a trmc loop's stack maps carry (see the top of the file):
+ * {u8 type, u8, u16 size, u16 DWARF register, u16, i32 offset or constant}
+ * each; type 2 is Direct (register + offset), 4 a Constant. */
+static void read_trmc_locations(fl_chain_site *site, const struct registration *r,
+                                const fl_module_info *info, const unsigned char *loc,
+                                uint16_t nlocations)
+{
+    if (nlocations != 2 || loc[0] != 2 || loc[12] != 4)
+        return;
+    uint16_t reg = read_u16(loc + 4);
+    int32_t offset = (int32_t)read_u32(loc + 8), repeats = (int32_t)read_u32(loc + 20);
+    if ((reg != 6 && reg != 7) || repeats < 0 || repeats >= info->nsites)
+        return;
+    site->depth_register = (int16_t)reg;
+    site->depth_offset = offset;
+    site->repeats = &r->by_id[repeats];
 }
 
 /* Header {u8 version = 3, u8, u16}, u32 functions, u32 constants, u32 records;
@@ -134,6 +167,7 @@ static int64_t read_stackmaps(struct registration *r, const fl_module_info *info
             uint64_t id = read_u64(rec);
             uint32_t offset = read_u32(rec + 8);
             uint16_t nlocations = read_u16(rec + 14);
+            const unsigned char *locations = rec + 16;
             size_t size = 16 + 12 * (size_t)nlocations;
             size = (size + 7) & ~(size_t)7;
             uint16_t nliveouts = read_u16(rec + size + 2);
@@ -145,6 +179,7 @@ static int64_t read_stackmaps(struct registration *r, const fl_module_info *info
             const fl_site_info *s = &info->sites[id];
             fl_chain_site *site = &r->sites[n++];
             fill_site(site, r, info, s);
+            read_trmc_locations(site, r, info, locations, nlocations);
             site->label = start + offset;
             site->function_start = start;
         }
@@ -243,7 +278,7 @@ static const fl_chain_site *lookup(uintptr_t ret)
 
 /* ---- capture ---- */
 
-static void add_one_frame(fl_chain *c, const fl_chain_site *site);
+static void add_frames(fl_chain *c, const fl_chain_site *site, int64_t n);
 
 /* Frames at one call site as printed: the entry of the site itself, or of a
  * copy of it (inlined code, a call LLVM duplicated, or the same call in a
@@ -259,17 +294,18 @@ static int same_site(const fl_chain_site *a, const fl_chain_site *b)
 static void add_frame(fl_chain *c, const fl_chain_site *site)
 {
     for (int depth = 0; site && depth < 64; site = site->outer, depth++)
-        add_one_frame(c, site);
+        add_frames(c, site, 1);
 }
 
-static void add_one_frame(fl_chain *c, const fl_chain_site *site)
+/* n frames at one site: one run, or the end of the run before. */
+static void add_frames(fl_chain *c, const fl_chain_site *site, int64_t n)
 {
-    if (site->line == 0)    /* not a call of the program's own (a prologue's arity check) */
+    if (site->line == 0 || n <= 0)    /* not a call of the program's own (a prologue's arity check) */
         return;
     if (c->nlast > 0) {
         fl_chain_run *run = &c->last[(c->last_start + c->nlast - 1) % FL_CHAIN_LAST];
         if (same_site(run->site, site)) {
-            run->count++;
+            run->count += n;
             return;
         }
         if (c->nlast == FL_CHAIN_LAST) {    /* the oldest run of the ring drops out */
@@ -277,19 +313,36 @@ static void add_one_frame(fl_chain *c, const fl_chain_site *site)
             c->last_start = (c->last_start + 1) % FL_CHAIN_LAST;
             c->nlast--;
         }
-        c->last[(c->last_start + c->nlast++) % FL_CHAIN_LAST] = (fl_chain_run){site, 1};
+        c->last[(c->last_start + c->nlast++) % FL_CHAIN_LAST] = (fl_chain_run){site, n};
         return;
     }
     if (c->nfirst > 0 && same_site(c->first[c->nfirst - 1].site, site)) {
-        c->first[c->nfirst - 1].count++;
+        c->first[c->nfirst - 1].count += n;
         return;
     }
     if (c->nfirst < FL_CHAIN_FIRST) {
-        c->first[c->nfirst++] = (fl_chain_run){site, 1};
+        c->first[c->nfirst++] = (fl_chain_run){site, n};
         return;
     }
     c->last_start = 0;
-    c->last[c->nlast++] = (fl_chain_run){site, 1};
+    c->last[c->nlast++] = (fl_chain_run){site, n};
+}
+
+/* The machine frame that called at `site`, with its frame pointer `rbp` and
+ * its stack pointer `sp` at the call; for a trmc loop, then the frames it
+ * stands for. The count is read only from inside the stack being walked. */
+static void add_machine_frame(fl_chain *c, const fl_chain_site *site, uintptr_t rbp,
+                              uintptr_t sp, const char *lo, const char *top)
+{
+    add_frame(c, site);
+    if (!site->depth_register || site->line == 0)
+        return;
+    uintptr_t at = (site->depth_register == 6 ? rbp : sp) + (uintptr_t)(intptr_t)site->depth_offset;
+    if (at < (uintptr_t)lo || at > (uintptr_t)top - sizeof(int64_t) || (at & 7) != 0)
+        return;
+    int64_t n;
+    memcpy(&n, (const void *)at, sizeof n);
+    add_frames(c, site->repeats, n);
 }
 
 static int is_function_entry(uintptr_t pc)
@@ -304,7 +357,7 @@ static int is_function_entry(uintptr_t pc)
     return 0;
 }
 
-static void walk(fl_chain *c, void *fp, uintptr_t first_ret, const void *limit)
+static void walk(fl_chain *c, void *fp, uintptr_t first_ret, uintptr_t first_sp, const void *limit)
 {
     memset(c, 0, sizeof *c);
     char *lo, *top;
@@ -315,7 +368,7 @@ static void walk(fl_chain *c, void *fp, uintptr_t first_ret, const void *limit)
     if (first_ret) {
         const fl_chain_site *s = lookup(first_ret);
         if (s)
-            add_frame(c, s);
+            add_machine_frame(c, s, (uintptr_t)fp, first_sp, lo, top);
     }
     /* Each frame record is {saved frame pointer, return address}; the saved
      * pointers strictly increase toward the stack's top. A foreign frame
@@ -325,8 +378,8 @@ static void walk(fl_chain *c, void *fp, uintptr_t first_ret, const void *limit)
     while ((char *)frame >= lo && (char *)(frame + 2) <= top && ((uintptr_t)frame & 7) == 0) {
         uintptr_t ret = frame[1];
         const fl_chain_site *s = lookup(ret);
-        if (s)
-            add_frame(c, s);
+        if (s)   /* the caller's frame pointer was saved here; its sp was just above */
+            add_machine_frame(c, s, frame[0], (uintptr_t)(frame + 2), lo, top);
         uintptr_t *next = (uintptr_t *)frame[0];
         if (next <= frame)
             break;
@@ -336,7 +389,7 @@ static void walk(fl_chain *c, void *fp, uintptr_t first_ret, const void *limit)
 
 void fl_chain_capture(fl_chain *c, void *fp, const void *limit)
 {
-    walk(c, fp, 0, limit);
+    walk(c, fp, 0, 0, limit);
 }
 
 /* Code that overflows faults at a call (its frame is the one rbp names) or at
@@ -347,7 +400,8 @@ void fl_chain_capture(fl_chain *c, void *fp, const void *limit)
 void fl_chain_capture_fault(fl_chain *c, void *fp, uintptr_t pc, const uintptr_t *sp,
                             const void *limit)
 {
-    walk(c, fp, is_function_entry(pc) ? *sp : 0, limit);
+    /* The call pushed the return address at sp: the caller's sp is above it. */
+    walk(c, fp, is_function_entry(pc) ? *sp : 0, (uintptr_t)(sp + 1), limit);
     c->overflowed = 1;
 }
 

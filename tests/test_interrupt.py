@@ -141,6 +141,24 @@ def test_sigint_stops_a_long_builtin(tmp_path, env, mode, opt):
     assert_interrupted(status, err, "(range 0 1000000000)")
 
 
+@pytest.mark.parametrize("mode,opt", MODES)
+def test_sigint_stops_a_recursion_modulo_cons(tmp_path, env, mode, opt):
+    """An endless recursion modulo cons is a loop (ir/passes/trmc.py) that allocates and
+    polls at its back edge; the chain shows the frames of the recursion it replaced, folded
+    at the recursive call. The heap limit turns a missed interrupt into an out-of-memory
+    report instead of a machine-sized list."""
+    source = READY + ("(define (grow n)\n  (cons (if (= n 1000) (ready) n) (grow (+ n 1))))\n"
+                      "(print-line (length (grow 0)))\n")
+    limited = dict(env, FLUENTAI_MAX_HEAP="512M")
+    status, _, err = interrupt(command(mode, opt, tmp_path, limited, source), tmp_path, limited)
+    assert_interrupted(status, err, "", "`grow`")
+    chain = err[err.index("call chain"):].splitlines()
+    assert "    p.fl:3:35 in `grow`" in chain, err
+    assert any(line.startswith("    ... ") and line.endswith(" more frames of `grow`")
+               for line in chain), err
+    assert chain[-1] == "    p.fl:4:21 in the top level", err
+
+
 def test_the_chain_of_a_contified_loop_names_its_function_at_every_level(tmp_path, env):
     """The poll of a loop inside a function reports the loop's call and a chain through
     the function and the top level, the same at -O0 and -O2."""

@@ -226,12 +226,16 @@ class SiteRecordingBuilder(TextBuilder):
         self.site_function = function
         self.site_outer = -1
         self.site_span: Optional[Span] = None
+        # A loop of passes/trmc.py: (the frame's slot counting the frames it
+        # stands for, the site those frames are at), recorded at every call.
+        self.trmc_depth: Optional[tuple] = None
 
     def call(self, fn, args, tail=False):
         result = super().call(fn, args, tail)
         if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
             site = self.sites.add(self.site_span, self.site_function, self.site_outer)
-            super().call(self.stackmap, [_c(site), I32_ZERO])
+            live = list(self.trmc_depth) if self.trmc_depth is not None else []
+            super().call(self.stackmap, [_c(site), I32_ZERO] + live)
             self.calls_here += 1
             if self.split_calls and self.calls_here >= CALLS_PER_BLOCK:
                 self.start_block()
@@ -626,6 +630,8 @@ class FunctionCodegen:
             self.b.debug_metadata = debug.location(self.dbg_scope,
                                                    self.fn.span.line if self.fn.span else 1,
                                                    self.fn.span.col if self.fn.span else 1)
+        if self.fn.trmc_site is not None:
+            self._emit_trmc_slots()
         if self.fn.kind == "closure":
             self._emit_prologue()
         self.b.branch(self.blocks[self.fn.blocks[0]])
@@ -643,6 +649,34 @@ class FunctionCodegen:
                 if pred in self.end_blocks:
                     end = self.edge_ends.get((pred, phi.block), self.end_blocks[pred])
                     llphi.add_incoming(self.get(value), end)
+
+    def _emit_trmc_slots(self) -> None:
+        """The frame slots of a loop made by passes/trmc.py, before any call:
+        the count of the frames the loop stands for (0 until its first
+        ``trmc.push``), which every stack map of the function records as a
+        Direct location with the site of those frames as a constant
+        (runtime_c/callchain.c reads it), and the pair-shaped ``trmc.dest``.
+        The empty asm takes the count's address first, so that LLVM treats
+        every later call as one that may read it and keeps each store before
+        the calls that follow it."""
+        b = self.b
+        depth = b.alloca(I64, 8)
+        dest = b.alloca(ir.ArrayType(I64, 3), 16)
+        b.store(_c(0), depth)
+        TextBuilder.call(b, ir.InlineAsm(ir.FunctionType(VOID, [PTR]), "", "r", True), [depth])
+        self.trmc_depth = depth
+        self.trmc_dest = b.add(b.ptrtoint(dest, I64), _c(1))
+        b.trmc_depth = (depth, _c(self.mc.sites.add(self.fn.trmc_site, self.index)))
+
+    def emit_Trmc(self, i: N.Trmc):
+        b = self.b
+        if i.op == "dest":
+            return self.trmc_dest
+        depth = b.load(self.trmc_depth, typ=I64)
+        if i.op == "none":
+            return b.icmp_unsigned("==", depth, _c(0))
+        b.store(b.add(depth, _c(1 if i.op == "push" else -1)), self.trmc_depth)
+        return None
 
     def _emit_prologue(self) -> None:
         fn, b = self.fn, self.b

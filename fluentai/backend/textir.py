@@ -275,6 +275,11 @@ class TextBuilder:
     def load_atomic(self, ptr, ordering: str, align: int, typ):
         return self._value(typ, f"load atomic {type_text(typ)}, {operand(ptr)} {ordering}, align {align}")
 
+    def alloca(self, typ: ir.Type, align: int) -> Value:
+        """A slot of the frame; only in a function's first block, where LLVM
+        makes it part of the fixed frame."""
+        return self._value(PTR, f"alloca {type_text(typ)}, align {align}")
+
     def store(self, value, ptr) -> None:
         self._emit(f"store {operand(value)}, {operand(ptr)}")
 

@@ -411,6 +411,25 @@ class RuntimeCall(Instr):
         return list(self.args)
 
 
+class Trmc(Instr):
+    """The bookkeeping of a loop made by passes/trmc.py from a recursion
+    modulo cons. One machine frame then stands for the frames of the pending
+    conses, which the function counts in a slot of its frame (read by
+    runtime_c/callchain.c at every call site of the function):
+
+    - ``dest``: a pair-shaped slot of the frame (VALUE) whose tail the loop
+      writes the first pair it makes into; it never escapes the frame;
+    - ``push`` / ``pop``: one more / one fewer pending frame (no value);
+    - ``none``: are there no pending frames? (BOOL)
+    """
+    OPS = {"dest": Rep.VALUE, "push": None, "pop": None, "none": Rep.BOOL}
+
+    def __init__(self, op: str):
+        assert op in self.OPS, op
+        self.op = op
+        self.rep = self.OPS[op]
+
+
 # ---- control flow ----------------------------------------------------------
 
 class Phi(Instr):
@@ -526,6 +545,9 @@ class Function:
         # known calls); called only from its guarded entry and itself (a clone
         # made by passes/specialise_fixnums.py), never through a closure.
         self.raw_ints = False
+        # The recursive call of a loop made by passes/trmc.py: the frames its
+        # ``Trmc`` push counts are frames of this function at that call.
+        self.trmc_site: Optional[Span] = None
         self.blocks: list[Block] = []
 
     @property

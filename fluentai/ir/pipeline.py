@@ -26,6 +26,7 @@ from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
 from .passes.specialise_fixnums import specialise_fixnums
 from .passes.static_closures import make_static_closures
+from .passes.trmc import make_trmc_loops
 from .passes.unbox_floats import unbox_floats
 from .printer import format_module
 from .verify import IRVerifyError, verify_module
@@ -35,6 +36,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("known-calls", make_known_calls),
     ("inline", inline_small_functions),
     ("list-loops", make_list_loops),
+    ("trmc", make_trmc_loops),
     ("dce", eliminate_dead_code),
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),

@@ -86,6 +86,8 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"perform {i.op}({ops})"
     elif isinstance(i, N.RuntimeCall):
         body = f"runtime {i.symbol}({ops})"
+    elif isinstance(i, N.Trmc):
+        body = f"trmc.{i.op}"
     elif isinstance(i, N.Phi):
         inc = ", ".join(f"[{b.label}: {name(v)}]" for b, v in i.incoming)
         body = f"phi.{i.rep} {inc}"
@@ -136,6 +138,8 @@ def format_function(fn: N.Function) -> str:
         head += " fixnum-params"
     if fn.raw_ints:
         head += " raw-ints"
+    if fn.trmc_site is not None:
+        head += f" trmc@{fn.trmc_site.line}:{fn.trmc_site.col}"
     if fn.nfree:
         head += f" free=[{', '.join(fn.free_labels)}]"
     lines = [head + " {"]

@@ -112,6 +112,8 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_list_has_prefix": ir.FunctionType(I32, [I64, I64]),
+    "fl_list_drop_pairs": ir.FunctionType(I64, [I64, I64]),
     "fl_number_to_double": ir.FunctionType(F64, [I64, PTR, I64]),
     "fl_int_overflow": ir.FunctionType(VOID, [PTR, I64]),
     "fl_with_handlers": ir.FunctionType(I64, [I64, I64, I64]),

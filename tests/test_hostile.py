@@ -188,6 +188,63 @@ def test_a_list_pattern_of_1500_elements(jit):
     assert_prints(jit(source), "0\n7\n")
 
 
+def test_a_list_pattern_of_3661_literals(jit):
+    """The fuzz campaign's shape: a match of a variable then thousands of literals, which
+    fails at the first, the last and no element."""
+    n = 3_661
+    source = (f"(define (f s) (match s ([k {' '.join(['2'] * n)}] k) (_ 0)))\n"
+              f"(define twos (map (lambda (x) 2) (range 0 {n})))\n"
+              "(io:print (f 5) (f (cons 7 twos)) (f (cons 7 (cons 3 (tail twos))))"
+              " (f (cons 7 (append (take (- (length twos) 1) twos) [3]))) (f (cons 7 (cons 2 twos))))\n")
+    assert_prints(jit(source), "0 7 0 0 0\n")
+
+
+def test_a_run_of_literals_in_a_list_pattern_is_tested_by_one_call():
+    """Element by element, 3,661 literals were 160,000 lines of LLVM IR (2.5 s of CPU at
+    -O0); a run of them is one runtime call now, so the code does not grow with it (only
+    the constant list does, one line)."""
+    from fluentai.driver import compile_source
+
+    def llvm_lines(n: int) -> int:
+        source = f"(define (f s) (match s ([k {' '.join(['2'] * n)}] k) (_ 0)))\n(io:print (f 5))\n"
+        return compile_source(source, "p.fl").llvm_ir.count("\n")
+    assert llvm_lines(4_000) == llvm_lines(100)
+
+
+def test_reading_an_atom_makes_two_python_calls():
+    """The reader's loop is the cost of a huge source of tiny tokens (1 MiB of `1 `: 0.73
+    s of CPU to read, 0.26 s since the tokens are found in C): per atom it makes only its
+    span and its datum. Counted with a profile hook, so the count is exact."""
+    from fluentai.frontend.reader import _scanner, read
+    _scanner()
+
+    def python_calls(source: str) -> int:
+        calls = 0
+
+        def count(frame, event, arg):
+            nonlocal calls
+            calls += event == "call"
+        sys.setprofile(count)
+        try:
+            read(source, "p.fl")
+        finally:
+            sys.setprofile(None)
+        return calls
+    small, large = (python_calls(f"(list {'1 a :k ' * n})\n(f x)\n") for n in (1_000, 2_000))
+    assert large - small == 2 * 3_000
+
+
+def test_a_1_mib_source_of_tiny_tokens_with_a_syntax_error_at_its_end(jit):
+    count = (1 << 20) // 2
+    outcome = jit(f"(define xs [{'1 ' * count}])\n(io:print (length xs))\n  ]\n")
+    assert_compile_error(outcome, 3, 3, "syntax-error", "unexpected `]` with no open bracket")
+
+
+def test_a_1_mib_source_of_tiny_tokens_reads_every_one(jit):
+    count = (1 << 20) // 2 - 16
+    assert_prints(jit(f"(io:print (length '({'1 ' * count})))\n"), f"{count}\n")
+
+
 def test_long_identifiers_strings_and_comments(jit):
     name = "n" * 100_000
     source = (f"; {'c' * (1 << 20)}\n(define {name} 7)\n(io:print {name})\n"

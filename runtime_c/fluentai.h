@@ -317,6 +317,10 @@ void fl_host_exit(int32_t code);
 /* ---- lists, strings, maps (list.c, string.c, map.c) ---- */
 fl_value fl_list_from_array(int64_t n, fl_value *items);
 int64_t  fl_list_length(fl_value list);
+/* Does `list` start with the elements of `prefix` (a proper list), each equal under
+ * fl_equal? The match of a long run of literal list elements (ir/match.py). */
+int32_t  fl_list_has_prefix(fl_value list, fl_value prefix);
+fl_value fl_list_drop_pairs(fl_value list, int64_t n);      /* after n pairs it is known to have */
 fl_value fl_map_empty(void);
 fl_value fl_map_set(fl_value m, fl_value k, fl_value v);    /* a new map; an existing key keeps its place */
 /* `set` where the compiler proved the map unshared and dead after the call

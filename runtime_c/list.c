@@ -63,6 +63,17 @@ int64_t fl_list_length(fl_value list) {
     return n;
 }
 
+int32_t fl_list_has_prefix(fl_value list, fl_value prefix) {
+    for (; is_pair(prefix); prefix = FL_PAIR(prefix)->tail, list = FL_PAIR(list)->tail)
+        if (!is_pair(list) || !fl_equal(FL_PAIR(list)->head, FL_PAIR(prefix)->head)) return 0;
+    return 1;
+}
+
+fl_value fl_list_drop_pairs(fl_value list, int64_t n) {
+    for (; n > 0; n--) list = FL_PAIR(list)->tail;
+    return list;
+}
+
 void fl_list_builder_init(fl_list_builder *b) {
     b->head = FL_EMPTY;
     b->last = NULL;

@@ -112,6 +112,8 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
+    "fl_list_has_prefix": ir.FunctionType(I32, [I64, I64]),
+    "fl_list_drop_pairs": ir.FunctionType(I64, [I64, I64]),
     "fl_number_to_double": ir.FunctionType(F64, [I64, PTR, I64]),
     "fl_int_overflow": ir.FunctionType(VOID, [PTR, I64]),
     "fl_with_handlers": ir.FunctionType(I64, [I64, I64, I64]),
@@ -487,6 +489,19 @@ class ModuleCodegen:
             return _c(abi.NIL)
         return self.load_slot(b, self.constant_slot(N.Special("name", fn.display_name)))
 
+    @staticmethod
+    def _immediate(v) -> Optional[ir.Constant]:
+        """The constant of a datum that needs no code (nil, a boolean, a fixnum), else None."""
+        if v is None:
+            return _c(abi.NIL)
+        if v is True:
+            return _c(abi.TRUE)
+        if v is False:
+            return _c(abi.FALSE)
+        if type(v) is int and abi.FIXNUM_MIN <= v <= abi.FIXNUM_MAX:
+            return _c(abi.fixnum(v))
+        return None
+
     def _build_datum(self, b: TextBuilder, v) -> ir.Value:
         if v is None:
             return _c(abi.NIL)
@@ -511,9 +526,15 @@ class ModuleCodegen:
             return b.call(self.runtime("fl_intern_symbol"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, tuple) and len(v) > QUOTED_CONS_MAX:
             # As lower.build_list does for a long literal: one call of the builtin `list`.
-            items = [self._build_datum(b, item) for item in v]
+            # An element that takes a call (a symbol, a string...) is built where it is
+            # stored into the argument array, as a SlotLoad is loaded there, so that no
+            # more than one is live across a call.
+            items = [_Datum(item) if constant is None else constant
+                     for item, constant in zip(v, map(self._immediate, v))]
+            operands = uniform_operands(b, self, items, lambda item: self._build_datum(b, item.value)
+                                        if type(item) is _Datum else item)
             return b.call(self.runtime("fl_bi_list", UNIFORM),
-                          [_c(0), _c(abi.argc(len(items), 0))] + uniform_operands(b, self, items))
+                          [_c(0), _c(abi.argc(len(items), 0))] + operands)
         if isinstance(v, tuple):
             items = [v[i] for i in range(len(v))]
             acc: ir.Value = _c(abi.EMPTY)
@@ -572,6 +593,14 @@ class ModuleCodegen:
         g.global_constant = True
         g.initializer = ir.Constant(arr_t, items) if items else ir.Constant(arr_t, None)
         return g
+
+
+class _Datum:
+    """An element of a long quoted list that is built by a call, built when it is stored."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
 
 
 class SlotLoad:

@@ -20,14 +20,33 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 
-@dataclass(frozen=True)
 class Span:
-    """A source range; lines and columns are 1-based, ``end_col`` exclusive."""
-    filename: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
+    """A source range; lines and columns are 1-based, ``end_col`` exclusive.
+
+    Compared and hashed by value, and never changed once made. Not a frozen dataclass:
+    the reader makes one per token, and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) tripled the cost of reading an atom.
+    """
+    __slots__ = ("filename", "line", "col", "end_line", "end_col")
+
+    def __init__(self, filename: str, line: int, col: int, end_line: int, end_col: int):
+        self.filename = filename
+        self.line = line
+        self.col = col
+        self.end_line = end_line
+        self.end_col = end_col
+
+    def _key(self) -> tuple[str, int, int, int, int]:
+        return (self.filename, self.line, self.col, self.end_line, self.end_col)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Span and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Span(filename={!r}, line={!r}, col={!r}, end_line={!r}, end_col={!r})".format(*self._key())
 
     def __str__(self) -> str:
         return f"{self.filename}:{self.line}:{self.col}"

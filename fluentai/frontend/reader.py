@@ -13,6 +13,8 @@ reports invalid UTF-8 at the first bad byte.
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -130,27 +132,43 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 class _Scanner:
     """The terminals of ``grammar.lark``, compiled by lark, scanned by one ``re`` pattern.
 
-    lark's own token loop costs about 5 us a token in Python. Here one master pattern
-    skips the ignored terminals (whitespace, commas, comments) and matches the next token,
-    so the Python loop runs once per real token: a 10,000-line program reads several
-    times faster.
+    lark's own token loop costs about 5 us a token in Python, and even ``finditer`` with
+    a match object per token about 0.3 us. Here ``findall`` splits the whole text in C
+    into (skipped text, token) pairs, and the Python loop in ``_scan`` only adds up their
+    lengths. The skipped text is whitespace (and commas): every other character starts a
+    token (an ATOM takes any character that is not a delimiter), so nothing is left
+    between the pairs except whitespace at the very end. A comment is a token, which the
+    loop drops, so that no token is ever found inside one. Tokens are told apart by their
+    first character: each delimiter is a one-character terminal, a string starts with
+    ``"`` and a comment with ``;``, and whatever else is an ATOM.
     """
 
     def __init__(self) -> None:
         grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
         parser = lark.Lark(grammar, parser="lalr", lexer="basic")
-        ignored = [t for t in parser.terminals if t.name in parser.ignore_tokens]
-        tokens = [t for t in parser.terminals if t.name not in parser.ignore_tokens]
-        # lark's order: higher priority first, so a closed STRING beats UNTERMINATED_STRING
+        skipped = [t for t in parser.terminals
+                   if t.name in parser.ignore_tokens and re.fullmatch(t.pattern.to_regexp(), " ")]
+        tokens = [t for t in parser.terminals if t not in skipped]
+        # lark's order: higher priority first, so a closed STRING beats UNTERMINATED_STRING.
+        # The ATOM goes first, in a group of its own: most tokens are atoms, and no other
+        # token can start where an atom does.
         tokens.sort(key=lambda t: -t.priority)
-        skip = "(?:" + "|".join(t.pattern.to_regexp() for t in ignored) + ")*"
-        # (?=(X))\1 matches X atomically: the skipped text is never given back, so a
-        # failed match cannot re-read the inside of a comment as tokens.
-        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens)
-        self.token = re.compile(f"(?=({skip}))\\1(?:{alternatives})")
-        self.only_skipped = re.compile(f"{skip}\\Z")
-        # Tokens that may contain a newline.
-        self.multiline = frozenset({"STRING", "UNTERMINATED_STRING"})
+        # One match of the whitespace terminal is a whole run of it (lark matches the
+        # longest), so the gap is at most one match: `(?:X)*` over a run costs more.
+        (gap,) = (t.pattern.to_regexp() for t in skipped)
+        atom = _terminal(parser, "ATOM").pattern.to_regexp()
+        others = "|".join(t.pattern.to_regexp() for t in tokens if t.name != "ATOM")
+        self.pairs = re.compile(f"((?:{gap})?)(?:({atom})|({others}))")
+        self.closed_string = re.compile(_terminal(parser, "STRING").pattern.to_regexp())
+        # The one-character terminals (brackets, quote) by their character.
+        self.delimiters = {t.pattern.value: t.name for t in tokens
+                           if isinstance(t.pattern, lark.lexer.PatternStr) and len(t.pattern.value) == 1}
+        self.string_start = '"'
+        self.comment_start = _terminal(parser, "COMMENT").pattern.to_regexp()[0]
+
+
+def _terminal(parser: lark.Lark, name: str) -> "lark.lexer.TerminalDef":
+    return next(t for t in parser.terminals if t.name == name)
 
 
 _scanner_cache: Optional[_Scanner] = None
@@ -174,56 +192,64 @@ def read(text: str, filename: str) -> ReadResult:
 
 
 def _scan(text: str, filename: str, builder: "_Builder") -> None:
-    """Feed every token of ``text``, with its span, to ``builder``."""
+    """Feed every token of ``text``, with its span, to ``builder``.
+
+    Atoms are most of any source, so they are classified (once per distinct text) and
+    stored into the innermost open list right here; brackets, quotes and strings go
+    through the builder's feeders.
+    """
     scanner = _scanner()
-    feeders, multiline = builder.feeders, scanner.multiline
-    lines = _LineTable(text)
-    pos = 0
-    line, line_start, next_line_start = 1, 0, lines.start_of(2)
-    for found in scanner.token.finditer(text):
-        kind = found.lastgroup
-        start, end = found.span(kind)
-        if found.start() != pos:
-            # No token at `pos`: only skipped text is left, and finditer has jumped into
-            # a comment. (The grammar leaves no other character unmatched.)
-            break
-        pos = end
+    feeders = builder.feeders
+    by_first = {char: feeders[name] for char, name in scanner.delimiters.items()}
+    string = by_first[scanner.string_start] = builder.string
+    by_first[scanner.comment_start] = None
+    end_of_text = len(text)
+    closed_string = scanner.closed_string.fullmatch
+    atoms, classify = builder.atoms, builder.classify
+    target = builder.target
+    starts = _line_starts(text)
+    line, line_start, next_line_start = 1, 0, starts[1] if len(starts) > 1 else 1 << 62
+    end = 0
+    for gap, atom, value in scanner.pairs.findall(text):
+        start = end + len(gap)
         if start >= next_line_start:
-            line, line_start = lines.position(start)
-            next_line_start = lines.start_of(line + 1)
+            line = bisect.bisect_right(starts, start)
+            line_start = starts[line - 1]
+            next_line_start = starts[line] if line < len(starts) else 1 << 62
         col = start - line_start + 1
-        value = found.group(kind)
-        if kind in multiline and "\n" in value:
-            end_line, end_line_start = lines.position(end)
-            end_col = end - end_line_start + 1
+        if atom:
+            end = start + len(atom)
+            span = Span(filename, line, col, line, end - line_start + 1)
+            known = atoms.get(atom)
+            datum = classify(atom, span) if known is None else known[0](span, known[1])
+            if target is None:           # a pending quote takes the datum
+                builder.complete(datum)
+                target = builder.target
+            else:
+                target.append(datum)
+            continue
+        end = start + len(value)
+        feeder = by_first[value[0]]
+        if feeder is None:               # a comment
+            continue
+        if end >= next_line_start:       # only a string token spans lines
+            end_line = bisect.bisect_right(starts, end)
+            end_col = end - starts[end_line - 1] + 1
         else:
-            end_line, end_col = line, col + (end - start)
-        feeders[kind](value, Span(filename, line, col, end_line, end_col))
-    if not scanner.only_skipped.match(text, pos):
-        _unexpected(text, filename, lines, pos)
+            end_line, end_col = line, col + len(value)
+        span = Span(filename, line, col, end_line, end_col)
+        if feeder is string and end == end_of_text and not closed_string(value):
+            builder.unterminated(span)
+        feeder(value, span)
+        target = builder.target
 
 
-def _unexpected(text: str, filename: str, lines: "_LineTable", pos: int) -> None:
-    line, line_start = lines.position(pos)
-    col = pos - line_start + 1
-    raise ReadError(f"unexpected character `{_show_char(text[pos])}`",
-                    Span(filename, line, col, line, col + 1))
-
-
-class _LineTable:
-    """Where each line of a text starts, to turn offsets into 1-based lines and columns."""
-
-    def __init__(self, text: str):
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def position(self, offset: int) -> tuple[int, int]:
-        """The line of ``offset`` and the offset where that line starts."""
-        line = bisect.bisect_right(self.starts, offset)
-        return line, self.starts[line - 1]
-
-    def start_of(self, line: int) -> int:
-        """Where ``line`` starts (past the end of any text for a line after the last)."""
-        return self.starts[line - 1] if line <= len(self.starts) else 1 << 62
+def _line_starts(text: str) -> list[int]:
+    """The offset where each line of ``text`` starts (summed in C: one entry per line)."""
+    lengths = map(operator.add, map(len, text.split("\n")), itertools.repeat(1))
+    starts = list(itertools.accumulate(lengths, initial=0))
+    starts.pop()                     # the start of the line after the last
+    return starts
 
 
 class ReadError(Exception):
@@ -249,20 +275,23 @@ class _Frame:
 
 
 class _Builder:
-    """Receives tokens (text and span) in order and assembles the data."""
+    """Receives tokens (text and span) in order and assembles the data.
+
+    ``target`` is the list the next datum goes to (the innermost open list, or the top
+    level), or None while a quote waits for its datum: then ``complete`` wraps it.
+    """
 
     def __init__(self, filename: str):
         self.filename = filename
         self.stack: list[_Frame] = []
         self.top_level: list[Datum] = []
+        self.target: Optional[list[Datum]] = self.top_level
         self.max_depth = 0
         self.atoms: dict[str, tuple[type, object]] = {}
         self.feeders = {
             "LPAREN": self._open, "LBRACKET": self._open, "LBRACE": self._open,
             "QUOTE": self._open,
             "RPAREN": self._close, "RBRACKET": self._close, "RBRACE": self._close,
-            "STRING": self._string, "UNTERMINATED_STRING": self._unterminated,
-            "ATOM": self._atom,
         }
 
     def finish(self) -> ReadResult:
@@ -279,7 +308,9 @@ class _Builder:
     def _open(self, opener: str, span: Span) -> None:
         if len(self.stack) >= MAX_NESTING:
             raise ReadError("nesting too deep", span)
-        self.stack.append(_Frame(opener, span.line, span.col))
+        frame = _Frame(opener, span.line, span.col)
+        self.stack.append(frame)
+        self.target = None if opener == "'" else frame.items
         self.max_depth = max(self.max_depth, len(self.stack))
 
     def _close(self, closer: str, span: Span) -> None:
@@ -297,41 +328,38 @@ class _Builder:
         self.stack.pop()
         whole = Span(self.filename, frame.line, frame.col, span.end_line, span.end_col)
         if frame.opener == "{":
-            self._complete(self._map(frame.items, whole))
+            self.complete(self._map(frame.items, whole))
         else:
-            self._complete(DList(whole, frame.items, frame.opener))
+            self.complete(DList(whole, frame.items, frame.opener))
 
     def _map(self, items: list[Datum], span: Span) -> DMap:
         if len(items) % 2:
             raise ReadError("map literal has an odd number of forms", span)
         return DMap(span, items)
 
-    def _complete(self, datum: Datum) -> None:
+    def complete(self, datum: Datum) -> None:
         """Add a finished datum to the innermost open list, wrapping pending quotes first."""
         stack = self.stack
         while stack and stack[-1].opener == "'":
             quote = stack.pop()
             end = datum.span
             datum = DQuote(Span(self.filename, quote.line, quote.col, end.end_line, end.end_col), datum)
-        (stack[-1].items if stack else self.top_level).append(datum)
+        self.target = stack[-1].items if stack else self.top_level
+        self.target.append(datum)
 
-    def _string(self, text: str, span: Span) -> None:
-        self._complete(DConst(span, _unescape(text, span)))
+    def string(self, text: str, span: Span) -> None:
+        self.complete(DConst(span, _unescape(text, span)))
 
-    def _unterminated(self, text: str, span: Span) -> None:
+    def unterminated(self, span: Span) -> None:
         raise ReadError(f"unterminated string (opened at {span.line}:{span.col})",
                         Span(self.filename, span.line, span.col, span.line, span.col + 1))
 
-    def _atom(self, text: str, span: Span) -> None:
-        # Sources repeat their atoms (names, small numbers): each text is classified once.
-        known = self.atoms.get(text)
-        if known is None:
-            datum = classify_atom(text, span)
-            self.atoms[text] = (type(datum), datum.value if type(datum) is DConst else datum.name)
-        else:
-            kind, payload = known
-            datum = kind(span, payload)
-        self._complete(datum)
+    def classify(self, text: str, span: Span) -> Datum:
+        """The datum of an atom seen for the first time; its kind and payload are kept, as
+        sources repeat their atoms (names, small numbers)."""
+        datum = classify_atom(text, span)
+        self.atoms[text] = (type(datum), datum.value if type(datum) is DConst else datum.name)
+        return datum
 
 
 # ---- atoms ----

@@ -622,6 +622,19 @@ class Interp:
             raise error
         return self.apply(self.catches[error.type], [error.as_value()])
 
+    def answer_fault_of(self, operation):
+        """``operation()`` (a builtin call or an effect operation's default); a fault it
+        raises is located at the current line if it has no line yet and answered there
+        (``answer``). A deadlock is no fault of the operation: it ends the run as it is."""
+        try:
+            return operation()
+        except FlError as error:
+            if error.type == "deadlock":
+                raise
+            if error.line is None:
+                error.line = self.line
+            return self.answer(error)
+
     # -- evaluation ----------------------------------------------------------------------
     def lookup(self, name: str, env):
         if env is not None:
@@ -688,15 +701,10 @@ class Interp:
             while True:
                 try:
                     if isinstance(fn, Builtin):
-                        try:
-                            return fn.fn.call(args) if isinstance(fn.fn, BuiltinSpec) \
-                                else fn.fn(*args)
-                        except FlError as error:
-                            if error.type == "deadlock":
-                                raise
-                            if error.line is None:
-                                error.line = self.line
-                            return self.answer(error)
+                        builtin = fn.fn
+                        return self.answer_fault_of(
+                            (lambda: builtin.call(args)) if isinstance(builtin, BuiltinSpec)
+                            else (lambda: builtin(*args)))
                     if not isinstance(fn, Closure):
                         return self.answer(FlError(
                             "type-error", f"cannot call a non-function value: {written(fn)}",
@@ -1151,14 +1159,7 @@ class Interp:
                 self.handlers = saved
         if effect == "error":              # a raise answers itself (default_effect)
             return self.default_effect(effect, op, args)
-        try:
-            return self.default_effect(effect, op, args)
-        except FlError as error:
-            if error.type == "deadlock":
-                raise
-            if error.line is None:
-                error.line = self.line
-            return self.answer(error)
+        return self.answer_fault_of(lambda: self.default_effect(effect, op, args))
 
     def raise_error(self, args):
         if len(args) == 1:

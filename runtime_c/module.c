@@ -7,6 +7,7 @@
  */
 #include <gc.h>
 #include <gc/gc_inline.h>
+#include <gc/gc_mark.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,19 +196,41 @@ static void *pin_block_of(void *batch)
     return rest;
 }
 
+/* The small objects' own kind: scanned like Boehm's NORMAL objects (all but
+ * the last word, see above), but not cleared when a sweep puts them back on a
+ * free list. Boehm clears a NORMAL object word by word as it sweeps it
+ * (GC_reclaim_clear), which made the sweep of a reused block cost twice what
+ * threading a fresh one did; every small object is written when it is handed
+ * out instead: fl_alloc clears it, and generated code stores every word it
+ * pops but the last (codegen inline_alloc). A word left over would only keep
+ * some dead object alive, not break one. */
+static int small_kind = -1;
+
+static void small_kind_init(void)
+{
+    small_kind = (int)GC_new_kind(GC_new_free_list(), (GC_word)-8 | GC_DS_LENGTH, 1, 0);
+    /* Boehm makes a kind's reclaim lists (where a collection leaves its
+     * non-empty blocks for GC_generic_malloc_many to sweep) at the kind's
+     * first ordinary allocation, which the batch refills never make. */
+    if (!GC_generic_malloc(16, small_kind))
+        out_of_memory(16);
+}
+
 static void *alloc_from_batch(int64_t granules)
 {
     void *p = fl_small_free[granules];
     if (__builtin_expect(p == NULL, 0)) {
         fl_check_stack(0);
         poll_interrupt();
-        GC_generic_malloc_many((size_t)granules * 16, GC_I_NORMAL, &p);
+        if (__builtin_expect(small_kind < 0, 0))
+            small_kind_init();
+        GC_generic_malloc_many((size_t)granules * 16, small_kind, &p);
         if (!p)
             out_of_memory(granules * 16);
         p = pin_block_of(p);
     }
     fl_small_free[granules] = GC_NEXT(p);
-    GC_NEXT(p) = NULL;              /* the rest of the object is already cleared */
+    memset(p, 0, (size_t)granules * 16);
     return p;
 }
 

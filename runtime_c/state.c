@@ -75,9 +75,15 @@ static inline size_t cache_index(fl_value key)
     return (size_t)((key >> 3) ^ (key >> 9)) & (CACHE_SIZE - 1);
 }
 
+/* Counts the cache_clear calls: a cell found before some code ran is still
+ * the key's cell afterwards if the count has not moved (cells leave the table,
+ * or the table is replaced, only where the cache is cleared). */
+static uint64_t cells_epoch;
+
 static void cache_clear(void)
 {
     memset(cache, 0, sizeof cache);
+    cells_epoch++;
 }
 
 static void *gc_alloc_or_die(size_t n)
@@ -234,15 +240,31 @@ fl_value fl_state_set(fl_value key, fl_value value)
     return previous;
 }
 
-/* f may itself use the state effect: the cell is found again after it
- * returns (a clear inside f replaces the table its cell was in). */
+/* f may itself use the state effect: a clear or a rollback inside f replaces
+ * the table the key's cell was in, a delete and a rebuild can drop the cell,
+ * so the cell found before the call is written only if cells_epoch says none
+ * of that happened; otherwise (or when the key had no cell) it is found again. */
+static __attribute__((noinline)) fl_value update_slow(fl_value key, cell *c, fl_value updated)
+{
+    write_cell(c ? c : lookup(key, 1), updated);
+    return updated;
+}
+
+/* The common path keeps three values across the call (the key, its cell and
+ * the epoch); everything else is in update_slow. */
 fl_value fl_state_update(fl_value key, fl_value f, int64_t argc)
 {
     if (!FL_IS_CLOSURE(f))
         fl_type_fail("state:update", "a function", f, FL_LOCOF(argc));
-    fl_value updated = FL_CLOSURE(f)->code(f, FL_ARGC(1, FL_LOCOF(argc)), get(key),
-                                           FL_NIL, FL_NIL, NULL);
-    write_cell(lookup(key, 1), updated);
+    cell *c = lookup(key, 0);
+    uint64_t epoch = cells_epoch;
+    fl_value updated = FL_CLOSURE(f)->code(f, FL_ARGC(1, FL_LOCOF(argc)),
+                                           c ? visible(c->value) : FL_NIL, FL_NIL, FL_NIL, NULL);
+    if (__builtin_expect(c == NULL || epoch != cells_epoch, 0))
+        return update_slow(key, NULL, updated);
+    if (__builtin_expect(depth != 0, 0))
+        return update_slow(key, c, updated);
+    c->value = updated;
     return updated;
 }
 

@@ -1202,9 +1202,13 @@ class FunctionCodegen:
         return pair
 
     def inline_alloc(self, nbytes: int) -> ir.Value:
-        """A cleared heap object of ``nbytes`` (a multiple of 8, below 64): pop
-        the runtime's free list of its class, or call fl_alloc when it is
-        empty. Returns its address as an i64 (untagged).
+        """A heap object of ``nbytes`` (a multiple of 8, below 64): pop the
+        runtime's free list of its class, or call fl_alloc when it is empty.
+        Returns its address as an i64 (untagged). The caller stores all of
+        the first ``nbytes``; the words past them that Boehm scans are cleared
+        here: the runtime's small objects are not cleared when a collection
+        frees them (runtime_c/module.c, small_kind), and a stale pointer there
+        would keep a dead object alive.
 
         The class is ``nbytes // 16 + 1`` granules, as fl_alloc's: while Boehm
         recognises interior pointers it never scans the last word of an object
@@ -1225,7 +1229,10 @@ class FunctionCodegen:
         # request refills the list just popped, of exactly `granules`.
         q = b.call(self.mc.runtime("fl_alloc"), [_c(granules * 16 - 1)])
         b.branch(done)
-        return b.ptrtoint(self.phi_at(done, PTR, [(p, fast), (q, slow)]), I64)
+        addr = b.ptrtoint(self.phi_at(done, PTR, [(p, fast), (q, slow)]), I64)
+        for offset in range(nbytes, granules * 16 - 8, 8):
+            self.store_field(addr, offset, _c(0))
+        return addr
 
     def store_field(self, addr: ir.Value, offset: int, value: ir.Value) -> None:
         self.b.store(value, self.b.inttoptr(self.b.add(addr, _c(offset)), PTR))
@@ -1286,6 +1293,10 @@ class FunctionCodegen:
                                _c(fn.nfree)])
         for k, cap in enumerate(i.captures):
             self.b.store(self.get(cap), self.field_ptr(clo, abi.CLOSURE_FREE + 8 * k))
+        if small_class(size) <= abi.SMALL_GRANULES:
+            # Slots patched later by SetFree: inline_alloc leaves the object uncleared.
+            for k in range(len(i.captures), fn.nfree):
+                self.b.store(_c(0), self.field_ptr(clo, abi.CLOSURE_FREE + 8 * k))
         return clo
 
     def emit_SetFree(self, i: N.SetFree):

@@ -931,6 +931,10 @@ class FunctionCodegen:
         slow, done = self.split("int_overflow"), self.split("int_done")
         b.cbranch(b.extract_value(pair, 1), slow, done).set_weights([1, 1000])
         b.position_at_end(slow)
+        if i.bail:          # an accumulator loop's: its caller reruns the original
+            b.ret(_c(-1))
+            b.position_at_end(done)
+            return result
         name = self.mc.cstring({"add": b"+", "sub": b"-"}[i.op])
         b.call(self.mc.runtime("fl_int_overflow"), [name, _c(self.loc(i))])
         b.unreachable()

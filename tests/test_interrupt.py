@@ -115,6 +115,15 @@ LOOPS = {
                           "(define (pong n) (ping (+ n 1)))\n(ping 0)\n", "(define (p", None),
     "deep_recursion": ("(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))\n"
                        "(ready)\n(fib 100)\n", "(define (fib n)", "`fib`"),
+    # A raw-ints clone whose one poll serves its three calls and its loop's back edge.
+    "tak_recursion": ("(define (tak x y z)\n  (if (not (< y x)) z\n"
+                      "      (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))\n"
+                      "(ready)\n(tak 100 50 0)\n", "(define (tak x y z)", "`tak`"),
+    # An accumulator loop (passes/accumulate.py) polls on its back edge (at the call; the
+    # signal may come before the first one, at the entry of `count`: the same line).
+    "accumulator_loop": ("(define (count n) (if (< n 1) 0 (+ 1 (count (- n 1)))))\n"
+                         "(ready)\n(let loop () (count 60000000) (loop))\n",
+                         "(define (count n) (if", "`count`"),
     "loop_in_task": ("(define (spin) (let loop ((i 0)) (when (= i 1000) (ready)) (loop (+ i 1))))\n"
                      "(await (spawn spin))\n", "(loop (+ i 1))", None),
     "loop_in_function": ("(define (count-up)\n  (let loop ((i 0))\n    (when (= i 1000) (ready))\n"
@@ -404,3 +413,24 @@ def test_executables_poll_with_one_rip_relative_load():
     assert "fl_interrupt_pending(%rip)" in for_executable
     assert "fl_interrupt_pending@GOTPCREL" not in for_executable
     assert "fl_interrupt_pending@GOTPCREL" in generic
+
+
+def test_raw_clones_poll_once_per_path_that_calls_or_loops():
+    """fib's two calls sit on different paths (each polls; n = 2 calls neither); tak's three
+    calls and its back edge share the one poll of the block that dominates them; an
+    accumulator loop (passes/accumulate.py) calls nothing and polls on its back edge."""
+    from fluentai import driver
+    source = ("(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))\n"
+              "(define (tak x y z) (if (not (< y x)) z\n"
+              "  (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))\n"
+              "(define (count n) (if (< n 1) 0 (+ 1 (count (- n 1)))))\n"
+              "(list (fib 20) (tak 18 12 6) (count 100))\n")
+    llvm_ir = driver.compile_source(source, "p.fl").llvm_ir
+
+    def polls(name: str) -> int:
+        body = llvm_ir[llvm_ir.index(f'define internal i64 @"{name}"('):]
+        return body[:body.index("\n}\n")].count("call void @\"fl_interrupt_poll_slow\"")
+
+    assert polls("fl_fn2_fib_fix") == 2
+    assert polls("fl_fn3_tak_fix") == 1
+    assert polls("fl_fn4_count_acc") == 1

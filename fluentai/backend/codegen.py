@@ -738,11 +738,19 @@ class FunctionCodegen:
         which LLVM is told so that it drops the tag checks of values derived
         from them, or raw int64s (``raw_ints``: nothing to tell)."""
         fn, b = self.fn, self.b
-        # No poll on entry: a block that calls polls before its calls, and a
-        # back edge from such a block needs no poll of its own. Every cycle of
-        # calls or jumps still meets a poll, and a path that makes no call (a
-        # leaf: fib's n < 2) does not poll.
-        self.poll_blocks = {blk for blk in fn.blocks if any(isinstance(i, CALLS) for i in blk.instrs)}
+        # No poll on entry: a block that calls polls before its first
+        # instruction, and a back edge polls only when a path around its
+        # loop misses the poll blocks. Every cycle of calls or jumps still
+        # meets a poll, and a path that makes no call (a leaf: fib's n < 2)
+        # does not poll. When every path from the nearest common dominator
+        # of the calling blocks calls or loops back (tak), that block polls
+        # instead, once for all calls of an iteration and its back edge.
+        calling = {blk for blk in fn.blocks if any(isinstance(i, CALLS) for i in blk.instrs)}
+        if calling:
+            common = _common_dominator(fn, [b for b in self.order if b in calling])
+            self.poll_blocks = calling
+            if not self._leaves_without_call(common, calling):
+                self.poll_blocks = {common}
         self.keep_argc()
         assume = self.mc.assume()
         for p in fn.params:
@@ -750,6 +758,22 @@ class FunctionCodegen:
             if fn.fixnum_params:
                 b.call(assume, [b.icmp_unsigned("==", b.and_(v, _c(1)), _c(0))])
             self.values[id(p)] = v
+
+    def _leaves_without_call(self, start: N.Block, calling: set) -> bool:
+        """Can ``start`` reach a return through no calling block and no
+        retreating edge?"""
+        seen, stack = {start}, [start]
+        while stack:
+            b = stack.pop()
+            if b in calling:
+                continue
+            if isinstance(b.terminator, N.Return):
+                return True
+            for s in b.successors():
+                if s not in seen and self.order[s] > self.order[b]:
+                    seen.add(s)
+                    stack.append(s)
+        return False
 
     def keep_argc(self) -> None:
         """argc is used by nothing in a specialised clone, but the
@@ -779,13 +803,16 @@ class FunctionCodegen:
 
     def _retreats(self, target: N.Block) -> bool:
         """Does the edge from the current block to ``target`` go back in reverse
-        postorder? Every cycle of the control flow has such an edge."""
-        return self.order[target] <= self.order[self.block]
+        postorder (every cycle of the control flow has such an edge), around a
+        path that may miss the poll blocks?"""
+        if self.order[target] > self.order[self.block]:
+            return False
+        return not self.poll_blocks or _path_avoiding(target, self.block, self.poll_blocks)
 
     def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
         """Where a branch to ``target`` goes: the target itself, or for a
         retreating edge a block of its own that polls first."""
-        if not self._retreats(target) or self.block in self.poll_blocks:
+        if not self._retreats(target):
             return self.blocks[target]
         here = self.b.block
         edge = self.split("back_edge")
@@ -994,6 +1021,10 @@ class FunctionCodegen:
         slow, done = self.split("int_overflow"), self.split("int_done")
         b.cbranch(b.extract_value(pair, 1), slow, done).set_weights([1, 1000])
         b.position_at_end(slow)
+        if i.bail:          # an accumulator loop's: its caller reruns the original
+            b.ret(_c(-1))
+            b.position_at_end(done)
+            return result
         name = self.mc.cstring({"add": b"+", "sub": b"-"}[i.op])
         b.call(self.mc.runtime("fl_int_overflow"), [name, _c(self.loc(i))])
         b.unreachable()
@@ -1430,7 +1461,7 @@ class FunctionCodegen:
         return phi
 
     def emit_Jump(self, i: N.Jump):
-        if self._retreats(i.target) and self.block not in self.poll_blocks:
+        if self._retreats(i.target):
             self.emit_poll(i.span or self.fn.span)
         self.b.branch(self.blocks[i.target])
 
@@ -1493,6 +1524,59 @@ def _reverse_postorder(fn: N.Function) -> list[N.Block]:
             order.append(block)
     order.reverse()
     return order
+
+
+def _common_dominator(fn: N.Function, blocks: list[N.Block]) -> N.Block:
+    """The nearest block that dominates all of ``blocks`` (iterative
+    dominators over the reverse postorder: Cooper, Harvey and Kennedy)."""
+    order = _reverse_postorder(fn)
+    index = {b: k for k, b in enumerate(order)}
+    preds: dict[N.Block, list[N.Block]] = {b: [] for b in order}
+    for b in order:
+        for s in b.successors():
+            preds[s].append(b)
+    idom = {order[0]: order[0]}
+
+    def meet(a: N.Block, b: N.Block) -> N.Block:
+        while a is not b:
+            while index[a] > index[b]:
+                a = idom[a]
+            while index[b] > index[a]:
+                b = idom[b]
+        return a
+
+    changed = True
+    while changed:
+        changed = False
+        for b in order[1:]:
+            done = [p for p in preds[b] if p in idom]
+            new = done[0]
+            for p in done[1:]:
+                new = meet(new, p)
+            if idom.get(b) is not new:
+                idom[b] = new
+                changed = True
+    common = blocks[0]
+    for b in blocks[1:]:
+        common = meet(common, b)
+    return common
+
+
+def _path_avoiding(start: N.Block, end: N.Block, avoid: set) -> bool:
+    """Is there a path from ``start`` to ``end`` through no block of ``avoid``
+    (``start`` and ``end`` included)?"""
+    if start in avoid or end in avoid:
+        return False
+    seen, stack = {start}, [start]
+    while stack:
+        b = stack.pop()
+        if b is end:
+            return True
+        for s in b.successors():
+            if s not in seen and s not in avoid:
+                seen.add(s)
+                stack.append(s)
+    return False
 
 
 def generate_module(module: N.Module, print_value: bool = False, session: bool = False,

@@ -160,8 +160,11 @@ class IntOp(Instr):
     """Raw int64 arithmetic (add sub -> I64) or comparison (lt le gt ge numeq
     -> BOOL) of two I64 operands (passes/specialise_fixnums.py). An add or sub
     whose result leaves int64 raises the generic operation's overflow-error at
-    ``span``, as `+` and `-` of two ints do."""
+    ``span``, as `+` and `-` of two ints do; with ``bail`` set (an
+    accumulator loop, passes/accumulate.py) it makes its function return -1
+    instead, and the caller reruns code that raises the error itself."""
     ARITH = {"add", "sub"}
+    bail = False
     COMPARE = {"lt", "le", "gt", "ge", "numeq"}
 
     def __init__(self, op: str, a: Value, b: Value, span: Optional[Span]):

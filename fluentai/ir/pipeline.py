@@ -18,6 +18,7 @@ from .. import timing
 from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
+from .passes.accumulate import make_accumulator_loops
 from .passes.dce import eliminate_dead_code
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
@@ -42,6 +43,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("dce-after-unbox", eliminate_dead_code),
     ("specialise-fixnums", specialise_fixnums),
     ("leaf-exits", inline_leaf_exits),
+    ("accumulate", make_accumulator_loops),
     ("owned-maps", own_map_updates),
 ]
 

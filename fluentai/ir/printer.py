@@ -47,7 +47,7 @@ def format_instr(i: N.Instr, name) -> str:
     elif isinstance(i, N.FloatOp):
         body = f"{i.op} {ops}"
     elif isinstance(i, N.IntOp):
-        body = f"int.{i.op} {ops}"
+        body = f"int.{i.op}{'.bail' if i.bail else ''} {ops}"
     elif isinstance(i, N.Untag):
         body = f"untag.i64 {ops}"
     elif isinstance(i, N.Unbox) and i.checked_op:

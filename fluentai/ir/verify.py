@@ -142,6 +142,8 @@ def _check_reps(fn, b, i) -> None:
     elif isinstance(i, N.IntOp):
         need(i.a, Rep.I64, "left operand")
         need(i.b, Rep.I64, "right operand")
+        if i.bail and not fn.raw_ints:
+            _fail(fn, b, "IntOp that bails out of a function that does not return an I64")
     elif isinstance(i, N.FloatOp):
         need(i.a, Rep.F64, "left operand")
         need(i.b, Rep.F64, "right operand")

@@ -283,6 +283,8 @@ def _drop_self(module: N.Module, generic: N.Function, fixfn: N.Function) -> None
 
 RAW_ARITH = {"add", "sub"}
 RAW_COMPARE = {"lt", "le", "gt", "ge", "numeq"}
+# `=` of two ints compares their values (structural equality of numbers)
+RAW_OPS = {op: op for op in RAW_ARITH | RAW_COMPARE} | {"equal": "numeq"}
 
 
 def _raw_ints(generic: N.Function, fixfn: N.Function) -> Optional[set[int]]:
@@ -352,9 +354,9 @@ def _make_raw(generic: N.Function, fn: N.Function, known: set[int]) -> None:
                 i.rep = Rep.I64
             elif isinstance(i, N.CallKnown) and id(i) in known:
                 i.function, i.rep = fn, Rep.I64
-            elif (isinstance(i, N.Prim) and (i.op in RAW_ARITH or i.op in RAW_COMPARE)
+            elif (isinstance(i, N.Prim) and i.op in RAW_OPS
                     and len(i.args) == 2 and all(id(a) in known for a in i.args)):
-                op = N.IntOp(i.op, i.args[0], i.args[1], i.span)
+                op = N.IntOp(RAW_OPS[i.op], i.args[0], i.args[1], i.span)
                 op.block, op.inlined, op.returns_for, op.inline_path = (
                     b, i.inlined, i.returns_for, i.inline_path)
                 b.instrs[k] = new[id(i)] = op

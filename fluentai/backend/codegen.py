@@ -503,15 +503,10 @@ class ModuleCodegen:
         return None
 
     def _build_datum(self, b: TextBuilder, v) -> ir.Value:
-        if v is None:
-            return _c(abi.NIL)
-        if v is True:
-            return _c(abi.TRUE)
-        if v is False:
-            return _c(abi.FALSE)
+        immediate = self._immediate(v)
+        if immediate is not None:
+            return immediate
         if isinstance(v, int):
-            if abi.FIXNUM_MIN <= v <= abi.FIXNUM_MAX:
-                return _c(abi.fixnum(v))
             return b.call(self.runtime("fl_make_int"), [ir.Constant(I64, v)])
         if isinstance(v, float):
             return b.call(self.runtime("fl_make_float"), [ir.Constant(F64, v)])

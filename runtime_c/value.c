@@ -260,7 +260,11 @@ static int numbers_equal(fl_value a, fl_value b)
         return int_equals_float(fl_int_value(a), fl_float_value(b));
     if (b_int)
         return int_equals_float(fl_int_value(b), fl_float_value(a));
-    return fl_float_value(a) == fl_float_value(b);
+    /* NaN equals NaN: == is structural equality (Scheme's equal?), so it must be
+     * an equivalence relation -- the identity shortcut of fl_equal, map keys and
+     * `(== x x)` then agree however the NaNs were boxed (docs/language.md). */
+    double x = fl_float_value(a), y = fl_float_value(b);
+    return x == y || (isnan(x) && isnan(y));
 }
 
 static int is_number(fl_value v)

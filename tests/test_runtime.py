@@ -478,7 +478,8 @@ def test_deeply_nested_value_prints_inside_a_run(helpers):
 
 @pytest.mark.parametrize("a, b, equal", [
     (1, 1, True), (1, 1.0, True), (1.0, 1, True), (1, 2, False), (2**62, 2**62, True),
-    (2**53 + 1, 2.0**53, False), (float("nan"), float("nan"), False), (0.0, -0.0, True),
+    (2**53 + 1, 2.0**53, False), (float("nan"), float("nan"), True), ([float("nan")], [-float("nan")], True),
+        (float("nan"), 0, False), (0, float("nan"), False), (float("nan"), 1.5, False), (0.0, -0.0, True),
     ("a", "a", True), ("a", "b", False), ("é", "é", True), ("", "", True),
     ([1, [2, "x"]], [1, [2, "x"]], True), ([1, 2], [1, 2, 3], False), ([1], [1.0], True), ([], [], True),
     ({"a": 1, "b": [2]}, {"b": [2], "a": 1}, True), ({"a": 1}, {"a": 2}, False), ({"a": 1}, {"b": 1}, False),

@@ -222,7 +222,8 @@ def truthy(x) -> bool:
 
 def fl_equal(a, b) -> bool:
     if is_num(a) and is_num(b):
-        return a == b
+        return a == b or (isinstance(a, float) and isinstance(b, float)
+                          and math.isnan(a) and math.isnan(b))
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if type(a) is not type(b):

@@ -116,6 +116,14 @@ def test_generator_is_deterministic_and_varied():
     assert {sym("data"), sym("define"), sym("print-line"), sym("io:print")} <= heads
 
 
+def test_generated_countdowns_end_on_a_nan_count():
+    """Seed 205785 of the long campaign counted a recursion down from
+    (remainder -inf 9), a NaN, and never reached `(<= n 0)`: the reference ran out of
+    steps. The generator's countdowns stop on anything not above 0."""
+    expected = refeval.evaluate(generate(205785, 20).forms)
+    assert expected.status == 0 and "t15 main" in expected.stdout
+
+
 def test_generated_programs_cover_the_language():
     text = "".join(program_source(generate(seed).forms) for seed in range(60))
     for word in ["(let ", "(let* ", "(letrec ", "(if ", "(cond ", "(when ", "(unless ",

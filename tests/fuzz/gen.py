@@ -130,7 +130,9 @@ class Gen:
     def recursive_def(self):
         name, n, acc = self.fresh("rec"), self.fresh("n"), self.fresh("acc")
         step = self.gen("int", Ctx([(n, "int"), (acc, "int")]), 2)
-        body = form(sym("if"), form(sym("<="), sym(n), 0), sym(acc),
+        # (not (> n 0)), not (<= n 0): an "int" expression can be a float, and a NaN
+        # count would never reach the base case (seed 205785 looped forever).
+        body = form(sym("if"), form(sym("not"), form(sym(">"), sym(n), 0)), sym(acc),
                     form(sym(name), form(sym("-"), sym(n), 1), step))
         self.functions.append((name, 2))
         return form(sym("define"), form(sym(name), sym(n), sym(acc)), body)
@@ -747,7 +749,7 @@ class Gen:
             f, n, acc = self.fresh("h"), self.fresh("n"), self.fresh("acc")
             step = g("int", ctx.bind((n, "int"), (acc, "int")), d - 1)
             lam = form(sym("lambda"), form(sym(n), sym(acc)),
-                       form(sym("if"), form(sym("<="), sym(n), 0), sym(acc),
+                       form(sym("if"), form(sym("not"), form(sym(">"), sym(n), 0)), sym(acc),
                             form(sym(f), form(sym("-"), sym(n), 1), step)))
             return form(sym("letrec"), Form([Form([sym(f), lam])]),
                         form(sym(f), form(sym("remainder"), g("int", ctx, d - 1), 9),

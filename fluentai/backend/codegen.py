@@ -707,10 +707,15 @@ class FunctionCodegen:
             self.block = blk
             self.b.position_at_end(self.blocks[blk])
             poll_at = len(blk.phis) if blk in self.poll_blocks else -1
+            last = len(blk.instrs) - 1
             for k, instr in enumerate(blk.instrs):
                 if k == poll_at:
                     self.emit_poll(self.fn.span)
                 self.emit(instr)
+                if self.b.calls_here >= CALLS_PER_BLOCK and k < last:
+                    # Between two instructions, where no emit_ method holds a block
+                    # it will branch from (see CALLS_PER_BLOCK).
+                    self.b.start_block()
             self.end_blocks[blk] = self.b.block
         for phi, llphi in self.phis:
             for pred, value in phi.incoming:

@@ -331,6 +331,7 @@ int32_t  fl_list_has_prefix(fl_value list, fl_value prefix);
 fl_value fl_list_drop_pairs(fl_value list, int64_t n);      /* after n pairs it is known to have */
 fl_value fl_map_empty(void);
 fl_value fl_map_set(fl_value m, fl_value k, fl_value v);    /* a new map; an existing key keeps its place */
+fl_value fl_map_from_list(fl_value keys_and_values);        /* a map literal of many constants */
 /* `set` where the compiler proved the map unshared and dead after the call
  * (fluentai/ir/passes/owned_maps.py): may update it in place. */
 fl_value fl_bi_set_owned(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);

@@ -213,6 +213,19 @@ def test_a_long_literal_of_constants_is_one_constant_and_keeps_its_values(jit, f
                   "119\n")
 
 
+def test_a_map_literal_of_many_constants_sets_its_pairs_in_order(jit):
+    """More than 16 literal pairs are one constant list of keys and values, set into a map
+    when the literal is evaluated (fl_map_from_list): a repeated key keeps its first
+    place and takes its last value; 1 and 1.0 are one key, true another."""
+    pairs = " ".join(f'{i} "{chr(96 + i)}"' for i in range(1, 18))
+    source = (f'(define (m) {{{pairs} 1.0 "x" true "t" :k [1] "s" 2.5 3 "again"}})\n'
+              '(io:print (dict-size (m)) (get (m) 1) (get (m) 3) (get (m) 17) (get (m) true)'
+              ' (get (m) :k) (get (m) "s"))\n(io:print (m))\n')
+    shown = " ".join(f'{i} "{chr(96 + i)}"' for i in range(4, 18))
+    assert_prints(jit(source), '20 x again q t [1] 2.5\n'
+                  f'{{1 "x" 2 "b" 3 "again" {shown} true "t" :k [1] "s" 2.5}}\n')
+
+
 def test_a_local_or_global_named_list_is_called_not_folded(jit):
     ones = "1 " * 20
     assert_prints(jit(f"(define (g list) (list {ones}))\n(io:print (g (lambda (a . xs) (+ a (length xs)))))\n"),

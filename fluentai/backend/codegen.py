@@ -112,6 +112,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_builtin_value": ir.FunctionType(I64, [PTR]),
     "fl_map_empty": ir.FunctionType(I64, []),
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_map_from_list": ir.FunctionType(I64, [I64]),
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
     "fl_list_has_prefix": ir.FunctionType(I32, [I64, I64]),

@@ -181,6 +181,9 @@ class _Parser:
             return self._guarded(self._list_form, d)
         if t is DMap:
             items = d.items
+            folded = _constant_list(items, d.span, 2 * FOLDED_LIST_MIN)
+            if folded is not None:
+                return MapLit(d.span, [], folded.value)
             return MapLit(d.span, [(self.expr(items[i]), self.expr(items[i + 1]))
                                    for i in range(0, len(items), 2)])
         return self._guarded(lambda q: Const(q.span, self._quoted(q.datum)), d)
@@ -751,13 +754,13 @@ def _mentions(d: Datum, name: str) -> bool:
 FOLDED_LIST_MIN = 16
 
 
-def _constant_list(items: list[Datum], span: Span) -> Optional[Const]:
+def _constant_list(items: list[Datum], span: Span, minimum: int = FOLDED_LIST_MIN) -> Optional[Const]:
     """``items`` as one constant list if they are many and all literals, else None.
 
     Lists are immutable and a literal has no effect, so building the list once when the
     program starts gives the same values; it spares every later stage one node per element
     (a 1 MiB `(list 1 1 ...)` was 524K IR constants, docs/bench.md)."""
-    if len(items) <= FOLDED_LIST_MIN:
+    if len(items) <= minimum:
         return None
     values = []
     for item in items:

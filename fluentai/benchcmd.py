@@ -44,7 +44,8 @@ def time_command(argv: list[str]) -> tuple[float, int, int]:
     return wall, usage.ru_maxrss, proc.returncode
 
 
-def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: list[str]) -> int:
+def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: list[str],
+              max_errors: int = 0) -> int:
     from .backend import aot
     from .cli import EXIT_OK, EXIT_USAGE, compile_for_cli
 
@@ -56,7 +57,7 @@ def run_bench(program: str, runs: int, opt: int, vs: str | None, program_args: l
         return EXIT_USAGE
 
     t0 = time.perf_counter()
-    compiled, status = compile_for_cli(data, program)
+    compiled, status = compile_for_cli(data, program, max_errors=max_errors)
     if compiled is None:
         return status
     with tempfile.TemporaryDirectory(prefix="fluentai-bench-") as tmp:

@@ -34,7 +34,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-passes", action="store_true",
                    help="print on stderr how long each compiler pass took (frontend stages, IR "
                         "passes, codegen, LLVM optimisation and code generation, linking)")
+    _add_max_errors(p)
     p.set_defaults(opt=2)
+
+
+def _max_errors(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0 or more)")
+    return int(text)
+
+
+def _add_max_errors(p: argparse.ArgumentParser) -> None:
+    from .diagnostics import DEFAULT_MAX_ERRORS
+    p.add_argument("--max-errors", metavar="N", type=_max_errors, default=DEFAULT_MAX_ERRORS,
+                   help=f"print at most N compile errors, then how many more there are "
+                        f"(default {DEFAULT_MAX_ERRORS}; 0 prints all)")
 
 
 # The size grammar of the runtime's fl_parse_size (runtime_c/limits.c): binary units.
@@ -101,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("-n", dest="runs", type=int, default=10, metavar="RUNS",
                        help="number of timed runs (default 10)")
     bench.add_argument("--vs", metavar="COMMAND", help="another command to time in alternation")
+    _add_max_errors(bench)
     bench.set_defaults(opt=2)
     cache = sub.add_parser("cache", help="show or empty the compile cache of `fluentai jit`",
                            description="The compile cache of `fluentai jit`: $FLUENTAI_CACHE_DIR, "
@@ -144,7 +159,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.runs < 1:
                 sys.stderr.write("fluentai: error: -n needs at least 1 run\n")
                 return EXIT_USAGE
-            return run_bench(args.file, args.runs, args.opt, args.vs, program_args)
+            return run_bench(args.file, args.runs, args.opt, args.vs, program_args,
+                             args.max_errors)
         if args.command == "cache":
             return cmd_cache(args.action)
     except KeyboardInterrupt:      # Ctrl-C in the compiler's own (Python) code
@@ -200,8 +216,9 @@ def read_program(args) -> tuple[Optional[bytes], str]:
 
 def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
                     verify_ir: bool = False, dump_after: Optional[str] = None,
-                    emit_ir: bool = False, debug: bool = False):
-    """Compile, printing diagnostics; returns (compiled, None) or (None, status)."""
+                    emit_ir: bool = False, debug: bool = False, max_errors: int = 0):
+    """Compile, printing diagnostics (at most ``max_errors`` errors, 0: all); returns
+    (compiled, None) or (None, status)."""
     from .diagnostics import CompileError, format_diagnostics
     from .driver import compile_source, print_warnings
     from .errors import InternalCompilerError
@@ -211,7 +228,7 @@ def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
                                   verify=verify_ir, dump_after=dump_after, debug=debug)
     except CompileError as err:
         source = err.source_text if err.source_text is not None else data.decode("utf-8", "replace")
-        sys.stderr.write(format_diagnostics(err.diagnostics, source) + "\n")
+        sys.stderr.write(format_diagnostics(err.diagnostics, source, max_errors) + "\n")
         return None, EXIT_USAGE
     except InternalCompilerError as err:
         sys.stderr.write(f"{err}\n")
@@ -268,7 +285,8 @@ def cmd_jit(args, program_args: list[str]) -> int:
                 return run_program(program, filename, args.opt, program_args, args.print_value)
     compiled, status = compile_for_cli(data, filename, print_value=args.print_value,
                                        verify_ir=args.verify_ir, dump_after=args.dump_after,
-                                       emit_ir=args.emit_ir, debug=args.debug)
+                                       emit_ir=args.emit_ir, debug=args.debug,
+                                       max_errors=args.max_errors)
     if compiled is None:
         return status
     if args.emit_ir or args.dump_after:
@@ -382,7 +400,8 @@ def cmd_compile(args) -> int:
         return EXIT_USAGE
     compiled, status = compile_for_cli(data, filename, print_value=args.print_value,
                                        verify_ir=args.verify_ir, dump_after=args.dump_after,
-                                       emit_ir=args.emit_ir, debug=args.debug)
+                                       emit_ir=args.emit_ir, debug=args.debug,
+                                       max_errors=args.max_errors)
     if compiled is None:
         return status
     if args.emit_ir or args.dump_after:

@@ -316,6 +316,14 @@ void fl_host_exit(int32_t code);
 
 /* ---- lists, strings, maps (list.c, string.c, map.c) ---- */
 fl_value fl_list_from_array(int64_t n, fl_value *items);
+/* A long quoted list, described by tables instead of code (codegen._build_datum): element
+ * i is words[i] itself (FL_DATUM_VALUE), an interned symbol or keyword or a string whose
+ * bytes are at pool + (words[i] >> 32), (words[i] & 0xFFFFFFFF) long, a float whose bits
+ * are words[i], an integer words[i], or the next value of `built` (FL_DATUM_BUILT). */
+enum { FL_DATUM_VALUE, FL_DATUM_SYMBOL, FL_DATUM_KEYWORD, FL_DATUM_STRING, FL_DATUM_FLOAT,
+       FL_DATUM_INT, FL_DATUM_BUILT };
+fl_value fl_list_from_table(int64_t n, const int64_t *words, const uint8_t *kinds,
+                            const char *pool, const fl_value *built);
 int64_t  fl_list_length(fl_value list);
 /* Does `list` start with the elements of `prefix` (a proper list), each equal under
  * fl_equal? The match of a long run of literal list elements (ir/match.py). */
@@ -323,6 +331,7 @@ int32_t  fl_list_has_prefix(fl_value list, fl_value prefix);
 fl_value fl_list_drop_pairs(fl_value list, int64_t n);      /* after n pairs it is known to have */
 fl_value fl_map_empty(void);
 fl_value fl_map_set(fl_value m, fl_value k, fl_value v);    /* a new map; an existing key keeps its place */
+fl_value fl_map_from_list(fl_value keys_and_values);        /* a map literal of many constants */
 /* `set` where the compiler proved the map unshared and dead after the call
  * (fluentai/ir/passes/owned_maps.py): may update it in place. */
 fl_value fl_bi_set_owned(fl_value self, int64_t argc, fl_value a0, fl_value a1, fl_value a2, fl_value *rest);

@@ -57,6 +57,34 @@ fl_value fl_list_from_array(int64_t n, fl_value *items) {
     return list;
 }
 
+fl_value fl_list_from_table(int64_t n, const int64_t *words, const uint8_t *kinds,
+                            const char *pool, const fl_value *built) {
+    fl_list_builder b;
+    fl_list_builder_init(&b);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t w = words[i];
+        const char *bytes = pool + ((uint64_t)w >> 32);
+        int64_t nbytes = w & 0xFFFFFFFF;
+        fl_value item;
+        switch (kinds[i]) {
+        case FL_DATUM_SYMBOL: item = fl_intern_symbol(bytes, nbytes); break;
+        case FL_DATUM_KEYWORD: item = fl_intern_keyword(bytes, nbytes); break;
+        case FL_DATUM_STRING: item = fl_make_string(bytes, nbytes); break;
+        case FL_DATUM_FLOAT: {
+            double d;
+            memcpy(&d, &w, sizeof d);
+            item = fl_make_float(d);
+            break;
+        }
+        case FL_DATUM_INT: item = fl_make_int(w); break;
+        case FL_DATUM_BUILT: item = *built++; break;
+        default: item = (fl_value)w; break;
+        }
+        fl_list_builder_push(&b, item);
+    }
+    return b.head;
+}
+
 int64_t fl_list_length(fl_value list) {
     int64_t n = 0;
     for (; is_pair(list); list = FL_PAIR(list)->tail) n++;

@@ -852,6 +852,18 @@ int32_t fl_map_has(fl_value m, fl_value key) {
     }
 }
 
+/* The pairs of a long constant map literal, set in order as its code would (lower.py). */
+fl_value fl_map_from_list(fl_value list) {
+    fl_value m = fl_map_empty();
+    while (FL_IS_KIND(list, FL_K_PAIR)) {
+        fl_value key = FL_PAIR(list)->head;
+        list = FL_PAIR(list)->tail;
+        m = fl_map_set(m, key, FL_PAIR(list)->head);
+        list = FL_PAIR(list)->tail;
+    }
+    return m;
+}
+
 fl_value fl_map_set(fl_value m, fl_value key, fl_value value) {
     if (shape_of(m) == MAP_LARGE) return large_set(m, key, value);
     if (shape_of(m) == MAP_FLAT) return flat_set(m, key, value);

@@ -157,29 +157,80 @@ def test_the_strings_of_a_long_literal_are_loaded_where_they_are_stored():
     """Under the JIT's large code model, thousands of values live across the call that
     allocates the argument array made LLVM's instruction selection quadratic (10^4
     strings: 20 s). Each string is loaded from the constant table just before it is
-    stored, and all of them sit in one string pool, not a global each."""
+    stored, and all of them sit in one string pool, not a global each. (The global `y`
+    keeps the literal from being a constant.)"""
     from fluentai.driver import compile_source
     n = 2_000
     strings = " ".join(f'"s{i}"' for i in range(n))
-    llvm_ir = compile_source(f"(define xs [{strings}])\n(io:print (nth xs {n - 1}))\n",
+    llvm_ir = compile_source(f"(define y 1)\n(define xs [y {strings}])\n(io:print (nth xs {n}))\n",
                              "s.fl").llvm_ir
     body = llvm_ir[llvm_ir.index("\nentry0:\n"):]
     before_array = body[:body.index("@\"fl_rest_array\"")]
-    assert before_array.count(" = load i64") <= 3      # the register arguments a0..a2
+    assert before_array.count(" = load i64") <= 5      # y and the register arguments a1, a2
     assert len(re.findall(r"^@\"\.str\d+\" =", llvm_ir, re.M)) < 10
     assert llvm_ir.count("@\"fl_string_pool\", i64") >= n     # and the names of xs, io:print
 
 
-def test_the_symbols_of_a_long_quoted_list_are_built_where_they_are_stored():
-    """A quoted list's symbols were all interned before the call that allocates the
-    argument array of `list`, so every one was live across the calls after it (65,536
-    symbols: 5.5 s of CPU at -O0, 730 MB); each is built just before it is stored now."""
+def _module_init(llvm_ir: str) -> str:
+    start = llvm_ir.index("\nmodule_init:\n")
+    return llvm_ir[start:llvm_ir.index("\n\n", start)]
+
+
+def test_a_long_quoted_list_is_built_from_tables_by_one_call():
+    """Code per element (a call and a stack map for each symbol) made a 1 MiB quoted list
+    of symbols take 43 s and 5 GB to compile; a table of words and one of their kinds
+    describe it now, and the module's set-up has the same code for 100 and 4,000 symbols."""
     from fluentai.driver import compile_source
-    llvm_ir = compile_source(f"(define xs '({'a b ' * 1000}))\n(io:print (length xs))\n",
-                             "s.fl").llvm_ir
-    before_array = llvm_ir[:llvm_ir.index("@\"fl_rest_array\"(")]
-    assert before_array.count("call i64 @\"fl_intern_symbol\"(") == 3      # the register arguments
-    assert llvm_ir.count("call i64 @\"fl_intern_symbol\"(") == 2000
+
+    def init(n: int) -> str:
+        return _module_init(compile_source(f"(define xs '({'a b :k ' * n}))\n(io:print (length xs))\n",
+                                           "s.fl").llvm_ir)
+    small, large = init(100), init(4_000)
+    assert large.count("\n") == small.count("\n")
+    assert large.count("call i64 @\"fl_list_from_table\"(i64 12000,") == 1
+    assert "fl_intern_symbol" not in large
+
+
+def test_a_long_quoted_list_of_every_kind_of_datum(jit):
+    items = ('a :k "s" 1.5 -0.0 4611686018427387904 -4611686018427387905 (b 2) {1 [2]} '
+             'true false nil () 7 a "s\\n" :k 0.1 x "" 9223372036854775807')
+    shown = ('[a :k "s" 1.5 -0.0 4611686018427387904 -4611686018427387905 [b 2] {1 [2]} '
+             'true false nil [] 7 a "s\\n" :k 0.1 x "" 9223372036854775807]')
+    assert_prints(jit(f"(define xs '({items}))\n(io:print (length xs) xs)\n"
+                      "(io:print (symbol? (head xs)) (keyword? (nth xs 1)) (float? (nth xs 3))"
+                      " (string-length (nth xs 15)))\n"), f"21 {shown}\ntrue true true 2\n")
+
+
+@pytest.mark.parametrize("form", ["[{items}]", "(list {items})"])
+def test_a_long_literal_of_constants_is_one_constant_and_keeps_its_values(jit, form):
+    """17 constants or more are parsed as a quoted list: an immutable list built when the
+    program starts, the same values as a list built each time (docs/bench.md)."""
+    items = '1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 -17 "s" :k 2.5 true false nil'
+    literal = form.format(items=items)
+    assert_prints(jit(f"(define (f) {literal})\n(io:print (f) (length (f)) (= (f) (f)))\n"
+                      f"(io:print (apply + (take 17 (f))))\n"),
+                  '[1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 -17 "s" :k 2.5 true false nil] 23 true\n'
+                  "119\n")
+
+
+def test_a_map_literal_of_many_constants_sets_its_pairs_in_order(jit):
+    """More than 16 literal pairs are one constant list of keys and values, set into a map
+    when the literal is evaluated (fl_map_from_list): a repeated key keeps its first
+    place and takes its last value; 1 and 1.0 are one key, true another."""
+    pairs = " ".join(f'{i} "{chr(96 + i)}"' for i in range(1, 18))
+    source = (f'(define (m) {{{pairs} 1.0 "x" true "t" :k [1] "s" 2.5 3 "again"}})\n'
+              '(io:print (dict-size (m)) (get (m) 1) (get (m) 3) (get (m) 17) (get (m) true)'
+              ' (get (m) :k) (get (m) "s"))\n(io:print (m))\n')
+    shown = " ".join(f'{i} "{chr(96 + i)}"' for i in range(4, 18))
+    assert_prints(jit(source), '20 x again q t [1] 2.5\n'
+                  f'{{1 "x" 2 "b" 3 "again" {shown} true "t" :k [1] "s" 2.5}}\n')
+
+
+def test_a_local_or_global_named_list_is_called_not_folded(jit):
+    ones = "1 " * 20
+    assert_prints(jit(f"(define (g list) (list {ones}))\n(io:print (g (lambda (a . xs) (+ a (length xs)))))\n"),
+                  "20\n")
+    assert_prints(jit(f"(define (list a . xs) (+ a (length xs)))\n(io:print (list {ones}))\n"), "20\n")
 
 
 def test_calls_nested_8000_deep(jit):
@@ -270,14 +321,66 @@ def test_an_undefined_long_identifier_is_named_briefly(jit):
     assert "..." in lines[0] and len(outcome.err) < 1000
 
 
-def test_ten_thousand_undefined_variables_are_all_reported(jit):
+def test_ten_thousand_undefined_variables_are_all_reported_with_max_errors_0(jit):
     defines = "".join(f"(define dd{i} {i})\n" for i in range(10_000))
     uses = "".join(f"(io:print uu{i})\n" for i in range(10_000))
-    outcome = jit(defines + uses)
+    outcome = jit(defines + uses, "--max-errors", "0")
     assert outcome.status == 2
     headers = [line for line in outcome.err.splitlines() if "error[undefined-variable]" in line]
     assert len(headers) == 10_000
     assert headers[0].startswith("prog.fl:10001:11:") and headers[-1].startswith("prog.fl:20000:11:")
+    assert "not shown" not in outcome.err
+
+
+def _headers(err: str) -> list[str]:
+    return [line for line in err.splitlines() if ": error[" in line]
+
+
+def test_by_default_the_first_100_errors_are_shown_then_a_count(jit):
+    count = (1 << 20) // 2 - 16          # a 1 MiB line of undefined names
+    outcome = jit("(define (f) (list " + "x " * count + "))\n")
+    assert outcome.status == 2
+    headers = _headers(outcome.err)
+    assert len(headers) == 100
+    assert headers[0] == "prog.fl:1:19: error[undefined-variable]: undefined variable `x`"
+    assert headers[-1].startswith(f"prog.fl:1:{19 + 2 * 99}: ")
+    assert outcome.err.endswith(f"\nnote: {count - 100} more errors not shown "
+                                "(--max-errors N shows the first N, 0 all)\n")
+    lines = outcome.err.splitlines()
+    assert lines[1].startswith("    1 | (define (f) (list x x") and lines[1].endswith("...")
+    assert lines[2] == "      |                   ^"
+
+
+@pytest.mark.parametrize("command", ["jit", "compile"])
+def test_max_errors_limits_the_report_on_both_commands(tmp_path, env, command):
+    (tmp_path / "prog.fl").write_text("".join(f"(io:print u{i})\n" for i in range(10)))
+    flags = ["-o", str(tmp_path / "prog")] if command == "compile" else ["--no-cache"]
+
+    def run(*limit):
+        done = subprocess.run([sys.executable, "-m", "fluentai", command, *flags, *limit,
+                               "prog.fl"], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=HANG)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        return done.stderr
+    three = run("--max-errors", "3")
+    assert [h.split(":")[1] for h in _headers(three)] == ["1", "2", "3"]
+    assert three.endswith("\nnote: 7 more errors not shown (--max-errors N shows the first N, 0 all)\n")
+    one = run("--max-errors", "9")
+    assert len(_headers(one)) == 9 and "note: 1 more error not shown" in one
+    for everything in (run("--max-errors", "10"), run("--max-errors", "0"), run()):
+        assert len(_headers(everything)) == 10 and "not shown" not in everything
+    done = subprocess.run([sys.executable, "-m", "fluentai", command, "--max-errors", "-1",
+                           "prog.fl"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=HANG)
+    assert done.returncode == 2 and "--max-errors: '-1' is not a count" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_python_api_keeps_every_error():
+    with pytest.raises(CompileError) as caught:
+        fluentai.run("".join(f"(io:print u{i})\n" for i in range(300)), filename="prog.fl")
+    assert len(caught.value.diagnostics) == 300
+    assert str(caught.value).count("error[undefined-variable]") == 300
 
 
 def test_ten_thousand_top_level_defines_and_a_10000_arm_match(jit):

@@ -33,6 +33,7 @@ calls anything (located at the function; leaf functions have no poll).
 """
 from __future__ import annotations
 
+import struct
 from typing import Optional
 
 from llvmlite import ir
@@ -80,6 +81,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_session_globals": ir.FunctionType(PTR, [I64]),
     "fl_constants_new": ir.FunctionType(PTR, [I64]),
     "fl_rest_array": ir.FunctionType(PTR, [I64]),
+    "fl_list_from_table": ir.FunctionType(I64, [I64, PTR, PTR, PTR, PTR]),
     "fl_alloc": ir.FunctionType(PTR, [I64]),
     "fl_make_float": ir.FunctionType(I64, [F64]),
     "fl_make_int": ir.FunctionType(I64, [I64]),
@@ -110,6 +112,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_builtin_value": ir.FunctionType(I64, [PTR]),
     "fl_map_empty": ir.FunctionType(I64, []),
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
+    "fl_map_from_list": ir.FunctionType(I64, [I64]),
     "fl_make_constructor": ir.FunctionType(I64, [I64, I64]),
     "fl_data_is": ir.FunctionType(I32, [I64, I64, I64]),
     "fl_list_has_prefix": ir.FunctionType(I32, [I64, I64]),
@@ -132,7 +135,9 @@ NORETURN: set[str] = set()
 # prim_cons, uniform_operands and _build_datum).
 INLINE_CONS_BUDGET = 256
 CONSTANT_TABLE_MIN = 16
-QUOTED_CONS_MAX = 16       # longer quoted lists are built by one call of `list`
+QUOTED_CONS_MAX = 16       # longer quoted lists are built from tables by one runtime call
+# The element kinds of fl_list_from_table (runtime_c/fluentai.h).
+DATUM_VALUE, DATUM_SYMBOL, DATUM_KEYWORD, DATUM_STRING, DATUM_FLOAT, DATUM_INT, DATUM_BUILT = range(7)
 # Calls in one basic block of the module's set-up (its constants) before codegen starts
 # another: under the JIT's large code model LLVM's instruction selection grew faster than
 # linearly with the calls of one block (10^4 strings in one literal: 0.94 -> 0.61 s of
@@ -364,6 +369,20 @@ class ModuleCodegen:
         self.tables.append(g)
         return g
 
+    def raw_table(self, elem, texts: list[str]) -> ir.GlobalVariable:
+        """A private constant array of ``elem``s given as text: llvmlite builds and
+        formats an object per element, too slow for the 10^5-element tables of a
+        long quoted list."""
+        arr = ir.ArrayType(elem, max(1, len(texts)))
+        g = ir.GlobalVariable(self.llmod, arr, f".words{len(self.tables)}")
+        g.linkage = "private"
+        g.global_constant = True
+        prefix = type_text(elem) + " "
+        g.initializer = RawConstant(arr, "[" + ", ".join(prefix + t for t in texts) + "]"
+                                    if texts else "zeroinitializer")
+        self.tables.append(g)
+        return g
+
     def assume(self) -> ir.Function:
         return self.llmod.declare_intrinsic("llvm.assume", fnty=ir.FunctionType(VOID, [I1]))
 
@@ -387,12 +406,15 @@ class ModuleCodegen:
         of them rather than one each: under the JIT's large code model LLVM's
         code generation is quadratic in the distinct globals one function
         references (10^4 strings in one literal took 20 s)."""
+        return b.gep(self.pool_ref, [_c(self.pool_offset(data))], source_etype=I8)
+
+    def pool_offset(self, data: bytes) -> int:
         offset = self.pool_offsets.get(data)
         if offset is None:
             offset = self.pool_offsets[data] = self.pool_size
             self.pool_size += len(data) + 1
             self.pool_parts.append(data + b"\0")
-        return b.gep(self.pool_ref, [_c(offset)], source_etype=I8)
+        return offset
 
     def _emit_string_pool(self) -> None:
         arr = ir.ArrayType(I8, max(1, self.pool_size))
@@ -520,16 +542,7 @@ class ModuleCodegen:
             data = v.name.encode("utf-8")
             return b.call(self.runtime("fl_intern_symbol"), [self.pooled(b, data), _c(len(data))])
         if isinstance(v, tuple) and len(v) > QUOTED_CONS_MAX:
-            # As lower.build_list does for a long literal: one call of the builtin `list`.
-            # An element that takes a call (a symbol, a string...) is built where it is
-            # stored into the argument array, as a SlotLoad is loaded there, so that no
-            # more than one is live across a call.
-            items = [_Datum(item) if constant is None else constant
-                     for item, constant in zip(v, map(self._immediate, v))]
-            operands = uniform_operands(b, self, items, lambda item: self._build_datum(b, item.value)
-                                        if type(item) is _Datum else item)
-            return b.call(self.runtime("fl_bi_list", UNIFORM),
-                          [_c(0), _c(abi.argc(len(items), 0))] + operands)
+            return self._list_from_table(b, v)
         if isinstance(v, tuple):
             items = [v[i] for i in range(len(v))]
             acc: ir.Value = _c(abi.EMPTY)
@@ -542,6 +555,46 @@ class ModuleCodegen:
                 m = b.call(self.runtime("fl_map_set"), [m, self._build_datum(b, k), self._build_datum(b, x)])
             return m
         raise TypeError(f"no constant form for {v!r}")
+
+    def _list_from_table(self, b: TextBuilder, items: tuple) -> ir.Value:
+        """A long quoted list as one runtime call reading a table of words and a table
+        of their kinds (fl_list_from_table): symbols, keywords and strings point into
+        the string pool. Code per element (a call and a stack map each) cost about
+        60 us of compile time and 10 KB of memory for every symbol of a 1 MiB quoted list.
+        Only nested lists and maps are still built by code, each stored into an array
+        as soon as it is built, so that one at a time is live across the calls."""
+        words: list[int] = []
+        kinds = bytearray()
+        nested = []
+        for item in items:
+            immediate = self._immediate(item)
+            if immediate is not None:
+                words.append(immediate.constant)
+                kinds.append(DATUM_VALUE)
+            elif isinstance(item, (str, Symbol, Keyword)):
+                data = (item if isinstance(item, str) else item.name).encode("utf-8")
+                words.append((self.pool_offset(data) << 32) | len(data))
+                kinds.append(DATUM_STRING if isinstance(item, str) else
+                             DATUM_SYMBOL if isinstance(item, Symbol) else DATUM_KEYWORD)
+            elif isinstance(item, float):
+                words.append(struct.unpack("<q", struct.pack("<d", item))[0])
+                kinds.append(DATUM_FLOAT)
+            elif isinstance(item, int):
+                words.append(item)
+                kinds.append(DATUM_INT)
+            else:
+                words.append(0)
+                kinds.append(DATUM_BUILT)
+                nested.append(item)
+        built: ir.Value = ir.Constant(PTR, None)
+        if nested:
+            built = b.call(self.runtime("fl_rest_array"), [_c(len(nested))])
+            for k, item in enumerate(nested):
+                b.store(self._build_datum(b, item), b.gep(built, [_c(k)], source_etype=I64))
+        kind_table = self.raw_table(I8, [str(k) for k in kinds])
+        word_table = self.raw_table(I64, [str(w) for w in words])
+        return b.call(self.runtime("fl_list_from_table"),
+                      [_c(len(items)), word_table, kind_table, self.pool_ref, built])
 
     def _fill_module_info(self, info: ir.GlobalVariable) -> None:
         m = self.ir_module
@@ -588,14 +641,6 @@ class ModuleCodegen:
         g.global_constant = True
         g.initializer = ir.Constant(arr_t, items) if items else ir.Constant(arr_t, None)
         return g
-
-
-class _Datum:
-    """An element of a long quoted list that is built by a call, built when it is stored."""
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
 
 
 class SlotLoad:
@@ -663,10 +708,15 @@ class FunctionCodegen:
             self.block = blk
             self.b.position_at_end(self.blocks[blk])
             poll_at = len(blk.phis) if blk in self.poll_blocks else -1
+            last = len(blk.instrs) - 1
             for k, instr in enumerate(blk.instrs):
                 if k == poll_at:
                     self.emit_poll(self.fn.span)
                 self.emit(instr)
+                if self.b.calls_here >= CALLS_PER_BLOCK and k < last:
+                    # Between two instructions, where no emit_ method holds a block
+                    # it will branch from (see CALLS_PER_BLOCK).
+                    self.b.start_block()
             self.end_blocks[blk] = self.b.block
         for phi, llphi in self.phis:
             for pred, value in phi.incoming:

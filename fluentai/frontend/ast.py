@@ -166,6 +166,9 @@ class ListLit(Expr):
 @dataclass(eq=False)
 class MapLit(Expr):
     pairs: list[tuple[Expr, Expr]]
+    # Many literal pairs: no ``pairs`` but the keys and values in turn, one constant list
+    # (parser._constant_list), built into a map when the literal is evaluated.
+    constant: Optional[tuple] = None
 
 
 @dataclass(eq=False)

@@ -176,10 +176,14 @@ class _Parser:
             return Const(d.span, Keyword(d.name))
         if t is DList:
             if d.bracket == "[":
-                return ListLit(d.span, [self.expr(item) for item in d.items])
+                folded = _constant_list(d.items, d.span)
+                return folded or ListLit(d.span, [self.expr(item) for item in d.items])
             return self._guarded(self._list_form, d)
         if t is DMap:
             items = d.items
+            folded = _constant_list(items, d.span, 2 * FOLDED_LIST_MIN)
+            if folded is not None:
+                return MapLit(d.span, [], folded.value)
             return MapLit(d.span, [(self.expr(items[i]), self.expr(items[i + 1]))
                                    for i in range(0, len(items), 2)])
         return self._guarded(lambda q: Const(q.span, self._quoted(q.datum)), d)
@@ -206,6 +210,10 @@ class _Parser:
                 return special(self, d)
             if ":" in head.name and head.name not in self.colon_globals:
                 return Perform(d.span, self._operation_name(head), self._exprs(items[1:]))
+            if head.name == "list" and head.name not in self.globals:
+                folded = _constant_list(items[1:], d.span)
+                if folded is not None:
+                    return folded
         return Call(d.span, self.expr(head), self._exprs(items[1:]))
 
     def _exprs(self, data: list[Datum]) -> list[Expr]:
@@ -739,6 +747,31 @@ def _mentions(d: Datum, name: str) -> bool:
         elif t is DQuote:
             pending.append(d.datum)
     return False
+
+
+# A list literal (`[...]` or a call of the builtin `list`) of more elements than this, all
+# of them literal constants, is parsed as a quoted constant.
+FOLDED_LIST_MIN = 16
+
+
+def _constant_list(items: list[Datum], span: Span, minimum: int = FOLDED_LIST_MIN) -> Optional[Const]:
+    """``items`` as one constant list if they are many and all literals, else None.
+
+    Lists are immutable and a literal has no effect, so building the list once when the
+    program starts gives the same values; it spares every later stage one node per element
+    (a 1 MiB `(list 1 1 ...)` was 524K IR constants, docs/bench.md)."""
+    if len(items) <= minimum:
+        return None
+    values = []
+    for item in items:
+        t = type(item)
+        if t is DConst:
+            values.append(item.value)
+        elif t is DKeyword:
+            values.append(Keyword(item.name))
+        else:
+            return None
+    return Const(span, tuple(values))
 
 
 def _same_value(a: ConstValue, b: ConstValue) -> bool:

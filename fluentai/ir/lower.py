@@ -348,6 +348,8 @@ class Lowerer:
         return acc
 
     def value_MapLit(self, e: A.MapLit) -> N.Value:
+        if e.constant is not None:
+            return self.emit(N.RuntimeCall("fl_map_from_list", [self.load_const(e.constant)], e.span))
         pairs = [(self.lower_value(k), self.lower_value(v)) for k, v in e.pairs]
         m = self.emit(N.RuntimeCall("fl_map_empty", [], e.span))
         for k, v in pairs:

@@ -600,7 +600,10 @@ class ConstantTable:
         return slot
 
     def copy(self) -> "ConstantTable":
-        return ConstantTable(self.payloads)
+        table = ConstantTable()
+        table.payloads = list(self.payloads)
+        table._slots = dict(self._slots)
+        return table
 
     def __len__(self) -> int:
         return len(self.payloads)
@@ -621,7 +624,12 @@ class Special:
 
 
 def _const_key(value):
-    # 1 and 1.0 and True must stay different constants.
-    if isinstance(value, tuple):
-        return ("tuple",) + tuple(_const_key(v) for v in value)
-    return (type(value).__name__, repr(value))
+    # 1 and 1.0 and True must stay different constants, and so must 0.0 and -0.0 (equal
+    # floats): a float is keyed by its text. Other atoms key themselves (no repr: a 1 MiB
+    # quoted list has 524K elements).
+    t = type(value)
+    if t is tuple:
+        return (tuple, tuple(map(_const_key, value)))
+    if t is float or t is dict:
+        return (t, repr(value))
+    return (t, value)

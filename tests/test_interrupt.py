@@ -416,9 +416,11 @@ def test_executables_poll_with_one_rip_relative_load():
 
 
 def test_raw_clones_poll_once_per_path_that_calls_or_loops():
-    """fib's two calls sit on different paths (each polls; n = 2 calls neither); tak's three
-    calls and its back edge share the one poll of the block that dominates them; an
-    accumulator loop (passes/accumulate.py) calls nothing and polls on its back edge."""
+    """fib's four calls (two in each copy of its body inlined at its own calls,
+    passes/self_inline.py) sit on different paths (each polls; n = 2 calls none); in each
+    of tak's three inlined copies, its three calls and its back edge share the one poll of
+    the block that dominates them; an accumulator loop (passes/accumulate.py) calls nothing
+    and polls on its back edge."""
     from fluentai import driver
     source = ("(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))\n"
               "(define (tak x y z) (if (not (< y x)) z\n"
@@ -431,6 +433,6 @@ def test_raw_clones_poll_once_per_path_that_calls_or_loops():
         body = llvm_ir[llvm_ir.index(f'define internal i64 @"{name}"('):]
         return body[:body.index("\n}\n")].count("call void @\"fl_interrupt_poll_slow\"")
 
-    assert polls("fl_fn2_fib_fix") == 2
-    assert polls("fl_fn3_tak_fix") == 1
+    assert polls("fl_fn2_fib_fix") == 4
+    assert polls("fl_fn3_tak_fix") == 3
     assert polls("fl_fn4_count_acc") == 1

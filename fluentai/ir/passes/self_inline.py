@@ -75,8 +75,7 @@ def _snapshot(fn: N.Function) -> list[N.Block]:
 def _inline_copy(fn: N.Function, template: list[N.Block], call: N.CallKnown) -> N.Value:
     """Replace ``call`` by a copy of ``template``; returns the value that stands
     for its result (the caller replaces the uses)."""
-    block = call.block
-    head, cont = split_block(fn, block, block.instrs.index(call))
+    head, cont = split_block(fn, call.block, call)
     blocks = {tb: fn.new_block("self") for tb in template}
     values: dict[int, N.Value] = {id(p): a for p, a in zip(fn.params, call.args)}
     clones = copy_blocks(template, blocks, values)

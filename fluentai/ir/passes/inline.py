@@ -18,7 +18,8 @@ location (``RuntimeCall.loc_from_caller``), a callee that captures variables
 when the call does not go through a closure built in this function (or one
 patched by ``SetFree``, a letrec knot), and a callee already on the path of
 functions the code was inlined from (``Instr.inline_path``), or the function itself: recursion is not
-unrolled at all (fib and tak grew and got slower in callgrind when it was).
+unrolled at all here (fib and tak grew and got slower in callgrind when it was, in their generic,
+tagged form); passes/self_inline.py unrolls one level of their raw-ints clones.
 
 Error reports keep the program's call chain: every copied instruction gets an
 ``Inlined`` record (ir/nodes.py) naming the function it came from and the call

@@ -177,10 +177,12 @@ class LocationTable:
         self.spans: list[Optional[Span]] = [None]
         self.index: dict[tuple, int] = {}
 
-    def id_of(self, span: Optional[Span]) -> int:
+    def id_of(self, span: Optional[Span], frame: Optional[N.Inlined] = None) -> int:
+        """``frame``: the code at ``span`` is a copy of its own (an inlined frame),
+        and gets an id of its own (see ``FunctionCodegen.argc``)."""
         if span is None:
             return 0
-        key = (span.line, span.col, span.end_line, span.end_col)
+        key = (span.line, span.col, span.end_line, span.end_col, id(frame) if frame else 0)
         if key not in self.index:
             self.index[key] = len(self.spans)
             self.spans.append(span)
@@ -994,7 +996,15 @@ class FunctionCodegen:
     def argc(self, instr, n: int) -> ir.Constant:
         if n > abi.MAX_ARGS:
             raise ValueError("too many arguments in one call")
-        return _c(abi.argc(n, self.loc(instr)))
+        if self.fn.raw_ints and isinstance(instr, N.CallKnown) and instr.function is self.fn:
+            # A self call copied by passes/self_inline.py has the span of the call
+            # it copies: with one location id, LLVM hoists the argc constant
+            # they share into a callee-saved register (two more pushes and pops
+            # per frame). The stack-overflow handler prints the same span.
+            loc = self.mc.locs.id_of(instr.span, instr.inlined)
+        else:
+            loc = self.loc(instr)
+        return _c(abi.argc(n, loc))
 
     # ---- constants and conversions ----
 

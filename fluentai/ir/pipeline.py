@@ -25,6 +25,7 @@ from .passes.known_calls import make_known_calls
 from .passes.leaf_exits import inline_leaf_exits
 from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
+from .passes.self_inline import inline_self_calls
 from .passes.specialise_fixnums import specialise_fixnums
 from .passes.static_closures import make_static_closures
 from .passes.trmc import make_trmc_loops
@@ -42,6 +43,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),
     ("specialise-fixnums", specialise_fixnums),
+    ("self-inline", inline_self_calls),
     ("leaf-exits", inline_leaf_exits),
     ("accumulate", make_accumulator_loops),
     ("owned-maps", own_map_updates),

@@ -47,6 +47,7 @@ from typing import Optional
 from .. import nodes as N
 from ..copying import copy_blocks
 from ..nodes import Rep
+from .inline import split_block
 
 # The program stack is 1 GiB (runtime_c/error.c, PROGRAM_STACK_BYTES; task
 # stacks are smaller) and a frame of a function that calls is at least 16
@@ -282,19 +283,11 @@ def _is_sum(v: N.Value, block: N.Block) -> bool:
 def _retry_entry(fn: N.Function, call: N.CallKnown, acc: N.Function, fixfn: N.Function) -> None:
     """The guarded entry's ``r = f_fix(ints)`` becomes ``r = f_acc(ints)``,
     and ``f_fix(ints)`` again when that bails."""
-    block = call.block
-    k = block.instrs.index(call)
-    join = fn.new_block("acc_done")
-    join.instrs = block.instrs[k + 1:]
-    for i in join.instrs:
-        i.block = join
-    block.instrs = block.instrs[:k + 1]
+    block, join = split_block(fn, call.block, call, "acc_done")
+    _add(block, call)
     call.function = acc
     zero = _add(block, N.Const(Rep.I64, 0))
     bailed = _add(block, N.IntOp("lt", call, zero, None))
-    for s in join.successors():
-        for phi in s.phis:
-            phi.incoming = [(join if p is block else p, v) for p, v in phi.incoming]
     slow = fn.new_block("acc_bailed")
     _add(block, N.Branch(bailed, slow, join, likely=False))
     again = _add(slow, N.CallKnown(fixfn, call.closure, list(call.args), call.span))

@@ -18,7 +18,8 @@ location (``RuntimeCall.loc_from_caller``), a callee that captures variables
 when the call does not go through a closure built in this function (or one
 patched by ``SetFree``, a letrec knot), and a callee already on the path of
 functions the code was inlined from (``Instr.inline_path``), or the function itself: recursion is not
-unrolled at all (fib and tak grew and got slower in callgrind when it was).
+unrolled at all here (fib and tak grew and got slower in callgrind when it was, in their generic,
+tagged form); passes/self_inline.py unrolls one level of their raw-ints clones.
 
 Error reports keep the program's call chain: every copied instruction gets an
 ``Inlined`` record (ir/nodes.py) naming the function it came from and the call
@@ -155,10 +156,9 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
     copied in."""
     g = call.function
     block = call.block
-    k = block.instrs.index(call)
-    after = block.instrs[k + 1:]
-    tail = (call.tail and fn.kind == "closure" and len(after) == 1
-            and isinstance(after[0], N.Return) and after[0].value is call)
+    last = block.instrs[-1]
+    tail = (call.tail and fn.kind == "closure" and len(block.instrs) >= 2
+            and block.instrs[-2] is call and isinstance(last, N.Return) and last.value is call)
     captures = root(call.closure).captures if g.nfree else []
     rebase = _rebaser(_frame(fn, call))
 
@@ -182,9 +182,9 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
 
     entry = blocks[g.blocks[0]]
     if tail:
-        block.instrs = block.instrs[:k] + [_jump(entry, block, None)]
+        block.instrs[-2:] = [_jump(entry, block, None)]
         return call, clones
-    block, cont = split_block(fn, block, k)
+    block, cont = split_block(fn, block, call)
     returns = []
     frame = rebase(None)
     for nb in blocks.values():
@@ -211,14 +211,20 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
     return result, clones
 
 
-def split_block(fn: N.Function, block: N.Block, k: int) -> tuple[N.Block, N.Block]:
-    """Split ``block`` around its instruction ``k`` (dropped): returns the block
-    of the instructions before it (to be ended by the caller) and the block of
-    those after it. The shorter half moves to a new block, so that inlining
-    many calls of one long block (a top level of 10^4 calls) stays linear."""
+def split_block(fn: N.Function, block: N.Block, instr: N.Instr,
+                hint: str = "cont") -> tuple[N.Block, N.Block]:
+    """Split ``block`` around ``instr`` (dropped): returns the block of the
+    instructions before it (to be ended by the caller) and the block of those
+    after it. The shorter half moves to a new block (named after ``hint`` when
+    it is the second), and ``instr`` is looked for from both ends at once:
+    inlining many calls of one long block (a top level of 10^4 calls) updates
+    the shorter half each time, not the whole block. (The halves are still
+    sliced from the list, at C speed; when the first half moves, the jumps to
+    ``block`` are found by one look at each block's terminator.)"""
     instrs = block.instrs
+    k = _position(instrs, instr)
     if k + 1 >= len(instrs) - k - 1:
-        cont = fn.new_block("cont")
+        cont = fn.new_block(hint)
         cont.instrs = instrs[k + 1:]
         for i in cont.instrs:
             i.block = cont
@@ -244,6 +250,17 @@ def split_block(fn: N.Function, block: N.Block, k: int) -> tuple[N.Block, N.Bloc
     else:
         fn.blocks.append(head)
     return head, block
+
+
+def _position(instrs: list[N.Instr], instr: N.Instr) -> int:
+    """Where ``instr`` is in ``instrs``, in steps of the shorter distance to an end."""
+    n = len(instrs)
+    for d in range((n + 1) // 2):
+        if instrs[d] is instr:
+            return d
+        if instrs[n - 1 - d] is instr:
+            return n - 1 - d
+    raise ValueError("the instruction is not in its block")
 
 
 def _jump(target: N.Block, block: N.Block, inlined: Optional[N.Inlined]) -> N.Jump:

@@ -26,6 +26,7 @@ from typing import Optional
 
 from .. import nodes as N
 from ..nodes import Rep
+from .inline import split_block
 
 
 def inline_leaf_exits(module: N.Module) -> None:
@@ -33,9 +34,15 @@ def inline_leaf_exits(module: N.Module) -> None:
         if fn.raw_ints:
             exit_ = _leaf_exit(fn)
             if exit_ is not None:
-                for call in [i for i in fn.instructions()
-                             if isinstance(i, N.CallKnown) and i.function is fn]:
-                    _test_before(fn, call, *exit_)
+                calls = [i for i in fn.instructions()
+                         if isinstance(i, N.CallKnown) and i.function is fn]
+                phis = {id(call): _test_before(fn, call, *exit_) for call in calls}
+                # One walk for all calls: a phi's own operand (its call) stays.
+                for i in fn.instructions():
+                    for op in i.operands():
+                        phi = phis.get(id(op))
+                        if phi is not None and i is not phi:
+                            i.replace_operand(op, phi)
 
 
 def _leaf_exit(fn: N.Function) -> Optional[tuple]:
@@ -70,10 +77,10 @@ def _leaf_exit(fn: N.Function) -> Optional[tuple]:
 
 
 def _test_before(fn: N.Function, call: N.CallKnown, header: N.Block, cmp: N.IntOp,
-                 value: N.Value, on_true: bool) -> None:
+                 value: N.Value, on_true: bool) -> N.Phi:
+    """Test the exit before ``call``; returns the phi that is to replace its
+    uses (the caller replaces them)."""
     args = dict(zip(map(id, header.phis), call.args))
-    block = call.block
-    k = block.instrs.index(call)
     before = []
 
     def arg(v: N.Value) -> N.Value:
@@ -86,16 +93,10 @@ def _test_before(fn: N.Function, call: N.CallKnown, header: N.Block, cmp: N.IntO
     test = N.IntOp(cmp.op, arg(cmp.a), arg(cmp.b), cmp.span)
     result = arg(value)
     before.append(test)
-    join = fn.new_block("leaf_join")
-    join.instrs = block.instrs[k + 1:]
-    for i in join.instrs:
-        i.block = join
-    for s in join.successors():
-        for phi in s.phis:
-            phi.incoming = [(join if p is block else p, v) for p, v in phi.incoming]
+    block, join = split_block(fn, call.block, call, "leaf_join")
     leaf, calls = fn.new_block("leaf"), fn.new_block("leaf_call")
     branch = N.Branch(test, leaf, calls) if on_true else N.Branch(test, calls, leaf)
-    block.instrs = block.instrs[:k] + before + [branch]
+    block.instrs.extend(before + [branch])
     for i in before + [branch]:
         i.block, i.inlined = block, call.inlined
     jump = N.Jump(join)
@@ -109,6 +110,5 @@ def _test_before(fn: N.Function, call: N.CallKnown, header: N.Block, cmp: N.IntO
     phi.add_incoming(leaf, result)
     phi.add_incoming(calls, call)
     phi.block = join
-    for i in fn.instructions():
-        i.replace_operand(call, phi)
     join.instrs.insert(0, phi)
+    return phi

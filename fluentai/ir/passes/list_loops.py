@@ -146,7 +146,7 @@ class _Emitter:
 def _make_loop(fn: N.Function, builtin: N.CallBuiltin, uses: Uses) -> list[N.Instr]:
     """Replace ``builtin`` by its loop; returns the calls of the function argument."""
     block = builtin.block
-    head, cont = split_block(fn, block, block.instrs.index(builtin))
+    head, cont = split_block(fn, block, builtin)
     e = _Emitter(fn, builtin, uses)
     f, xs = builtin.args[0], builtin.args[-1]
 

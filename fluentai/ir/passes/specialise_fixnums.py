@@ -38,6 +38,7 @@ from ... backend import abi
 from .. import nodes as N
 from ..copying import copy_blocks
 from ..nodes import Rep
+from .inline import split_block
 from .static_closures import static_closure
 
 FIXNUM_OPS = {"add", "sub", "lt", "le", "gt", "ge"}
@@ -215,6 +216,7 @@ class _Specialiser:
 
     def _calls(self) -> None:
         fn = self.fn
+        joined: dict[int, N.Phi] = {}       # id(call) -> the phi that replaces its uses
         # A call with the wrong number of arguments stays a call of the
         # generic entry, whose prologue raises the arity error.
         for call in [i for i in fn.instructions()
@@ -224,14 +226,7 @@ class _Specialiser:
             if not unknown:
                 call.function = fn
                 continue
-            block = call.block
-            k = block.instrs.index(call)
-            join = fn.new_block("call_join")
-            join.instrs = block.instrs[k + 1:]
-            for i in join.instrs:
-                i.block = join
-            block.instrs = block.instrs[:k]
-            _retarget_phis(fn, block, join, join.successors())
+            block, join = split_block(fn, call.block, call, "call_join")
             fast = fn.new_block("call_fix")
             slow = fn.new_block("call_generic")
             _check_chain(fn, block, unknown, fast, slow)
@@ -247,10 +242,16 @@ class _Specialiser:
             phi.add_incoming(slow, call)
             phi.block = join
             join.instrs.insert(0, phi)
-            for i in fn.instructions():
-                if i is not phi:
-                    i.replace_operand(call, phi)
-            self.checked = {(b, id(phi) if v == id(call) else v) for b, v in self.checked}
+            joined[id(call)] = phi
+        if not joined:
+            return
+        # One walk for all calls: a phi's own operand (the slow call) stays.
+        for i in fn.instructions():
+            for op in i.operands():
+                phi = joined.get(id(op))
+                if phi is not None and i is not phi:
+                    i.replace_operand(op, phi)
+        self.checked = {(b, id(joined[v]) if v in joined else v) for b, v in self.checked}
 
 
 def _drop_self(module: N.Module, generic: N.Function, fixfn: N.Function) -> None:

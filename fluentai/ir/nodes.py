@@ -600,6 +600,9 @@ class Module:
         self.global_names: list[str] = []       # by slot
         self.effect_ops: list[str] = []         # effect operations performed
         self.session = False                    # one input of a REPL session
+        # Slots of top-level functions defined once (ir/lower.py): a read of the
+        # slot that does not raise undefined-variable gives that function's closure.
+        self.known_globals: dict[int, Function] = {}
 
     def constant_index(self, value) -> int:
         return self.constants.index(value)

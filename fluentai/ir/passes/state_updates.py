@@ -3,7 +3,8 @@
 In: any IR module (after passes/inline.py, which exposes the performs of small
 functions such as bench/closures_escape's counter). Out: the same module where
 every ``Perform`` of ``state:update`` with two arguments whose function is the
-``LoadConst`` of a static closure (passes/static_closures.py) of a function
+``LoadConst`` of a static closure (passes/static_closures.py), or a read of a
+top-level function defined once (``Module.known_globals``), of a function
 that takes one argument, captures nothing and contains no call, perform,
 runtime call or write of a global, closure slot or letrec cell, is split into
 
@@ -47,22 +48,25 @@ def inline_state_updates(module: N.Module) -> None:
     by_name = {fn.name: fn for fn in module.functions}
     sizes: dict[N.Function, int] = {}
     for fn in list(module.functions):
-        sites = [i for i in fn.instructions() if _target(i, by_name) is not None]
+        sites = [i for i in fn.instructions() if _target(i, module, by_name) is not None]
         if not sites:
             continue
         uses = Uses(fn)
-        calls = [_split(fn, p, _target(p, by_name), uses) for p in sites]
+        calls = [_split(fn, p, _target(p, module, by_name), uses) for p in sites]
         inline_calls_among(fn, calls, by_name, uses, sizes)
 
 
-def _target(i: N.Instr, by_name: dict[str, N.Function]):
+def _target(i: N.Instr, module: N.Module, by_name: dict[str, N.Function]):
     if not (isinstance(i, N.Perform) and i.op == "state:update" and len(i.args) == 2):
         return None
     f = root(i.args[1])
-    if not (isinstance(f, N.LoadConst) and isinstance(f.value, N.Special)
+    if isinstance(f, N.GlobalGet):
+        g = module.known_globals.get(f.slot)
+    elif (isinstance(f, N.LoadConst) and isinstance(f.value, N.Special)
             and f.value.kind == "closure"):
+        g = by_name.get(f.value.text)
+    else:
         return None
-    g = by_name.get(f.value.text)
     if (g is None or g.arity != 1 or g.rest_param is not None or g.nfree
             or any(isinstance(x, _UNSAFE) for x in g.instructions())):
         return None

@@ -285,6 +285,9 @@ fl_value fl_perform(int64_t op, int64_t argc, fl_value a0, fl_value a1, fl_value
 fl_value fl_state_get_direct(int64_t op, int64_t argc, fl_value key);
 fl_value fl_state_set_direct(int64_t op, int64_t argc, fl_value key, fl_value value);
 fl_value fl_state_update_direct(int64_t op, int64_t argc, fl_value key, fl_value f);
+/* The key's cell (its value is the word at offset 8, 1 while the key is unset) when a
+ * state:update at a generated fast path may write it directly; 0: perform it instead. */
+int64_t fl_state_update_cell(int64_t op, fl_value key);
 /* (handler ((name fn) ...) body...): `clauses` is a list alternating name
  * strings and functions ["io:print" f "io" g "error" h] (a name with `:` is
  * one operation, without it a whole effect; "error" and "error:raise" catch

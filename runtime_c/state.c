@@ -299,6 +299,20 @@ fl_value fl_state_update_direct(int64_t op, int64_t argc, fl_value key, fl_value
     return fl_perform(op, argc, key, f, FL_NIL, NULL);
 }
 
+/* passes/state_updates.py: `(state:update k f)` with f a known function that
+ * performs and calls nothing becomes, in generated code, a read of the cell,
+ * f's body inline and a write of the cell. That is what fl_state_update does
+ * when no handler could answer, no transaction logs the write and the key has
+ * a cell; f cannot change the store, so the cell stays the key's across it.
+ * Any other case is left to the perform. The layout of `cell` (value at
+ * offset 8, ABSENT = 1) is known to backend/codegen.py emit_StateCell. */
+int64_t fl_state_update_cell(int64_t op, fl_value key)
+{
+    if (__builtin_expect(!direct(op) || depth != 0, 0))
+        return 0;
+    return (int64_t)(uintptr_t)lookup(key, 0);
+}
+
 DEFAULT(state_get)
 {
     fl_arity_check("state:get", argc, 1, 1);

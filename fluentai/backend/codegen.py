@@ -109,6 +109,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_state_get_direct": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_state_set_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
     "fl_state_update_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
+    "fl_state_update_cell": ir.FunctionType(I64, [I64, I64]),
     "fl_builtin_value": ir.FunctionType(I64, [PTR]),
     "fl_map_empty": ir.FunctionType(I64, []),
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
@@ -743,6 +744,21 @@ class FunctionCodegen:
         self.trmc_depth = depth
         self.trmc_dest = b.add(b.ptrtoint(dest, I64), _c(1))
         b.trmc_depth = (depth, _c(self.mc.sites.add(self.fn.trmc_site, self.index)))
+
+    def emit_StateCell(self, i: N.StateCell):
+        b = self.b
+        if i.op == "find":
+            op = self.load_constant_slot(self.mc.effect_slot("state:update"))
+            return b.call(self.mc.runtime("fl_state_update_cell"), [op, self.get(i.args[0])])
+        if i.op == "found":
+            return b.icmp_unsigned("!=", self.get(i.args[0]), _c(0))
+        # runtime_c/state.c `cell`: the value is its second word, 1 while the key is unset.
+        addr = b.inttoptr(b.add(self.get(i.args[0]), _c(8)), PTR)
+        if i.op == "get":
+            v = b.load(addr, typ=I64)
+            return b.select(b.icmp_unsigned("==", v, _c(1)), _c(abi.NIL), v)
+        b.store(self.get(i.args[1]), addr)
+        return None
 
     def emit_Trmc(self, i: N.Trmc):
         b = self.b

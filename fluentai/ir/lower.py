@@ -123,7 +123,7 @@ class Lowerer:
         self.module.global_names = [b.name for b in program.globals]
         self.fn_counter = 0
         self.state: Optional[_FunctionState] = None
-        self.known_globals: dict[int, N.Function] = {}
+        self.known_globals: dict[int, N.Function] = self.module.known_globals
         # constructor name -> (type name, every constructor of the type)
         self.data_types: dict[str, tuple[str, list[str]]] = {}
         for form in program.forms:

@@ -433,6 +433,29 @@ class Trmc(Instr):
         self.rep = self.OPS[op]
 
 
+class StateCell(Instr):
+    """The inline path of ``state:update`` (passes/state_updates.py):
+
+    - ``find`` [key]: the key's cell as a raw address (I64), or 0 when the
+      update must go through the perform (a handler could answer, a
+      transaction is open, the key has no cell yet);
+    - ``found`` [cell]: is it not 0? (BOOL);
+    - ``get`` [cell]: the value in the cell, nil for an unset key (VALUE);
+    - ``set`` [cell, value]: write the value into the cell (no value).
+    """
+    OPS = {"find": Rep.I64, "found": Rep.BOOL, "get": Rep.VALUE, "set": None}
+
+    def __init__(self, op: str, args: list[Value], span: Optional[Span]):
+        assert op in self.OPS, op
+        self.op = op
+        self.args = args
+        self.span = span
+        self.rep = self.OPS[op]
+
+    def operands(self):
+        return list(self.args)
+
+
 # ---- control flow ----------------------------------------------------------
 
 class Phi(Instr):
@@ -577,6 +600,9 @@ class Module:
         self.global_names: list[str] = []       # by slot
         self.effect_ops: list[str] = []         # effect operations performed
         self.session = False                    # one input of a REPL session
+        # Slots of top-level functions defined once (ir/lower.py): a read of the
+        # slot that does not raise undefined-variable gives that function's closure.
+        self.known_globals: dict[int, Function] = {}
 
     def constant_index(self, value) -> int:
         return self.constants.index(value)

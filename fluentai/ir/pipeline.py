@@ -27,6 +27,7 @@ from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
 from .passes.self_inline import inline_self_calls
 from .passes.specialise_fixnums import specialise_fixnums
+from .passes.state_updates import inline_state_updates
 from .passes.static_closures import make_static_closures
 from .passes.trmc import make_trmc_loops
 from .passes.unbox_floats import unbox_floats
@@ -37,6 +38,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("static-closures", make_static_closures),
     ("known-calls", make_known_calls),
     ("inline", inline_small_functions),
+    ("state-updates", inline_state_updates),
     ("list-loops", make_list_loops),
     ("trmc", make_trmc_loops),
     ("dce", eliminate_dead_code),

@@ -88,6 +88,8 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"runtime {i.symbol}({ops})"
     elif isinstance(i, N.Trmc):
         body = f"trmc.{i.op}"
+    elif isinstance(i, N.StateCell):
+        body = f"state.{i.op} {ops}"
     elif isinstance(i, N.Phi):
         inc = ", ".join(f"[{b.label}: {name(v)}]" for b, v in i.incoming)
         body = f"phi.{i.rep} {inc}"

@@ -1274,6 +1274,12 @@ class FunctionCodegen:
         self.inline_conses += 1
         if self.inline_conses > INLINE_CONS_BUDGET:
             return b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
+        if i.list_tail:
+            addr = self.inline_alloc(24)
+            self.store_field(addr, 0, _c(abi.K_PAIR))
+            self.store_field(addr, abi.PAIR_HEAD, h)
+            self.store_field(addr, abi.PAIR_TAIL, t)
+            return b.add(addr, _c(1))
         ok, bad, check = self.split("cons_ok"), self.split("cons_bad"), self.split("cons_check")
         b.cbranch(b.icmp_unsigned("==", t, _c(abi.EMPTY)), ok, check)
         b.position_at_end(check)

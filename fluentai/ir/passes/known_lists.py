@@ -12,14 +12,16 @@ Out: the same module where
        ``set_tail`` while a list is built, so tails are reused only in
        functions without ``set_tail``);
      - a ``prim.cons`` whose tail is known to be a list is marked ``list_tail``
-       (printed ``prim.cons.list``): the backend allocates without the test.
+       (printed ``prim.cons.list``): the backend allocates without the test;
+     - a ``prim.is_null`` of a known list is a ``prim.is_empty`` (nil is no
+       list): one compare instead of two.
 
 A value is *known to be a list* when it is ``[]``, the result of ``cons``,
 ``set_tail``, ``unsafe_tail`` or ``tail``, a phi of lists, the result of a
 known call of a function whose every return is a list, or a parameter of a
 *closed* function whose every call passes a list there; it is *known to be a
 pair* when it is the result of ``cons`` or ``set_tail``, a list on the false
-edge of a ``prim.is_null`` test of it, on the true edge of ``prim.is_pair``, or
+edge of a ``prim.is_null`` (or ``is_empty``) test of it, on the true edge of ``prim.is_pair``, or
 a value whose ``head``/``tail`` dominates the point. The facts of parameters
 and returns are found together over the whole module, optimistically (every
 fact holds until a call site or return refutes it), which is sound because
@@ -255,6 +257,10 @@ def _rewrite(fn: N.Function, facts: dict, nocatch: bool) -> None:
                 if is_list(i.args[1]):
                     i.list_tail = True
                 continue
+            if i.op == "is_null":
+                if is_list(final(i.args[0])):
+                    i.op = "is_empty"
+                continue
             if i.op not in ("head", "tail", "unsafe_head", "unsafe_tail"):
                 continue
             v = final(i.args[0])
@@ -295,7 +301,7 @@ def _edge_fact(block: N.Block, preds: dict):
     if not isinstance(t, N.Branch) or t.then is t.orelse or not isinstance(t.cond, N.Prim):
         return None
     c = t.cond
-    if c.op == "is_null" and t.orelse is block:
+    if c.op in ("is_null", "is_empty") and t.orelse is block:
         return ("is_null", c.args[0])
     if c.op == "is_pair" and t.then is block:
         return ("is_pair", c.args[0])

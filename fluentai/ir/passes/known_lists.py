@@ -51,7 +51,7 @@ from .. import nodes as N
 from ..nodes import Rep
 
 LIST, PAIR, TOP = 1, 2, 3        # facts grow stronger upwards; None: unknown
-MAX_ROUNDS = 32                  # whole-module rounds before giving up on parameter facts
+LIST_RESULTS = {"cons", "set_tail", "unsafe_tail", "tail"}
 
 
 def _meet(a, b):
@@ -121,28 +121,58 @@ def _closed_functions(module: N.Module) -> set:
 
 def _interprocedural(module: N.Module, closed: set, nocatch: bool):
     """Parameter facts of closed functions and return facts of all: the greatest
-    fixed point, from TOP down."""
+    fixed point, from TOP down, by a worklist of functions (a function is looked
+    at again when the facts of its parameters or of a callee's returns fell)."""
     params = {fn: [TOP] * fn.arity for fn in closed}
     returns = {fn: TOP for fn in module.functions}
-    for _ in range(MAX_ROUNDS):
-        new_params = {fn: [TOP] * fn.arity for fn in closed}
-        new_returns = {}
-        for fn in module.functions:
-            facts = _value_facts(fn, params.get(fn), returns, nocatch, final=False)
-            ret = TOP
-            for i in fn.instructions():
-                if isinstance(i, N.Return):
-                    ret = _meet(ret, _fact(facts, i.value))
-                elif isinstance(i, N.CallKnown) and i.function in new_params:
-                    slots = new_params[i.function]
-                    for k, a in enumerate(i.args):
-                        slots[k] = _meet(slots[k], _fact(facts, a))
-            new_returns[fn] = ret
-        if new_params == params and new_returns == returns:
-            return ({fn: [None if f == TOP else f for f in fs] for fn, fs in params.items()},
-                    {fn: None if f == TOP else f for fn, f in returns.items()})
-        params, returns = new_params, new_returns
-    return {}, {}
+    sites = {fn: [i for i in fn.instructions() if isinstance(i, N.CallKnown)]
+             for fn in module.functions}
+    exits = {fn: [i for b in fn.blocks if isinstance(i := b.instrs[-1] if b.instrs else None, N.Return)]
+             for fn in module.functions}
+    cache: dict = {}
+    callers: dict = {fn: set() for fn in module.functions}
+    for fn, calls in sites.items():
+        for c in calls:
+            if c.function in callers:
+                callers[c.function].add(fn)
+    given: dict = {fn: {} for fn in closed}      # callee -> caller -> its arguments' facts
+    work, queued = list(module.functions), set(module.functions)
+    budget = 8 * (len(module.functions) + sum(fn.arity for fn in closed)) + 64
+    while work:
+        budget -= 1
+        if budget < 0:          # not settled: assume nothing rather than something unproven
+            return {}, {}
+        fn = work.pop()
+        queued.discard(fn)
+        facts = _value_facts(fn, params.get(fn), returns, nocatch, final=False, cache=cache)
+        ret = TOP
+        for r in exits[fn]:
+            ret = _meet(ret, _fact(facts, r.value))
+        changed = []
+        if ret != returns[fn]:
+            returns[fn] = ret
+            changed.extend(callers[fn])
+        passed: dict = {}
+        for c in sites[fn]:
+            if c.function in given:
+                slots = passed.setdefault(c.function, [TOP] * c.function.arity)
+                for k, a in enumerate(c.args):
+                    slots[k] = _meet(slots[k], _fact(facts, a))
+        for callee, slots in passed.items():
+            if given[callee].get(fn) != slots:
+                given[callee][fn] = slots
+                now = [TOP] * callee.arity
+                for fs in given[callee].values():
+                    now = [_meet(a, b) for a, b in zip(now, fs)]
+                if now != params[callee]:
+                    params[callee] = now
+                    changed.append(callee)
+        for g in changed:
+            if g not in queued:
+                queued.add(g)
+                work.append(g)
+    return ({fn: [None if f == TOP else f for f in fs] for fn, fs in params.items()},
+            {fn: None if f == TOP else f for fn, f in returns.items()})
 
 
 def _fact(facts: dict, v: N.Value):
@@ -152,27 +182,37 @@ def _fact(facts: dict, v: N.Value):
 
 
 def _value_facts(fn: N.Function, params: Optional[list], returns: dict, nocatch: bool,
-                 final: bool = True) -> dict:
+                 final: bool = True, cache: Optional[dict] = None) -> dict:
     """Flow-insensitive facts of ``fn``'s values, iterated to a fixed point from
     TOP (phis of loops). ``final``: unresolved TOPs (unreachable cycles) become
-    unknown."""
-    facts: dict = {}
+    unknown. ``cache`` keeps what does not change between calls for one ``fn``."""
+    shape = cache.get(fn) if cache is not None else None
+    if shape is None:
+        fixed: dict = {}
+        instrs = []
+        for i in fn.instructions():
+            if i.rep is Rep.VALUE and (isinstance(i, (N.Phi, N.CallKnown))
+                                       or isinstance(i, N.Prim) and i.op in LIST_RESULTS):
+                instrs.append(i)            # TOP until computed
+            elif isinstance(i, N.Const) and i.value == N.EMPTY_LIST:
+                fixed[id(i)] = LIST
+            else:
+                fixed[id(i)] = None
+        if fn.rest_param is not None:
+            fixed[id(fn.rest_param)] = None
+        shape = (fixed, instrs)
+        if cache is not None:
+            cache[fn] = shape
+    fixed, instrs = shape
+    facts = fixed.copy()
     for k, p in enumerate(fn.params):
         facts[id(p)] = params[k] if params else None
-    if fn.rest_param is not None:
-        facts[id(fn.rest_param)] = None
-    instrs = []
-    for i in fn.instructions():
-        if i.rep is Rep.VALUE and isinstance(i, (N.Const, N.Phi, N.Prim, N.CallKnown)):
-            instrs.append(i)            # TOP until computed
-        else:
-            facts[id(i)] = None
     changed = True
     while changed:
         changed = False
         for i in instrs:
             f = _base_fact(i, facts, returns, nocatch)
-            if id(i) not in facts or facts[id(i)] != f:
+            if facts.get(id(i), 0) != f:
                 facts[id(i)] = f
                 changed = True
     if final:

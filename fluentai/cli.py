@@ -225,7 +225,8 @@ def compile_for_cli(data: bytes, filename: str, *, print_value: bool = False,
     dump_after = dump_after or ("final" if emit_ir else None)
     try:
         compiled = compile_source(data, filename, print_value=print_value,
-                                  verify=verify_ir, dump_after=dump_after, debug=debug)
+                                  verify=verify_ir, dump_after=dump_after, debug=debug,
+                                  closed=True)
     except CompileError as err:
         source = err.source_text if err.source_text is not None else data.decode("utf-8", "replace")
         sys.stderr.write(format_diagnostics(err.diagnostics, source, max_errors) + "\n")

@@ -75,12 +75,14 @@ def compile_source(source: bytes | str, filename: str, **options) -> CompiledPro
 def _compile_source(source: bytes | str, filename: str, *, print_value: bool = False,
                    verify: bool = False, dump_after: Optional[str] = None,
                    handled_effects=(), session_globals: Optional[tuple] = None,
-                   debug: bool = False) -> CompiledProgram:
+                   debug: bool = False, closed: bool = False) -> CompiledProgram:
     """Frontend + IR passes + LLVM IR generation (no LLVM optimisation yet).
 
     ``handled_effects``: effect names handled from outside (Python handlers);
     ``session_globals``: the names a REPL session has defined so far;
-    ``debug``: DWARF line tables and function names (``-g``).
+    ``debug``: DWARF line tables and function names (``-g``);
+    ``closed``: a whole program, run as it is (the command line), whose
+    globals no host calls by name afterwards as the Python API's can.
     """
     from .frontend import call_with_deep_stack, parse_program
     from .frontend.check_effects import check_effects
@@ -94,7 +96,8 @@ def _compile_source(source: bytes | str, filename: str, *, print_value: bool = F
         from .ir.pipeline import build_ir
         from .ir.printer import format_module
         def lower_and_generate():
-            module, dump = build_ir(program, verify=verify, dump_after=dump_after, session=session)
+            module, dump = build_ir(program, verify=verify, dump_after=dump_after, session=session,
+                                    closed=closed)
             if dump_after == "final":
                 dump = format_module(module)
             with phase("codegen"):

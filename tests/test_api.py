@@ -93,6 +93,19 @@ def test_errors_inside_a_called_function_come_back_as_exceptions():
     assert info.value.type == "arity-error"
 
 
+def test_a_global_the_host_calls_keeps_its_checks():
+    # The program itself calls `second` only with lists; the host may call it with
+    # anything, so the API does not compile a closed world (passes/known_lists.py).
+    mod = fluentai.load("(define (second l) (if (null? l) 0 (head (tail l))))\n"
+                        "(define (walk l) (if (null? l) 0 (+ (second l) (walk (tail (tail l))))))\n"
+                        "(walk [1 2 3 4])")
+    assert mod.value == 6
+    with pytest.raises(FluentAIError) as info:
+        mod["second"](7)
+    assert info.value.type == "type-error"
+    assert mod["second"]([1, 2]) == 2
+
+
 def test_exit_is_reported_as_program_exit():
     with pytest.raises(fluentai.ProgramExit) as info:
         fluentai.run("(exit 3)")

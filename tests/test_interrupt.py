@@ -441,3 +441,24 @@ def test_raw_clones_poll_once_per_path_that_calls_or_loops():
     assert polls("fl_fn2_fib_fix") == 4
     assert polls("fl_fn3_tak_fix") == 3
     assert polls("fl_fn4_count_acc") == 1
+
+
+def test_a_loop_down_a_list_does_not_poll():
+    """A loop whose every back edge passes one phi its own unchecked tail ends within the
+    list's length: no poll (codegen _walks_a_list). One that may start the list again on
+    some back edge, or loops on a checked tail (an error:catch could answer it with the same
+    list every time), keeps its poll."""
+    from fluentai import driver
+    walk = "(let loop ((l [1 2 3]) (n 0)) (if (null? l) n (loop (tail l) (+ n 1))))\n"
+    again = ("(let loop ((l [1]) (m 3))\n"
+             "  (if (null? l) (if (= m 0) 0 (loop [1 2] (- m 1))) (loop (tail l) m)))\n")
+    catch = '(error:catch "empty-list" (lambda (e) [1]))\n' + walk
+
+    def polls(source: str) -> int:
+        llvm_ir = driver.compile_source(source, "p.fl").llvm_ir
+        body = llvm_ir[llvm_ir.index('@"fl_program_entry"('):]
+        return body[:body.index("\n}\n")].count("call void @\"fl_interrupt_poll_slow\"")
+
+    assert polls(walk) == 0
+    assert polls(again) >= 1
+    assert polls(catch) == 1

@@ -1,7 +1,9 @@
 """Golden IR tests and the verifier-after-every-pass sweep.
 
 ``tests/ir/<name>.test`` holds a ``; pass: NAME`` line, the FluentAI source,
-a ``; ----`` separator and the expected IR dump after that pass.
+a ``; ----`` separator and the expected IR dump after that pass. A ``; closed``
+line after the first compiles the program as the command line does, as a
+whole program (``Module.closed``).
 ``pytest --update-goldens`` rewrites the expected part from the current
 compiler; review the diff before committing.
 
@@ -36,7 +38,9 @@ def _split(text: str) -> tuple[str, str, str]:
 def test_ir_golden(path: Path, update_goldens: bool) -> None:
     pass_name, source, expected = _split(path.read_text())
     assert pass_name in PASS_NAMES + ["final"], f"unknown pass {pass_name}"
-    compiled = compile_source(source, path.stem + ".fl", verify=True, dump_after=pass_name)
+    closed = source.startswith("; closed\n")
+    compiled = compile_source(source, path.stem + ".fl", verify=True, dump_after=pass_name,
+                              closed=closed)
     if update_goldens:
         path.write_text(f"; pass: {pass_name}\n{source}{SEPARATOR}{compiled.ir_text}")
         return

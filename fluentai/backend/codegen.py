@@ -670,6 +670,7 @@ class FunctionCodegen:
         self.end_blocks: dict[N.Block, ir.Block] = {}
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
         self.order: dict[N.Block, int] = {}        # reverse postorder position
+        self.list_walks: dict[N.Block, bool] = {}  # loop headers: see _walks_a_list
         self.block: Optional[N.Block] = None       # the IR block being emitted
         # (pred, target) -> the LLVM block that ends a polled edge of a branch
         self.edge_ends: dict[tuple[N.Block, N.Block], ir.Block] = {}
@@ -870,7 +871,29 @@ class FunctionCodegen:
         path that may miss the poll blocks?"""
         if self.order[target] > self.order[self.block]:
             return False
+        if self._walks_a_list(target):
+            return False
         return not self.poll_blocks or _path_avoiding(target, self.block, self.poll_blocks)
+
+    def _walks_a_list(self, header: N.Block) -> bool:
+        """Does every retreating edge into ``header`` pass one phi ``p`` of it
+        the ``unsafe_tail`` of ``p`` itself? Then the loop ends within the
+        length of the list it started with (lists are finite and acyclic:
+        ``set_tail`` writes only pairs nobody has seen), and since each cycle
+        of execution has a retreating edge to a first header that only its own
+        entry resets, every unbounded cycle still meets a poll elsewhere: the
+        loop needs none (``ok?`` of bench/nqueens, a `length`-like walk).
+        Only the unchecked tail counts: a checked one may be answered by an
+        error:catch handler with any list, the same one each time."""
+        known = self.list_walks.get(header)
+        if known is None:
+            back = [p for p in self.order if self.order[p] >= self.order[header]
+                    and header in p.successors()]
+            known = any(all(isinstance(v := dict(phi.incoming).get(p), N.Prim)
+                            and v.op == "unsafe_tail" and v.args[0] is phi for p in back)
+                        for phi in header.phis if phi.rep is Rep.VALUE)
+            self.list_walks[header] = known
+        return known
 
     def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
         """Where a branch to ``target`` goes: the target itself, or for a
@@ -1350,6 +1373,12 @@ class FunctionCodegen:
         self.inline_conses += 1
         if self.inline_conses > INLINE_CONS_BUDGET:
             return b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
+        if i.list_tail:
+            addr = self.inline_alloc(24)
+            self.store_field(addr, 0, _c(abi.K_PAIR))
+            self.store_field(addr, abi.PAIR_HEAD, h)
+            self.store_field(addr, abi.PAIR_TAIL, t)
+            return b.add(addr, _c(1))
         ok, bad, check = self.split("cons_ok"), self.split("cons_bad"), self.split("cons_check")
         b.cbranch(b.icmp_unsigned("==", t, _c(abi.EMPTY)), ok, check)
         b.position_at_end(check)

@@ -127,6 +127,8 @@ class Prim(Instr):
                 "is_pair", "is_data", "is_fixnum"}
     # Both operands are known fixnums (passes/specialise_fixnums.py): no tag checks.
     fixnums = False
+    # A cons whose tail is known to be a list (passes/known_lists.py): no tail test.
+    list_tail = False
 
     def __init__(self, op: str, args: list[Value], span: Optional[Span]):
         assert op in self.VALUE_OPS or op in self.BOOL_OPS, op
@@ -603,6 +605,9 @@ class Module:
         # Slots of top-level functions defined once (ir/lower.py): a read of the
         # slot that does not raise undefined-variable gives that function's closure.
         self.known_globals: dict[int, Function] = {}
+        # A whole program: no code outside it calls its globals (the command line;
+        # not the Python API, whose host may call any global by name).
+        self.closed = False
 
     def constant_index(self, value) -> int:
         return self.constants.index(value)

@@ -22,6 +22,7 @@ from .passes.accumulate import make_accumulator_loops
 from .passes.dce import eliminate_dead_code
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
+from .passes.known_lists import known_lists
 from .passes.leaf_exits import inline_leaf_exits
 from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
@@ -48,6 +49,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("self-inline", inline_self_calls),
     ("leaf-exits", inline_leaf_exits),
     ("accumulate", make_accumulator_loops),
+    ("known-lists", known_lists),
     ("owned-maps", own_map_updates),
 ]
 
@@ -55,13 +57,15 @@ PASS_NAMES = ["lower"] + [name for name, _ in PASSES]
 
 
 def build_ir(program: A.Program, *, verify: bool = False, dump_after: Optional[str] = None,
-             session: bool = False) -> tuple[N.Module, Optional[str]]:
+             session: bool = False, closed: bool = False) -> tuple[N.Module, Optional[str]]:
     """Lower and optimise; returns the module and the dump asked for, if any.
-    ``session``: the program is one input of a REPL session. Each step is a
-    ``timing.phase`` (``--time-passes``)."""
+    ``session``: the program is one input of a REPL session; ``closed``: a
+    whole program, whose globals no host calls (``Module.closed``). Each step
+    is a ``timing.phase`` (``--time-passes``)."""
     dump = None
     with timing.phase("lower"):
         module = lower_program(program, session)
+    module.closed = closed and not session
     steps = [("lower", None)] + PASSES
     for name, run in steps:
         if run is not None:

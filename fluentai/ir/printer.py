@@ -43,7 +43,7 @@ def format_instr(i: N.Instr, name) -> str:
     elif isinstance(i, N.LoadConst):
         body = f"loadconst #{i.index} {_fmt_const(i.value)}"
     elif isinstance(i, N.Prim):
-        body = f"prim.{i.op}{'.fix' if i.fixnums else ''} {ops}"
+        body = f"prim.{i.op}{'.fix' if i.fixnums else ''}{'.list' if i.list_tail else ''} {ops}"
     elif isinstance(i, N.FloatOp):
         body = f"{i.op} {ops}"
     elif isinstance(i, N.IntOp):

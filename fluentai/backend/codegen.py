@@ -40,6 +40,7 @@ from llvmlite import ir
 
 from ..frontend.ast import Keyword, Span, Symbol
 from ..ir import nodes as N
+from ..ir.dominators import Dominators, reverse_postorder
 from ..ir.nodes import Rep
 from . import abi
 from .debuginfo import DebugInfo, function_name
@@ -690,7 +691,7 @@ class FunctionCodegen:
             self.self_arg, self.argc_arg, a0, a1, a2, self.rest_arg = self.llfn.args
             self.reg_args = [a0, a1, a2]
         pro = self.llfn.append_basic_block("prologue")
-        order = _reverse_postorder(self.fn)
+        order = reverse_postorder(self.fn)
         self.phi_inputs = {id(v) for blk in order for phi in blk.instrs if isinstance(phi, N.Phi)
                            for _, v in phi.incoming}
         for blk in order:
@@ -811,7 +812,7 @@ class FunctionCodegen:
         # instead, once for all calls of an iteration and its back edge.
         calling = {blk for blk in fn.blocks if any(isinstance(i, CALLS) for i in blk.instrs)}
         if calling:
-            common = _common_dominator(fn, [b for b in self.order if b in calling])
+            common = Dominators(fn).common([b for b in self.order if b in calling])
             self.poll_blocks = calling
             if not self._leaves_without_call(common, calling):
                 self.poll_blocks = {common}
@@ -1605,61 +1606,6 @@ def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list,
                 a = materialize(a)
             b.store(a, b.gep(rest, [_c(i)], source_etype=I64))
     return regs + [rest]
-
-
-def _reverse_postorder(fn: N.Function) -> list[N.Block]:
-    """Blocks in an order where every definition is emitted before its uses."""
-    order, seen = [], set()
-    stack = [(fn.blocks[0], iter(fn.blocks[0].successors()))]
-    seen.add(fn.blocks[0])
-    while stack:
-        block, succs = stack[-1]
-        for s in succs:
-            if s not in seen:
-                seen.add(s)
-                stack.append((s, iter(s.successors())))
-                break
-        else:
-            stack.pop()
-            order.append(block)
-    order.reverse()
-    return order
-
-
-def _common_dominator(fn: N.Function, blocks: list[N.Block]) -> N.Block:
-    """The nearest block that dominates all of ``blocks`` (iterative
-    dominators over the reverse postorder: Cooper, Harvey and Kennedy)."""
-    order = _reverse_postorder(fn)
-    index = {b: k for k, b in enumerate(order)}
-    preds: dict[N.Block, list[N.Block]] = {b: [] for b in order}
-    for b in order:
-        for s in b.successors():
-            preds[s].append(b)
-    idom = {order[0]: order[0]}
-
-    def meet(a: N.Block, b: N.Block) -> N.Block:
-        while a is not b:
-            while index[a] > index[b]:
-                a = idom[a]
-            while index[b] > index[a]:
-                b = idom[b]
-        return a
-
-    changed = True
-    while changed:
-        changed = False
-        for b in order[1:]:
-            done = [p for p in preds[b] if p in idom]
-            new = done[0]
-            for p in done[1:]:
-                new = meet(new, p)
-            if idom.get(b) is not new:
-                idom[b] = new
-                changed = True
-    common = blocks[0]
-    for b in blocks[1:]:
-        common = meet(common, b)
-    return common
 
 
 def _path_avoiding(start: N.Block, end: N.Block, avoid: set) -> bool:

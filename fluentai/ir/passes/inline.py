@@ -196,19 +196,26 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
             if isinstance(c, N.Return):
                 returns.append((nb, c.value))
                 nb.instrs[j] = _jump(cont, nb, c.inlined)
-    if len(returns) == 1:
-        # The one returning block dominates the rest of the caller.
-        result = returns[0][1]
-    else:
-        result = N.Phi(call.rep, "ret")
-        result.block = cont
-        for nb, v in returns:
-            result.add_incoming(nb, v)
-        cont.instrs.insert(0, result)
+    result = join_returns(cont, returns, call.rep, "ret")
+    if len(returns) > 1:                    # a new phi: its operands are uses too
         uses.add(result)
     block.instrs.append(_jump(entry, block, call.inlined))
     uses.replace(call, result)
     return result, clones
+
+
+def join_returns(cont: N.Block, returns: list[tuple[N.Block, N.Value]], rep, hint: str) -> N.Value:
+    """The value an inlined body gives its caller at `cont`: the one returned value
+    when one block returns (that block dominates the rest of the caller), else a phi
+    at the head of `cont` over every (returning block, value)."""
+    if len(returns) == 1:
+        return returns[0][1]
+    result = N.Phi(rep, hint)
+    result.block = cont
+    for nb, v in returns:
+        result.add_incoming(nb, v)
+    cont.instrs.insert(0, result)
+    return result
 
 
 def split_block(fn: N.Function, block: N.Block, instr: N.Instr,

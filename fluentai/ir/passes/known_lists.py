@@ -48,6 +48,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import nodes as N
+from ..dominators import Dominators
 from ..nodes import Rep
 
 LIST, PAIR, TOP = 1, 2, 3        # facts grow stronger upwards; None: unknown
@@ -251,7 +252,8 @@ def _rewrite(fn: N.Function, facts: dict, nocatch: bool) -> None:
     if not any(isinstance(i, N.Prim) and i.op in ("head", "tail", "unsafe_head", "unsafe_tail", "cons")
                for i in fn.instructions()):
         return
-    idom, preds, order = _idoms(fn)
+    doms = Dominators(fn)
+    idom, preds, order = doms.idom, doms.preds, doms.order
     children: dict = {b: [] for b in order}
     for b in order[1:]:
         children[idom[b]].append(b)
@@ -348,49 +350,3 @@ def _edge_fact(block: N.Block, preds: dict):
     return None
 
 
-def _idoms(fn: N.Function):
-    """Immediate dominators of the reachable blocks (Cooper, Harvey and
-    Kennedy's iteration over reverse postorder), the predecessors, and the
-    reachable blocks in reverse postorder."""
-    entry = fn.blocks[0]
-    post, seen = [], {entry}
-    stack = [(entry, iter(entry.successors()))]
-    while stack:
-        b, it = stack[-1]
-        for s in it:
-            if s not in seen:
-                seen.add(s)
-                stack.append((s, iter(s.successors())))
-                break
-        else:
-            stack.pop()
-            post.append(b)
-    order = post[::-1]
-    number = {b: k for k, b in enumerate(order)}
-    preds: dict = {b: [] for b in order}
-    for b in order:
-        for s in b.successors():
-            preds[s].append(b)
-    idom = {entry: entry}
-    changed = True
-    while changed:
-        changed = False
-        for b in order[1:]:
-            new = None
-            for p in preds[b]:
-                if p not in idom:
-                    continue
-                if new is None:
-                    new = p
-                    continue
-                x, y = p, new
-                while x is not y:
-                    while number[x] > number[y]:
-                        x = idom[x]
-                    while number[y] > number[x]:
-                        y = idom[y]
-                new = x
-            if idom.get(b) is not new:
-                idom[b] = new
-                changed = True
-    return idom, preds, order

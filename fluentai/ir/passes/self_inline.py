@@ -36,7 +36,7 @@ from __future__ import annotations
 from .. import nodes as N
 from ..copying import copy_blocks
 from .accumulate import PURE
-from .inline import _frame, _jump, _rebaser, split_block
+from .inline import _frame, _jump, _rebaser, join_returns, split_block
 
 BUDGET = 40     # instructions of the clone; its size after the pass is about the square of its calls
 
@@ -91,13 +91,6 @@ def _inline_copy(fn: N.Function, template: list[N.Block], call: N.CallKnown) -> 
         if isinstance(ret, N.Return):
             returns.append((nb, ret.value))
             nb.instrs[-1] = _jump(cont, nb, ret.inlined)
-    if len(returns) == 1:
-        result = returns[0][1]
-    else:
-        result = N.Phi(call.rep, "self")
-        result.block = cont
-        for nb, v in returns:
-            result.add_incoming(nb, v)
-        cont.instrs.insert(0, result)
+    result = join_returns(cont, returns, call.rep, "self")
     head.instrs.append(_jump(blocks[template[0]], head, call.inlined))
     return result

@@ -75,7 +75,7 @@ def _target(i: N.Instr, module: N.Module, by_name: dict[str, N.Function]):
 
 def _split(fn: N.Function, perform: N.Perform, g: N.Function, uses: Uses) -> N.CallKnown:
     block = perform.block
-    head, join = split_block(fn, block, block.instrs.index(perform))
+    head, join = split_block(fn, block, perform)
     fast, slow = fn.new_block("stfast"), fn.new_block("stslow")
     key, f = perform.args
 

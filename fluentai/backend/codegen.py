@@ -1375,11 +1375,7 @@ class FunctionCodegen:
         if self.inline_conses > INLINE_CONS_BUDGET:
             return b.call(self.mc.runtime("fl_cons"), [h, t, _c(self.loc(i))])
         if i.list_tail:
-            addr = self.inline_alloc(24)
-            self.store_field(addr, 0, _c(abi.K_PAIR))
-            self.store_field(addr, abi.PAIR_HEAD, h)
-            self.store_field(addr, abi.PAIR_TAIL, t)
-            return b.add(addr, _c(1))
+            return self._new_pair(h, t)
         ok, bad, check = self.split("cons_ok"), self.split("cons_bad"), self.split("cons_check")
         b.cbranch(b.icmp_unsigned("==", t, _c(abi.EMPTY)), ok, check)
         b.position_at_end(check)
@@ -1389,14 +1385,18 @@ class FunctionCodegen:
         done = self.split("cons_done")
         b.branch(done)
         b.position_at_end(ok)
+        pair = self._new_pair(h, t)
+        built = b.block
+        b.branch(done)
+        return self.phi_at(done, I64, [(answer, bad), (pair, built)])
+
+    def _new_pair(self, h, t):
+        """An inline-allocated pair of ``h`` and ``t`` (``t`` already known to be a list)."""
         addr = self.inline_alloc(24)
         self.store_field(addr, 0, _c(abi.K_PAIR))
         self.store_field(addr, abi.PAIR_HEAD, h)
         self.store_field(addr, abi.PAIR_TAIL, t)
-        pair = b.add(addr, _c(1))
-        built = b.block
-        b.branch(done)
-        return self.phi_at(done, I64, [(answer, bad), (pair, built)])
+        return self.b.add(addr, _c(1))
 
     # ---- variables and closures ----
 

@@ -48,11 +48,11 @@ def inline_state_updates(module: N.Module) -> None:
     by_name = {fn.name: fn for fn in module.functions}
     sizes: dict[N.Function, int] = {}
     for fn in list(module.functions):
-        sites = [i for i in fn.instructions() if _target(i, module, by_name) is not None]
+        sites = [(i, g) for i in fn.instructions() if (g := _target(i, module, by_name)) is not None]
         if not sites:
             continue
         uses = Uses(fn)
-        calls = [_split(fn, p, _target(p, module, by_name), uses) for p in sites]
+        calls = [_split(fn, p, g, uses) for p, g in sites]
         inline_calls_among(fn, calls, by_name, uses, sizes)
 
 

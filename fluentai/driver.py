@@ -54,15 +54,20 @@ def _few_collections():
     compilation frozen out of it, as mypy does: a 1 MiB source makes millions of
     long-lived AST and IR objects, and the default thresholds spent a third of compiling
     it scanning them again and again (docs/bench.md). Restored afterwards, so that an
-    embedding program keeps its own settings."""
+    embedding program keeps its own settings. The gc module can only unfreeze all at
+    once, so where the embedder has frozen objects of its own we do not freeze (and so
+    never unfreeze theirs): only the thresholds change then."""
     thresholds = gc.get_threshold()
-    gc.freeze()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     gc.set_threshold(100_000, thresholds[1], thresholds[2])
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def compile_source(source: bytes | str, filename: str, **options) -> CompiledProgram:

@@ -199,3 +199,22 @@ def test_maps_built_in_place_come_back_as_python_dicts():
     assert list(built)[:3] == [500, 499, 498]
     assert mod["same?"]({k: str(500 - k) for k in range(1, 501)}, 500) is True
     assert mod["same?"]({k: str(500 - k) for k in range(1, 500)}, 500) is False
+
+
+def test_compiling_keeps_the_hosts_gc_settings_and_frozen_objects():
+    """The compiler freezes Python's GC generations around a compilation; an embedder's
+    own frozen objects and thresholds must be as it left them afterwards."""
+    import gc
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+        assert frozen > 0
+        assert fluentai.run("(+ 40 2)") == 42
+        assert gc.get_freeze_count() == frozen
+        assert gc.get_threshold() == thresholds
+    finally:
+        gc.unfreeze()
+    assert fluentai.run("(+ 1 2)") == 3
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds

@@ -858,6 +858,9 @@ fl_value fl_map_from_list(fl_value list) {
     while (FL_IS_KIND(list, FL_K_PAIR)) {
         fl_value key = FL_PAIR(list)->head;
         list = FL_PAIR(list)->tail;
+        /* The compiler always passes keys and values in pairs; a list of odd length
+           (never generated) ends the literal instead of reading past its end. */
+        if (!FL_IS_KIND(list, FL_K_PAIR)) break;
         m = fl_map_set(m, key, FL_PAIR(list)->head);
         list = FL_PAIR(list)->tail;
     }

@@ -47,6 +47,8 @@ from .inline import BUDGET, inline_calls_among
 from .known_calls import Uses, root
 from .static_closures import make_static_closures
 
+CONST_CLONES = 8        # clones of one (L, capture, Li) that differ in their constants
+
 
 def flatten_closures(module: N.Module) -> None:
     by_name = {fn.name: fn for fn in module.functions}
@@ -54,8 +56,8 @@ def flatten_closures(module: N.Module) -> None:
     work = list(module.functions)
     while work:
         fn = work.pop()
-        if flat.flatten_sites(fn):
-            remove_unused(fn)
+        # The inner closures left dead at the sites are passes/dce.py's.
+        flat.flatten_sites(fn)
         work.extend(flat.new_functions)
         flat.new_functions.clear()
     _drop_unused_clones(module, flat.made, flat.origin)
@@ -106,7 +108,9 @@ class _Flattener:
         self.module = module
         self.by_name = by_name
         self.clones: dict[tuple, Optional[N.Function]] = {}    # None: tried, not flattenable
-        self.sizes: dict[N.Function, int] = {}
+        self.sizes: dict[N.Function, int] = {}                  # the inliner's cache
+        self.small: dict[N.Function, bool] = {}
+        self.const_clones: dict[tuple, int] = {}   # clones with constants copied in, per shape
         self.new_functions: list[N.Function] = []
         self.made: set[N.Function] = set()
         self.origin: dict[N.Function, N.Function] = {}      # clone -> the function cloned
@@ -116,34 +120,48 @@ class _Flattener:
         """Flatten the sites of ``fn`` as far as they go; True when one changed.
         Rewriting a site changes only that site, so one look at each will do."""
         patched = {id(root(i.closure)) for i in fn.instructions() if isinstance(i, N.SetFree)}
+        uses: Optional[Uses] = None
         changed = False
         for site in list(fn.instructions()):
-            if isinstance(site, N.MakeClosure) and id(site) not in patched:
-                while site.block is not None and self._flatten_one(fn, site, patched):
-                    changed = True
+            if not isinstance(site, N.MakeClosure) or id(site) in patched:
+                continue
+            while True:
+                found = self._flatten_one(site, patched)
+                if found is None:
+                    break
+                if uses is None:
+                    uses = Uses(fn)     # the users of sites, which rewriting keeps
+                self._rewrite(site, *found, uses.users)
+                changed = True
         return changed
 
-    def _flatten_one(self, fn: N.Function, site: N.MakeClosure, patched: set[int]) -> bool:
-        """Flatten one capture of ``site``; False when none can be."""
-        if site.block is None or site not in site.block.instrs:
-            return False
+    def _flatten_one(self, site: N.MakeClosure, patched: set[int]):
+        """(capture index, clone, inner captures) for one capture of ``site``
+        that can be flattened, or None."""
         for k, cap in enumerate(site.captures):
-                inner = self._inner(root(cap), patched)
-                if inner is None:
-                    continue
-                target, inner_caps = inner
-                consts = tuple(_const_key(root(d)) for d in inner_caps)
-                static = isinstance(root(cap), N.LoadConst)
-                key = (site.function.name, k, target.name, static, consts)
-                if key not in self.clones:
-                    self.clones[key] = self._make_clone(site.function, k, root(cap), target,
-                                                        inner_caps)
-                clone = self.clones[key]
-                if clone is None:
-                    continue
-                self._rewrite(fn, site, k, clone, inner_caps)
-                return True
-        return False
+            inner = self._inner(root(cap), patched)
+            if inner is None:
+                continue
+            target, inner_caps = inner
+            static = isinstance(root(cap), N.LoadConst)
+            shape = (site.function.name, k, target.name, static)
+            consts = tuple(_const_key(root(d)) for d in inner_caps)
+            if any(c is not None for c in consts) and (shape, consts) not in self.clones:
+                # Constants are copied into the clone, so each set of them makes
+                # a clone: past a few, they are captured like other values.
+                if self.const_clones.get(shape, 0) >= CONST_CLONES:
+                    consts = (None,) * len(consts)
+                else:
+                    self.const_clones[shape] = self.const_clones.get(shape, 0) + 1
+            key = (shape, consts)
+            if key not in self.clones:
+                self.clones[key] = self._make_clone(site.function, k, root(cap), target,
+                                                    inner_caps, consts)
+            clone = self.clones[key]
+            if clone is None:
+                continue
+            return k, clone, [d for d, c in zip(inner_caps, consts) if c is None]
+        return None
 
     def _inner(self, value: N.Value, patched: set[int]):
         """(Li, its captures) when ``value`` is a closure of a flattenable Li."""
@@ -158,23 +176,15 @@ class _Flattener:
                 return None
         else:
             return None
-        if g.kind != "closure" or g.rest_param is not None:
-            return None
-        if g not in self.sizes:
-            self.sizes[g] = sum(len(b.instrs) for b in g.blocks)
-        if self.sizes[g] > BUDGET:
-            return None
-        for i in g.instructions():
-            if isinstance(i, N.SelfClosure) or (isinstance(i, N.CallKnown) and i.function is g):
-                return None                                 # recursive
-            if isinstance(i, N.RuntimeCall) and i.loc_from_caller:
-                return None
-        return g, caps
+        if g not in self.small:
+            self.small[g] = _small(g)
+        return (g, caps) if self.small[g] else None
 
     def _make_clone(self, f: N.Function, k: int, inner: N.Value, g: N.Function,
-                    inner_caps: list[N.Value]) -> Optional[N.Function]:
+                    inner_caps: list[N.Value], consts: tuple) -> Optional[N.Function]:
         """L' for capture ``k`` of ``f`` being ``inner``, a closure of ``g``
-        capturing ``inner_caps``, or None when ``f`` does not only call that capture."""
+        capturing ``inner_caps`` (those with a ``consts`` entry are copied in),
+        or None when ``f`` does not only call that capture."""
         loads = [i for i in f.instructions() if isinstance(i, N.LoadFree) and i.index == k]
         users = Uses(f).users
         if not all(_only_called(v, g.arity, users, set()) for v in loads):
@@ -190,8 +200,8 @@ class _Flattener:
         index = {j: j if j < k else j - 1 for j in range(f.nfree) if j != k}
         labels = [lab for j, lab in enumerate(f.free_labels) if j != k]
         inner_index: dict[int, int] = {}
-        for t, d in enumerate(inner_caps):
-            if _const_key(root(d)) is None:
+        for t, c in enumerate(consts):
+            if c is None:
                 inner_index[t] = len(labels)
                 labels.append(g.free_labels[t])
         clone.nfree, clone.free_labels = len(labels), labels
@@ -257,17 +267,31 @@ class _Flattener:
             c.block, c.span, c.inlined, c.inline_path = block, load.span, load.inlined, load.inline_path
         return new
 
-    def _rewrite(self, fn: N.Function, site: N.MakeClosure, k: int, clone: N.Function,
-                 inner_caps: list[N.Value]) -> None:
-        caps = site.captures[:k] + site.captures[k + 1:]
-        caps += [d for d in inner_caps if _const_key(root(d)) is None]
+    def _rewrite(self, site: N.MakeClosure, k: int, clone: N.Function,
+                 captured: list[N.Value], users: dict[int, list[N.Instr]]) -> None:
+        caps = site.captures[:k] + site.captures[k + 1:] + captured
         # Known calls through the site (left by the inliner, which does not
         # inline a function into its own inlined copy: a composed closure
         # called in view) call the clone now: the closure is laid out for it.
-        for i in fn.instructions():
-            if isinstance(i, N.CallKnown) and i.function is site.function and root(i.closure) is site:
-                i.function = clone
+        for call in _calls_through(site, users, N.CallKnown):
+            if call.function is site.function:
+                call.function = clone
         site.function, site.captures = clone, caps
+
+
+def _small(g: N.Function) -> bool:
+    """Whether the inliner will inline every call of ``g`` (with the right
+    argument count) and ``g`` is not recursive."""
+    if g.kind != "closure" or g.rest_param is not None:
+        return False
+    if sum(len(b.instrs) for b in g.blocks) > BUDGET:
+        return False
+    for i in g.instructions():
+        if isinstance(i, N.SelfClosure) or (isinstance(i, N.CallKnown) and i.function is g):
+            return False                                    # recursive
+        if isinstance(i, N.RuntimeCall) and i.loc_from_caller:
+            return False
+    return True
 
 
 def _const_key(value: N.Value):
@@ -297,15 +321,17 @@ def _only_called(value: N.Value, arity: int, users: dict[int, list[N.Instr]],
     return True
 
 
-def _calls_through(value: N.Value, users: dict[int, list[N.Instr]]) -> list[N.Instr]:
-    """The calls whose callee is ``value``, directly or through phis."""
+def _calls_through(value: N.Value, users: dict[int, list[N.Instr]],
+                   kind: type = N.Call) -> list[N.Instr]:
+    """The calls (of ``kind``) through ``value``: a ``Call`` whose callee or a
+    ``CallKnown`` whose closure is ``value``, directly or through phis of it alone."""
     calls, seen, todo = [], {id(value)}, [value]
     while todo:
         v = todo.pop()
         for u in users.get(id(v), []):
-            if isinstance(u, N.Call) and u.fn is v:
+            if isinstance(u, kind) and (u.fn if kind is N.Call else u.closure) is v:
                 calls.append(u)
-            elif isinstance(u, N.Phi) and id(u) not in seen:
+            elif isinstance(u, N.Phi) and id(u) not in seen and root(u) is value:
                 seen.add(id(u))
                 todo.append(u)
     return calls

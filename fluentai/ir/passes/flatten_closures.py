@@ -233,8 +233,8 @@ class _Flattener:
         self.by_name[clone.name] = clone
         inline_calls_among(clone, calls, self.by_name, uses, self.sizes)
         remove_unused(clone)
-        inner = {id(new) for _, new in rebuilt}
-        if any(id(i) in inner for i in clone.instructions()):
+        left = {id(new) for _, new in rebuilt}
+        if any(id(i) in left for i in clone.instructions()):
             # A call was not inlined: the clone would build g's closure on every call.
             self.module.functions.remove(clone)
             del self.by_name[clone.name]

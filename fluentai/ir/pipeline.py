@@ -20,6 +20,7 @@ from . import nodes as N
 from .lower import lower_program
 from .passes.accumulate import make_accumulator_loops
 from .passes.dce import eliminate_dead_code
+from .passes.flatten_closures import flatten_closures
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
 from .passes.known_lists import known_lists
@@ -42,6 +43,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("state-updates", inline_state_updates),
     ("list-loops", make_list_loops),
     ("trmc", make_trmc_loops),
+    ("flatten-closures", flatten_closures),
     ("dce", eliminate_dead_code),
     ("unbox-floats", unbox_floats),
     ("dce-after-unbox", eliminate_dead_code),

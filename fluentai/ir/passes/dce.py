@@ -19,7 +19,7 @@ PURE = (N.Const, N.LoadConst, N.Box, N.Not, N.FloatOp, N.LoadFree,
 def eliminate_dead_code(module: N.Module) -> None:
     for fn in module.functions:
         _remove_unreachable_blocks(fn)
-        _remove_unused(fn)
+        remove_unused(fn)
 
 
 def _remove_unreachable_blocks(fn: N.Function) -> None:
@@ -51,7 +51,8 @@ def _is_pure(i: N.Instr) -> bool:
     return isinstance(i, N.Prim) and i.op in PURE_PRIMS
 
 
-def _remove_unused(fn: N.Function) -> None:
+def remove_unused(fn: N.Function) -> None:
+    """Drop the pure instructions of ``fn`` whose values nothing uses."""
     while True:
         used = set()
         for i in fn.instructions():

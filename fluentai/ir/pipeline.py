@@ -19,6 +19,7 @@ from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
 from .passes.accumulate import make_accumulator_loops
+from .passes.closure_args import specialise_closure_args
 from .passes.dce import eliminate_dead_code
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
@@ -37,6 +38,7 @@ from .verify import IRVerifyError, verify_module
 
 PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("static-closures", make_static_closures),
+    ("closure-args", specialise_closure_args),
     ("known-calls", make_known_calls),
     ("inline", inline_small_functions),
     ("state-updates", inline_state_updates),

@@ -19,6 +19,7 @@ from ..frontend import ast as A
 from . import nodes as N
 from .lower import lower_program
 from .passes.accumulate import make_accumulator_loops
+from .passes.closure_args import specialise_closure_args
 from .passes.dce import eliminate_dead_code
 from .passes.flatten_closures import flatten_closures
 from .passes.inline import inline_small_functions
@@ -38,6 +39,7 @@ from .verify import IRVerifyError, verify_module
 
 PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("static-closures", make_static_closures),
+    ("closure-args", specialise_closure_args),
     ("known-calls", make_known_calls),
     ("inline", inline_small_functions),
     ("state-updates", inline_state_updates),

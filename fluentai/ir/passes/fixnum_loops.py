@@ -125,14 +125,14 @@ class _Loop:
 
     def _candidates(self) -> list[N.Phi]:
         """The header phis that fixnum arithmetic or comparisons of the loop
-        use, but not one that enters as a literal of another kind (a float
-        or string loop: its copy would never run)."""
+        use, but not one that enters as a literal of another kind (a float,
+        string or big integer: its copy would never run)."""
         used = {id(a) for b in self.body for i in b.instrs
                 if isinstance(i, N.Prim) and i.op in FIXNUM_OPS for a in i.args}
         out = []
         for p in self.header.phis:
             e = dict(p.incoming)[self.entry]
-            if p.rep is N.Rep.VALUE and id(p) in used and (
+            if p.rep is N.Rep.VALUE and id(p) in used and not isinstance(e, N.LoadConst) and (
                     not isinstance(e, N.Const) or _is_fixnum_const(e)):
                 out.append(p)
         return out

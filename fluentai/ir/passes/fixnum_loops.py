@@ -60,7 +60,11 @@ def fixnum_loops(module: N.Module) -> None:
               if getattr(f, "fixnum_params", False) or getattr(f, "raw_ints", False)}
     cloned |= {name[:-len("_fix")] for name in cloned if name.endswith("_fix")}
     for fn in list(module.functions):
-        if fn.name in cloned or not fn.blocks:
+        # A candidate is a phi of a loop header: at least two incoming edges.
+        if fn.name in cloned or not fn.blocks or not any(
+                isinstance(i, N.Prim) and i.op in FIXNUM_OPS
+                and any(isinstance(a, N.Phi) and len(a.incoming) > 1 for a in i.args)
+                for i in fn.instructions()):
             continue
         dom = Dominators(fn)
         headers = [b for b in dom.order if any(_dominates(dom, b, p) for p in dom.preds[b])]

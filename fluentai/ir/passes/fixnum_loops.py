@@ -36,8 +36,9 @@ Out: for every innermost loop whose header phis feed ``+``, ``-``, a
 
 The exit blocks are copied too, so that the values of the loop reach the code
 after it through the phis there (each gets an incoming edge from the copy);
-a loop whose values are used after it other than through such a phi is left
-alone. Every instruction, error and span is copied as it is. Functions that
+a loop whose values, or its exit blocks' values, are used after it other than
+through such a phi is left alone (a named let in tail position of the top
+level, whose exit's value is returned from a join block). Every instruction, error and span is copied as it is. Functions that
 passes/specialise_fixnums.py cloned (``f`` and ``f_fix``) are left alone.
 """
 from __future__ import annotations
@@ -110,6 +111,9 @@ class _Loop:
             return None
         for b in body:      # innermost loops only: a nested header would be copied too
             if any(s in body and s is not header and _dominates(dom, s, b) for s in b.successors()):
+                return None
+            # One way in (reducible): the copy's blocks are entered from the copy only.
+            if b is not header and not all(p in body for p in dom.preds[b]):
                 return None
         exits = []
         for b in fn.blocks:

@@ -43,6 +43,8 @@ passes/specialise_fixnums.py cloned (``f`` and ``f_fix``) are left alone.
 """
 from __future__ import annotations
 
+import copy
+
 from ...backend import abi
 from .. import nodes as N
 from ..copying import copy_blocks
@@ -300,7 +302,7 @@ class _Loop:
         jump = entry.terminator
         entry.instrs.remove(jump)
         generic = fn.new_block("loop_generic")
-        _add(generic, N.Jump(header, jump.span))
+        _add(generic, copy.copy(jump))
         for phi in header.phis:
             phi.incoming = [(generic if b is entry else b, v) for b, v in phi.incoming]
         last = entry
@@ -316,7 +318,8 @@ class _Loop:
                 ok = fn.new_block("loop_bounded")
                 _add(last, N.Branch(test, ok, generic, likely=True))
                 last = ok
-        _add(last, N.Jump(fheader, jump.span))
+        jump.target = fheader
+        _add(last, jump)
         for phi in fheader.phis:
             phi.incoming = [(last if b is entry else b, v) for b, v in phi.incoming]
 
@@ -336,9 +339,13 @@ class _Loop:
             last = fn.new_block("loop_checked")
             fail = fn.new_block("loop_exit")
             _check_chain(fn, pred, unknown, last, fail)
-            _add(last, N.Jump(fheader, jump.span))
+            # The jumps keep the back edge's annotations: a poll there reports
+            # the call chain of the frames inlining removed.
+            _add(last, jump)
             for phi in fheader.phis:
                 phi.incoming = [(last if b is pred else b, v) for b, v in phi.incoming]
-            _add(fail, N.Jump(header, jump.span))
+            exit_jump = copy.copy(jump)
+            exit_jump.target = header
+            _add(fail, exit_jump)
             for phi, a in zip(header.phis, args):
                 phi.add_incoming(fail, a)

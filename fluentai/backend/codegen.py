@@ -1265,11 +1265,19 @@ class FunctionCodegen:
     def prim_equal(self, i, args):
         a, c = args
         b = self.b
+        if i.fixnums:
+            return b.icmp_unsigned("==", a, c)
         check, slow, done = self.split("eq_check"), self.split("eq_slow"), self.split("eq_done")
         start = b.block
         b.cbranch(b.icmp_unsigned("==", a, c), done, check)
         b.position_at_end(check)
-        b.cbranch(self.both_fixnums(a, c), done, slow)
+        if i.fixnum_operand >= 0:
+            # A fixnum is = only to itself among fixnums; another kind of
+            # number (3.0) is fl_equal's question.
+            other = args[1 - i.fixnum_operand]
+            b.cbranch(b.icmp_unsigned("==", b.and_(other, _c(1)), _c(0)), done, slow)
+        else:
+            b.cbranch(self.both_fixnums(a, c), done, slow)
         b.position_at_end(slow)
         r = b.icmp_unsigned("!=", b.call(self.mc.runtime("fl_equal"), [a, c]), ir.Constant(I32, 0))
         b.branch(done)

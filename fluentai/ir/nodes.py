@@ -127,6 +127,9 @@ class Prim(Instr):
                 "is_pair", "is_data", "is_fixnum"}
     # Both operands are known fixnums (passes/specialise_fixnums.py): no tag checks.
     fixnums = False
+    # equal: the index of an operand that is a known fixnum (passes/fixnum_loops.py):
+    # only the other operand's tag is tested.
+    fixnum_operand = -1
     # A cons whose tail is known to be a list (passes/known_lists.py): no tail test.
     list_tail = False
 

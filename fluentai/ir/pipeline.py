@@ -21,6 +21,7 @@ from .lower import lower_program
 from .passes.accumulate import make_accumulator_loops
 from .passes.closure_args import specialise_closure_args
 from .passes.dce import eliminate_dead_code
+from .passes.fixnum_loops import fixnum_loops
 from .passes.flatten_closures import flatten_closures
 from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
@@ -54,6 +55,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("leaf-exits", inline_leaf_exits),
     ("accumulate", make_accumulator_loops),
     ("known-lists", known_lists),
+    ("fixnum-loops", fixnum_loops),
     ("owned-maps", own_map_updates),
 ]
 

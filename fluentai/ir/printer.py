@@ -43,7 +43,8 @@ def format_instr(i: N.Instr, name) -> str:
     elif isinstance(i, N.LoadConst):
         body = f"loadconst #{i.index} {_fmt_const(i.value)}"
     elif isinstance(i, N.Prim):
-        body = f"prim.{i.op}{'.fix' if i.fixnums else ''}{'.list' if i.list_tail else ''} {ops}"
+        fix = ".fix" if i.fixnums else f".fix{i.fixnum_operand}" if i.fixnum_operand >= 0 else ""
+        body = f"prim.{i.op}{fix}{'.list' if i.list_tail else ''} {ops}"
     elif isinstance(i, N.FloatOp):
         body = f"{i.op} {ops}"
     elif isinstance(i, N.IntOp):

@@ -1,7 +1,7 @@
 """Closure arguments: a parameter that every call gives one static closure is that closure.
 
 In:  IR after passes/static_closures.py, before known-calls and inline.
-Out: the same module where, in a *closed* function (passes/known_lists.py: the
+Out: the same module where, in a *closed* function (ir/closed.py: the
      module is a whole program and every use of the function's closure is the
      callee of one of its known calls), a parameter for which every known call
      passes the same static closure (``LoadConst`` of a ``Special("closure")``),
@@ -26,8 +26,8 @@ same value, and inlined code keeps its call chain (passes/inline.py).
 from __future__ import annotations
 
 from .. import nodes as N
+from ..closed import closed_functions
 from .known_calls import root
-from .known_lists import _closed_functions
 from .static_closures import static_closure
 
 _MIXED = object()       # the calls disagree: nothing to do for this parameter
@@ -36,7 +36,7 @@ _MIXED = object()       # the calls disagree: nothing to do for this parameter
 def specialise_closure_args(module: N.Module) -> None:
     if not getattr(module, "closed", False) or module.session:
         return
-    closed = {fn for fn in _closed_functions(module) if fn.rest_param is None}
+    closed = {fn for fn in closed_functions(module) if fn.rest_param is None}
     by_name = {fn.name: fn for fn in module.functions}
     passed: dict = {}       # (function, parameter index) -> closure name or _MIXED
     for caller in module.functions:

@@ -33,7 +33,7 @@ module is compiled as a whole program (``Module.closed``: the command line's
 by name, nor a REPL session), and every use of its closure (its static
 ``LoadConst`` or ``MakeClosure``, its ``self``, the ``global.get`` of a slot
 set once to it) is the closure operand of a ``CallKnown`` of it with the
-right number of arguments.
+right number of arguments (ir/closed.py, shared with passes/closure_args.py).
 
 Facts that rest on a checked primitive having succeeded (the result of
 ``cons`` or ``tail`` is a list; an accessed value is a pair) hold only where
@@ -48,6 +48,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import nodes as N
+from ..closed import closed_functions
 from ..dominators import Dominators
 from ..nodes import Rep
 
@@ -63,59 +64,11 @@ def _meet(a, b):
 
 def known_lists(module: N.Module) -> None:
     nocatch = not module.session and "error:catch" not in module.effect_ops
-    closed = _closed_functions(module) if getattr(module, "closed", False) and not module.session \
-        else set()
+    closed = closed_functions(module)
     params, returns = _interprocedural(module, closed, nocatch)
     for fn in module.functions:
         facts = _value_facts(fn, params.get(fn), returns, nocatch)
         _rewrite(fn, facts, nocatch)
-
-
-# ---- which closures reach nothing but their known calls ---------------------
-
-def _closed_functions(module: N.Module) -> set:
-    by_name = {fn.name: fn for fn in module.functions}
-    sets: dict[int, list] = {}
-    for fn in module.functions:
-        for i in fn.instructions():
-            if isinstance(i, N.GlobalSet):
-                sets.setdefault(i.slot, []).append(i)
-    refs: dict[int, N.Function] = {}       # id(value) -> the function whose closure it is
-    for fn in module.functions:
-        for i in fn.instructions():
-            target = None
-            if isinstance(i, N.MakeClosure):
-                target = i.function
-            elif (isinstance(i, N.LoadConst) and isinstance(i.value, N.Special)
-                  and i.value.kind == "closure"):
-                target = by_name.get(i.value.text)
-            elif isinstance(i, N.SelfClosure):
-                target = fn
-            if target is not None:
-                refs[id(i)] = target
-    escaped: set = set()
-    slot_of: dict[int, N.Function] = {}     # slots written once, with a closure
-    for slot, writes in sets.items():
-        if len(writes) == 1 and id(writes[0].value) in refs:
-            slot_of[slot] = refs[id(writes[0].value)]
-    for fn in module.functions:
-        for i in fn.instructions():
-            if isinstance(i, N.GlobalGet) and i.slot in slot_of:
-                refs[id(i)] = slot_of[i.slot]
-    for fn in module.functions:
-        for i in fn.instructions():
-            for k, op in enumerate(i.operands()):
-                target = refs.get(id(op))
-                if target is None:
-                    continue
-                if isinstance(i, N.GlobalSet) and i.slot in slot_of:
-                    continue
-                if (isinstance(i, N.CallKnown) and k == 0 and i.function is target
-                        and len(i.args) == target.arity and op not in i.args):
-                    continue
-                escaped.add(id(target))
-    return {fn for fn in module.functions
-            if fn.kind == "closure" and id(fn) not in escaped}
 
 
 # ---- facts --------------------------------------------------------------------

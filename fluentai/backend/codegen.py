@@ -5,7 +5,8 @@ Out: an ``llvmlite.ir.Module`` defining ``fl_program_entry`` (the top level,
      ``i64 ()``), one function per closure with the uniform signature
      ``i64 (i64 self, i64 argc, i64 a0, i64 a1, i64 a2, ptr rest)``, the
      location table, the call-site table and the module info the runtime
-     formats errors with.
+     formats errors with. A long top level is cut into internal ``void ()``
+     functions that ``fl_program_entry`` calls in order (``top_level_chunks``).
 
 Fast paths are inlined (fixnum arithmetic with overflow checks, comparisons,
 pair access, truthiness, closure calls); everything rare is a call into the

@@ -164,7 +164,10 @@ def test_the_strings_of_a_long_literal_are_loaded_where_they_are_stored():
     strings = " ".join(f'"s{i}"' for i in range(n))
     llvm_ir = compile_source(f"(define y 1)\n(define xs [y {strings}])\n(io:print (nth xs {n}))\n",
                              "s.fl").llvm_ir
-    body = llvm_ir[llvm_ir.index("\nentry0:\n"):]
+    # In the function that makes the list: the entry, or the one a long top level is cut
+    # into (codegen.TOP_LEVEL_CHUNK); the module's set-up before entry0 makes the strings.
+    array = llvm_ir.index("@\"fl_rest_array\"", llvm_ir.index("\nentry0:\n"))
+    body = llvm_ir[max(llvm_ir.rindex("\nentry0:\n", 0, array), llvm_ir.rfind("\ndefine", 0, array)):]
     before_array = body[:body.index("@\"fl_rest_array\"")]
     assert before_array.count(" = load i64") <= 5      # y and the register arguments a1, a2
     assert len(re.findall(r"^@\"\.str\d+\" =", llvm_ir, re.M)) < 10
@@ -388,6 +391,71 @@ def test_ten_thousand_top_level_defines_and_a_10000_arm_match(jit):
     arms = " ".join(f"({i} {i * 3})" for i in range(10_000))
     assert_prints(jit(defines + f"(define (f x) (match x {arms} (_ -1)))\n"
                       "(io:print d9999 (f 9999) (f 0) (f 10000))\n"), "9999 29997 0 -1\n")
+
+
+def _top_level_functions(llvm_ir: str) -> dict[str, str]:
+    """The bodies of the functions a long top level was split into (codegen._emit_chunk)."""
+    bodies = {}
+    for part in llvm_ir.split("\ndefine internal void @\"fl_top_level")[1:]:
+        name, _, body = part.partition('"')
+        bodies[name] = body[:body.index("\n}\n")]
+    return bodies
+
+
+def test_a_long_top_level_is_split_into_functions_called_in_order(jit):
+    """About TOP_LEVEL_CHUNK instructions per function; the effects and defines of 3,000
+    statements in order (a define read much later, a function defined on the way)."""
+    from fluentai.backend.codegen import TOP_LEVEL_CHUNK
+    from fluentai.driver import compile_source
+    lines = [f"(io:print {i})" for i in range(1_000)] + ["(define (sq n) (* n n))"]
+    lines += [f"(define d{i} (sq {i}))" for i in range(1_000)]
+    lines += [f"(io:print (- d{i} {i * i}))" for i in range(1_000)]
+    source = "\n".join(lines) + "\n"
+    bodies = _top_level_functions(compile_source(source, "p.fl").llvm_ir)
+    assert len(bodies) >= 3
+    for body in bodies.values():
+        assert body.count("stackmap") <= TOP_LEVEL_CHUNK    # a call or two per statement
+    expected = "".join(f"{i}\n" for i in range(1_000)) + "0\n" * 1_000
+    assert_prints(jit(source), expected)
+
+
+def test_an_error_in_a_long_top_level_stops_it_there_with_the_same_chain(jit, tmp_path, env):
+    """Statement 2,001 of 3,000 fails inside two calls: the output stops there, and the
+    report and its call chain are those of the same error in a two-line program (the
+    call of a stretch's function is a site of no line), under jit and compile -O2."""
+    prelude = "(define (f x) (head x))\n(define (g x) (+ 1 (f x)))\n"
+    body = [f"(io:print {i})" for i in range(3_000)]
+    body[2_000] = "(io:print (g []))"
+    source = prelude + "\n".join(body) + "\n"
+    outcome = jit(source)
+    assert outcome.status == 1
+    assert outcome.out == "".join(f"{i}\n" for i in range(2_000))
+    short = jit(prelude + "\n" * 2_000 + "(io:print (g []))\n")
+    assert short.status == 1 and short.out == ""
+    assert outcome.err == short.err
+    assert outcome.err.splitlines()[-3:] == ["    prog.fl:1:15 in `f`", "    prog.fl:2:20 in `g`",
+                                             "    prog.fl:2003:11 in the top level"]
+    (tmp_path / "prog.fl").write_text(source)
+    done = subprocess.run([sys.executable, "-m", "fluentai", "compile", "-O2", "prog.fl", "-o",
+                           str(tmp_path / "prog")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=HANG)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = subprocess.run([str(tmp_path / "prog")], capture_output=True, text=True, timeout=HANG,
+                         cwd=tmp_path)
+    assert run.returncode == 1 and run.stdout == outcome.out and run.stderr == short.err
+
+
+def test_a_value_live_across_a_long_top_level_keeps_it_in_one_function(jit):
+    """A `let` whose body is 2,000 statements using a value computed at run time: no stretch
+    can leave the entry without it, so none does; a constant is no such value."""
+    from fluentai.driver import compile_source
+    uses = " ".join("(io:print k)" for _ in range(2_000))
+    computed = f'(let ((k (string-append "4" ""))) {uses})\n'
+    assert _top_level_functions(compile_source(computed, "p.fl").llvm_ir) == {}
+    assert_prints(jit(computed), "4\n" * 2_000)
+    constant = f"(let ((k 4)) {uses})\n"
+    assert len(_top_level_functions(compile_source(constant, "p.fl").llvm_ir)) >= 2
+    assert_prints(jit(constant), "4\n" * 2_000)
 
 
 # ---- depth ----

@@ -5,7 +5,8 @@ Out: an ``llvmlite.ir.Module`` defining ``fl_program_entry`` (the top level,
      ``i64 ()``), one function per closure with the uniform signature
      ``i64 (i64 self, i64 argc, i64 a0, i64 a1, i64 a2, ptr rest)``, the
      location table, the call-site table and the module info the runtime
-     formats errors with.
+     formats errors with. A long top level is cut into internal ``void ()``
+     functions that ``fl_program_entry`` calls in order (``top_level_chunks``).
 
 Fast paths are inlined (fixnum arithmetic with overflow checks, comparisons,
 pair access, truthiness, closure calls); everything rare is a call into the
@@ -66,6 +67,7 @@ I32_ZERO = ir.Constant(I32, 0)
 # LLVM labels the start of .llvm_stackmaps with this local symbol; the module's
 # own asm makes it global (and hidden), so the module info can take its address.
 STACKMAP_SYMBOL = "__LLVM_StackMaps"
+STACKMAP_CALL = 'call void (i64, i32, ...) @"llvm.experimental.stackmap"(i64 '
 POOL_SYMBOL = "fl_string_pool"
 
 # Runtime functions the generated code calls, with their LLVM types.
@@ -145,6 +147,10 @@ DATUM_VALUE, DATUM_SYMBOL, DATUM_KEYWORD, DATUM_STRING, DATUM_FLOAT, DATUM_INT, 
 # linearly with the calls of one block (10^4 strings in one literal: 0.94 -> 0.61 s of
 # llvm-codegen). LLVM's -O1+ pipelines merge the blocks again.
 CALLS_PER_BLOCK = 64
+# IR instructions of the top level per LLVM function: a longer straight-line stretch of the
+# module's entry is emitted as calls of internal functions of about this many instructions
+# each (``top_level_chunks``), so that no LLVM function grows with the program.
+TOP_LEVEL_CHUNK = 512
 
 # Instructions that may run FluentAI code before they return (a callee, a handler, a callback
 # of a builtin): a closure with one polls for Ctrl-C at its entry.
@@ -245,8 +251,10 @@ class SiteRecordingBuilder(TextBuilder):
         result = super().call(fn, args, tail)
         if tail != "musttail" and not getattr(fn, "name", "").startswith("llvm."):
             site = self.sites.add(self.site_span, self.site_function, self.site_outer)
-            live = list(self.trmc_depth) if self.trmc_depth is not None else []
-            super().call(self.stackmap, [_c(site), I32_ZERO] + live)
+            if self.trmc_depth is None:     # the common case, formatted directly
+                self._emit(f"{STACKMAP_CALL}{site}, i32 0)")
+            else:
+                super().call(self.stackmap, [_c(site), I32_ZERO] + list(self.trmc_depth))
             self.calls_here += 1
             if self.split_calls and self.calls_here >= CALLS_PER_BLOCK:
                 self.start_block()
@@ -313,6 +321,74 @@ def chain_function_name(fn: N.Function) -> str:
     return "a lambda"
 
 
+def use_blocks(fn: N.Function) -> dict[int, Optional[N.Block]]:
+    """id of each value ``fn`` uses -> the one block whose instructions use it, or None when
+    several blocks do or a phi does (a phi's operand is used at the end of its edge)."""
+    where: dict[int, Optional[N.Block]] = {}
+    for blk in fn.blocks:
+        for x in blk.instrs:
+            phi = type(x) is N.Phi
+            for v in x.operands():
+                if phi or where.get(id(v), blk) is not blk:
+                    where[id(v)] = None
+                else:
+                    where[id(v)] = blk
+    return where
+
+
+def top_level_chunks(blk: N.Block, used_in: dict[int, Optional[N.Block]], phi_inputs: set[int],
+                     size: int = 0) -> dict[int, int]:
+    """The stretches of ``blk`` (a block of the module's entry) to emit as functions of their
+    own: start index -> end index, each about ``size`` instructions. A stretch holds no phi,
+    no terminator and no tail call, uses no value defined before it except constants
+    (``Const`` and ``LoadConst``, which codegen makes in whatever function uses them), and
+    defines none that is used after it: its function takes nothing and returns nothing, and
+    the entry calls it where its instructions stood. Empty for a block of at most ``size``
+    instructions; a value live across a long stretch only leaves it in the entry."""
+    size = size or TOP_LEVEL_CHUNK
+    instrs = blk.instrs
+    n = len(instrs)
+    if n <= size:
+        return {}
+
+    def independent(v) -> bool:
+        return type(v) is N.Const or (type(v) is N.LoadConst and id(v) not in phi_inputs)
+
+    pos = {id(x): k for k, x in enumerate(instrs)}
+    last: dict[int, int] = {}       # dependent value defined here -> its last use (n: beyond)
+    for x in instrs:
+        if used_in.get(id(x), blk) is not blk:
+            last[id(x)] = n
+    chunkable = []
+    for k, x in enumerate(instrs):
+        ok = not (type(x) is N.Phi or x.is_terminator or getattr(x, "tail", False))
+        for v in x.operands():
+            if independent(v):
+                continue
+            if id(v) not in pos:
+                ok = False
+            elif last.get(id(v), -1) < k:
+                last[id(v)] = k
+        chunkable.append(ok)
+    chunks: dict[int, int] = {}
+    start, reach, clean = -1, -1, -1    # reach: the last use of what is defined before k
+    for k, x in enumerate(instrs):
+        if k > reach:           # a clean cut before instrs[k]
+            if start >= 0 and k - start >= size:
+                chunks[start] = k
+                start = -1
+            clean = k
+            if start < 0 and chunkable[k]:
+                start = k
+        if not chunkable[k]:
+            if start >= 0 and clean - start >= max(1, size // 8):
+                chunks[start] = clean
+            start = -1
+        if not independent(x):
+            reach = max(reach, last.get(id(x), -1))
+    return chunks
+
+
 class ModuleCodegen:
     def __init__(self, module: N.Module, triple: str = "", print_value: bool = False,
                  session: bool = False, debug: bool = False):
@@ -345,6 +421,7 @@ class ModuleCodegen:
         self.stackmap = ir.Function(self.llmod, STACKMAP, "llvm.experimental.stackmap")
         self.chain_names: list[str] = []     # per function index, for fl_sites[].function
         self.function_index = {fn: k for k, fn in enumerate(module.functions)}
+        self.chunks = 0             # functions of the top level's stretches (_emit_chunk)
 
     # ---- module-level helpers ----
 
@@ -626,15 +703,18 @@ class ModuleCodegen:
             stackmaps, g_sites, _c(len(sites)), g_names, _c(len(names))])
 
     def _i32_table(self, name: str, elem, rows: list[tuple]) -> ir.GlobalVariable:
-        """A private constant array of structs of i32s, written as text: llvmlite
-        builds and formats an object per field, which for the thousands of sites
-        of a large program was a tenth of its code generation."""
-        arr_t = ir.ArrayType(elem, max(1, len(rows)))
+        """A private constant table of structs of i32s (``elem``), written as text and typed
+        as one flat array of i32, which has the same layout: llvmlite builds and formats an
+        object per field, which for the thousands of sites of a large program was a tenth of
+        its code generation, and LLVM's parser makes and uniques a constant per struct but
+        keeps an array of plain integers as one block of data."""
+        width = len(elem.elements)
+        arr_t = ir.ArrayType(I32, max(1, len(rows) * width))
         g = ir.GlobalVariable(self.llmod, arr_t, name)
         g.linkage = "private"
         g.global_constant = True
-        struct = type_text(elem)
-        text = ", ".join(f"{struct} {{" + ", ".join(f"i32 {x}" for x in row) + "}" for row in rows)
+        g.align = 4
+        text = ", ".join(f"i32 {x}" for row in rows for x in row)
         g.initializer = RawConstant(arr_t, f"[{text}]" if rows else "zeroinitializer")
         return g
 
@@ -709,16 +789,30 @@ class FunctionCodegen:
         if self.fn.kind == "closure":
             self._emit_prologue()
         self.b.branch(self.blocks[self.fn.blocks[0]])
+        chunked = (self.fn.kind == "entry" and self.fn.trmc_site is None
+                   and self.mc.debug is None)
+        used_in = None
         for blk in order:
             self.block = blk
             self.b.position_at_end(self.blocks[blk])
             poll_at = len(blk.phis) if blk in self.poll_blocks else -1
-            last = len(blk.instrs) - 1
-            for k, instr in enumerate(blk.instrs):
-                if k == poll_at:
-                    self.emit_poll(self.fn.span)
-                self.emit(instr)
-                if self.b.calls_here >= CALLS_PER_BLOCK and k < last:
+            chunks = {}
+            if chunked and len(blk.instrs) > TOP_LEVEL_CHUNK:
+                if used_in is None:
+                    used_in = use_blocks(self.fn)
+                chunks = top_level_chunks(blk, used_in, self.phi_inputs)
+            k, n = 0, len(blk.instrs)
+            while k < n:
+                end = chunks.get(k)
+                if end is not None:
+                    self._emit_chunk(blk.instrs[k:end])
+                    k = end
+                else:
+                    if k == poll_at:
+                        self.emit_poll(self.fn.span)
+                    self.emit(blk.instrs[k])
+                    k += 1
+                if self.b.calls_here >= CALLS_PER_BLOCK and k < n:
                     # Between two instructions, where no emit_ method holds a block
                     # it will branch from (see CALLS_PER_BLOCK).
                     self.b.start_block()
@@ -728,6 +822,33 @@ class FunctionCodegen:
                 if pred in self.end_blocks:
                     end = self.edge_ends.get((pred, phi.block), self.end_blocks[pred])
                     llphi.add_incoming(self.get(value), end)
+
+    def _emit_chunk(self, instrs: list[N.Instr]) -> None:
+        """Emit a stretch of the top level (``top_level_chunks``) as an internal
+        ``void ()`` function and call it here. Its calls are sites of the top level
+        as before; the call of the function itself is a site of no line, which call
+        chains skip, so reports are those of the unsplit entry."""
+        mc, outer, entry = self.mc, self.b, self.llfn
+        chunk = TextFunction(mc.llmod, ir.FunctionType(VOID, []), f"fl_top_level{mc.chunks}")
+        mc.chunks += 1
+        chunk.linkage = "internal"
+        set.add(chunk.attributes, '"frame-pointer"="all"')
+        chunk.attributes.add("noinline")
+        b = SiteRecordingBuilder(chunk.append_basic_block("statements"), chunk, mc.sites,
+                                 mc.stackmap, self.index)
+        b.site_span, b.site_function, b.site_outer = outer.site_span, outer.site_function, -1
+        self.b, self.llfn = b, chunk
+        try:
+            for k, instr in enumerate(instrs):
+                self.emit(instr)
+                if b.calls_here >= CALLS_PER_BLOCK and k < len(instrs) - 1:
+                    b.start_block()
+            b.ret_void()
+        finally:
+            self.b, self.llfn = outer, entry
+        outer.site_span, outer.site_outer = None, -1
+        outer.call(chunk, [])
+        outer.site_span = b.site_span
 
     def _emit_trmc_slots(self) -> None:
         """The frame slots of a loop made by passes/trmc.py, before any call:

@@ -337,6 +337,9 @@ class TextBuilder:
     def ret(self, value) -> None:
         self._emit(f"ret {operand(value)}")
 
+    def ret_void(self) -> None:
+        self._emit("ret void")
+
     def unreachable(self) -> None:
         self._emit("unreachable")
 

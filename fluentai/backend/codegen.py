@@ -110,7 +110,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_state_get_direct": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_state_set_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
     "fl_state_update_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
-    "fl_state_update_cell": ir.FunctionType(I64, [I64, I64]),
+    "fl_state_update_cell_site": ir.FunctionType(I64, [I64, I64, PTR]),
     "fl_builtin_value": ir.FunctionType(I64, [PTR]),
     "fl_map_empty": ir.FunctionType(I64, []),
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
@@ -276,6 +276,8 @@ class ProgramModule(ir.Module):
 # interrupt flag (every safepoint poll) and the small-object free lists (every
 # inline allocation).
 HOT_RUNTIME_DATA = ("fl_small_free", "fl_interrupt_pending")
+# Declared only by modules that use them: the state cells' generation (a site cache's test).
+HOT_RUNTIME_DATA_IF_USED = ("fl_state_generation",)
 
 
 def for_executable(llvm_ir: str) -> str:
@@ -285,9 +287,9 @@ def for_executable(llvm_ir: str) -> str:
     address computation plus a load (the GOT access, even once the linker
     relaxes it). A shared object or the JIT must not assume that: the data
     lives in another image there, so the generic IR keeps plain declarations."""
-    for name in HOT_RUNTIME_DATA:
+    for name in HOT_RUNTIME_DATA + HOT_RUNTIME_DATA_IF_USED:
         decl = f'@"{name}" = external global'
-        assert decl in llvm_ir, name
+        assert decl in llvm_ir or name in HOT_RUNTIME_DATA_IF_USED, name
         llvm_ir = llvm_ir.replace(decl, f'@"{name}" = external dso_local global', 1)
     return llvm_ir
 
@@ -340,6 +342,8 @@ class ModuleCodegen:
         self.g_small_free = ir.GlobalVariable(self.llmod, ir.ArrayType(PTR, abi.SMALL_GRANULES + 1),
                                               "fl_small_free")
         self.g_interrupt = ir.GlobalVariable(self.llmod, I32, "fl_interrupt_pending")
+        self._state_generation: Optional[ir.GlobalVariable] = None
+        self.state_sites = 0
         self.debug: Optional[DebugInfo] = DebugInfo(self.llmod, module.filename) if debug else None
         self.sites = CallSites()
         self.stackmap = ir.Function(self.llmod, STACKMAP, "llvm.experimental.stackmap")
@@ -347,6 +351,19 @@ class ModuleCodegen:
         self.function_index = {fn: k for k, fn in enumerate(module.functions)}
 
     # ---- module-level helpers ----
+
+    def state_site(self) -> ir.GlobalVariable:
+        """A new site cache of a state cell lookup (FunctionCodegen._state_cell_of_site)."""
+        g = ir.GlobalVariable(self.llmod, ir.ArrayType(I64, 3), f"fl_state_site.{self.state_sites}")
+        g.linkage = "internal"
+        g.initializer = ir.Constant(ir.ArrayType(I64, 3), None)
+        self.state_sites += 1
+        return g
+
+    def g_state_generation(self) -> ir.GlobalVariable:
+        if self._state_generation is None:
+            self._state_generation = ir.GlobalVariable(self.llmod, I64, "fl_state_generation")
+        return self._state_generation
 
     def _global_ptr(self, name: str) -> ir.GlobalVariable:
         g = ir.GlobalVariable(self.llmod, PTR, name)
@@ -750,8 +767,7 @@ class FunctionCodegen:
     def emit_StateCell(self, i: N.StateCell):
         b = self.b
         if i.op == "find":
-            op = self.load_constant_slot(self.mc.effect_slot("state:update"))
-            return b.call(self.mc.runtime("fl_state_update_cell"), [op, self.get(i.args[0])])
+            return self._state_cell_of_site(self.get(i.args[0]))
         if i.op == "found":
             return b.icmp_unsigned("!=", self.get(i.args[0]), _c(0))
         # runtime_c/state.c `cell`: the value is its second word, 1 while the key is unset.
@@ -761,6 +777,27 @@ class FunctionCodegen:
             return b.select(b.icmp_unsigned("==", v, _c(1)), _c(abi.NIL), v)
         b.store(self.get(i.args[1]), addr)
         return None
+
+    def _state_cell_of_site(self, key: ir.Value) -> ir.Value:
+        """The key's cell from this site's cache {generation, key, cell} while the
+        runtime's generation has not moved since the site was filled, else from
+        ``fl_state_update_cell_site``, which fills it (runtime_c/state.c): three
+        loads and two compares in place of a call of ``fl_state_update_cell``."""
+        b, mc = self.b, self.mc
+        site = mc.state_site()
+        words = [b.gep(site, [_c(0), _c(k)], source_etype=site.value_type) for k in range(3)]
+        current = b.icmp_unsigned("==", b.load(words[0], typ=I64), b.load(mc.g_state_generation(), typ=I64))
+        same_key = b.icmp_unsigned("==", b.load(words[1], typ=I64), key)
+        hit, miss, done = self.split("site_hit"), self.split("site_miss"), self.split("site_done")
+        b.cbranch(b.and_(current, same_key), hit, miss).set_weights([1000, 1])
+        b.position_at_end(hit)
+        cached = b.load(words[2], typ=I64)
+        b.branch(done)
+        b.position_at_end(miss)
+        op = self.load_constant_slot(mc.effect_slot("state:update"))
+        found = b.call(mc.runtime("fl_state_update_cell_site"), [op, key, site])
+        b.branch(done)
+        return self.phi_at(done, I64, [(cached, hit), (found, miss)])
 
     def emit_Trmc(self, i: N.Trmc):
         b = self.b
@@ -1203,23 +1240,33 @@ class FunctionCodegen:
 
     def _int_division(self, i, a, c):
         """Fixnum fast path of mod / quotient / remainder; zero divisors, -1
-        (quotient overflow) and non-fixnums go to the builtin."""
+        (quotient overflow) and non-fixnums go to the builtin. A ``mod`` by a
+        literal power of two tests only the dividend's tag."""
         b = self.b
         fast, slow, done = self.split("div_fix"), self.split("div_slow"), self.split("div_done")
-        divisor_ok = b.icmp_unsigned(">", b.add(c, _c(2)), _c(2))   # c not in {-2, 0}: -1, 0 tagged
-        ok = b.and_(self.both_fixnums(a, c), divisor_ok)
+        mask = _power_of_two_mask(i)
+        if mask is not None:
+            ok = b.icmp_unsigned("==", b.and_(a, _c(1)), _c(0))
+        else:
+            divisor_ok = b.icmp_unsigned(">", b.add(c, _c(2)), _c(2))   # c not in {-2, 0}: -1, 0 tagged
+            ok = b.and_(self.both_fixnums(a, c), divisor_ok)
         b.cbranch(ok, fast, slow).set_weights([1000, 1])
         b.position_at_end(fast)
-        x, y = b.ashr(a, _c(1)), b.ashr(c, _c(1))
-        if i.op == "quotient":
-            r = b.sdiv(x, y)
+        if mask is not None:
+            # (mod x 2^k) of a fixnum is its low k bits (floored, so also for
+            # x < 0), and the tag bit of x is 0: one `and` of the tagged word.
+            r1 = b.and_(a, _c(mask))
         else:
-            r = b.srem(x, y)
-            if i.op == "mod":         # floored: the sign of the divisor
-                adjust = b.and_(b.icmp_signed("!=", r, _c(0)),
-                                b.icmp_signed("<", b.xor(r, y), _c(0)))
-                r = b.select(adjust, b.add(r, y), r)
-        r1 = b.shl(r, _c(1))
+            x, y = b.ashr(a, _c(1)), b.ashr(c, _c(1))
+            if i.op == "quotient":
+                r = b.sdiv(x, y)
+            else:
+                r = b.srem(x, y)
+                if i.op == "mod":         # floored: the sign of the divisor
+                    adjust = b.and_(b.icmp_signed("!=", r, _c(0)),
+                                    b.icmp_signed("<", b.xor(r, y), _c(0)))
+                    r = b.select(adjust, b.add(r, y), r)
+            r1 = b.shl(r, _c(1))
         b.branch(done)
         b.position_at_end(slow)
         name = {"mod": "fl_bi_mod", "quotient": "fl_bi_quotient", "remainder": "fl_bi_remainder"}[i.op]
@@ -1414,6 +1461,9 @@ class FunctionCodegen:
     def emit_LoadFree(self, i: N.LoadFree):
         return self.untag(self.self_arg, abi.CLOSURE_FREE + 8 * i.index)
 
+    def emit_ClosureSlot(self, i: N.ClosureSlot):
+        return self.untag(self.get(i.closure), abi.CLOSURE_FREE + 8 * i.index)
+
     def emit_MakeClosure(self, i: N.MakeClosure):
         fn = i.function
         name = self.mc.closure_name(self.b, fn)
@@ -1585,6 +1635,16 @@ class FunctionCodegen:
 
     def emit_Unreachable(self, i):
         self.b.unreachable()
+
+
+def _power_of_two_mask(i: N.Prim) -> Optional[int]:
+    """For ``(mod x d)`` with d a literal power of two (1, 2, 4, ...): the mask
+    that keeps the tagged bits of ``x mod d``, 2d - 2; else None."""
+    d = i.args[1]
+    if (i.op != "mod" or not isinstance(d, N.Const) or d.rep is not Rep.VALUE
+            or type(d.value) is not int or d.value <= 0 or d.value & (d.value - 1)):
+        return None
+    return 2 * d.value - 2
 
 
 def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list,

@@ -700,6 +700,7 @@ class FunctionCodegen:
         # Blocks that poll before their first instruction (specialised clones)
         self.poll_blocks: set[N.Block] = set()
         self.phi_inputs: set[int] = set()         # id of every IR value a phi takes
+        self.site_found: dict[int, ir.Value] = {}  # a state cell from a site -> its I1 "found"
 
     # ---- driver ----
 
@@ -769,7 +770,8 @@ class FunctionCodegen:
         if i.op == "find":
             return self._state_cell_of_site(self.get(i.args[0]))
         if i.op == "found":
-            return b.icmp_unsigned("!=", self.get(i.args[0]), _c(0))
+            flag = self.site_found.get(id(self.get(i.args[0])))
+            return flag if flag is not None else b.icmp_unsigned("!=", self.get(i.args[0]), _c(0))
         # runtime_c/state.c `cell`: the value is its second word, 1 while the key is unset.
         addr = b.inttoptr(b.add(self.get(i.args[0]), _c(8)), PTR)
         if i.op == "get":
@@ -796,8 +798,13 @@ class FunctionCodegen:
         b.position_at_end(miss)
         op = self.load_constant_slot(mc.effect_slot("state:update"))
         found = b.call(mc.runtime("fl_state_update_cell_site"), [op, key, site])
+        missed = b.icmp_unsigned("!=", found, _c(0))
         b.branch(done)
-        return self.phi_at(done, I64, [(cached, hit), (found, miss)])
+        cell = self.phi_at(done, I64, [(cached, hit), (found, miss)])
+        # A site holds only cells: `state.found` of this value is true on a hit,
+        # which LLVM threads when the branch tests this flag (not cell != 0).
+        self.site_found[id(cell)] = self.phi_at(done, I1, [(ir.Constant(I1, 1), hit), (missed, miss)])
+        return cell
 
     def emit_Trmc(self, i: N.Trmc):
         b = self.b

@@ -136,6 +136,9 @@ NORETURN: set[str] = set()
 # Size limits that keep code generation linear and fast on huge functions (see
 # prim_cons, uniform_operands and _build_datum).
 INLINE_CONS_BUDGET = 256
+# Iterations of a loop counted up by 1 from a literal to a literal that needs no
+# Ctrl-C poll of its own (FunctionCodegen._counts_to_a_literal).
+SHORT_COUNT = 1 << 16
 CONSTANT_TABLE_MIN = 16
 QUOTED_CONS_MAX = 16       # longer quoted lists are built from tables by one runtime call
 # The element kinds of fl_list_from_table (runtime_c/fluentai.h).
@@ -689,6 +692,7 @@ class FunctionCodegen:
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
         self.order: dict[N.Block, int] = {}        # reverse postorder position
         self.list_walks: dict[N.Block, bool] = {}  # loop headers: see _walks_a_list
+        self.short_counts: dict[N.Block, bool] = {}  # loop headers: see _counts_to_a_literal
         self.block: Optional[N.Block] = None       # the IR block being emitted
         # (pred, target) -> the LLVM block that ends a polled edge of a branch
         self.edge_ends: dict[tuple[N.Block, N.Block], ir.Block] = {}
@@ -916,7 +920,7 @@ class FunctionCodegen:
         path that may miss the poll blocks?"""
         if self.order[target] > self.order[self.block]:
             return False
-        if self._walks_a_list(target):
+        if self._walks_a_list(target) or self._counts_to_a_literal(target):
             return False
         return not self.poll_blocks or _path_avoiding(target, self.block, self.poll_blocks)
 
@@ -939,6 +943,40 @@ class FunctionCodegen:
                         for phi in header.phis if phi.rep is Rep.VALUE)
             self.list_walks[header] = known
         return known
+
+    def _counts_to_a_literal(self, header: N.Block) -> bool:
+        """Does ``header`` end in a branch on ``(= i K)`` that leaves the loop
+        when true, with ``i`` a phi of it entered as a literal ``i0`` and passed
+        ``i + 1`` by every retreating edge, and ``K`` a literal at most
+        ``SHORT_COUNT`` above ``i0``? Then the loop goes round at most that many
+        times from each entry, and (as for a list walk) the cycles around it
+        meet a poll elsewhere: the 1000-element loops of bench/closures_escape
+        need none of their own."""
+        known = self.short_counts.get(header)
+        if known is None:
+            known = self._short_count(header)
+            self.short_counts[header] = known
+        return known
+
+    def _short_count(self, header: N.Block) -> bool:
+        t = header.terminator
+        test = t.cond if isinstance(t, N.Branch) else None
+        if not (isinstance(test, N.Prim) and test.op in ("equal", "numeq") and test.block is header):
+            return False
+        back = [p for p in self.order if self.order[p] >= self.order[header]
+                and header in p.successors()]
+        for i, k in (test.args, reversed(test.args)):
+            bound = _int_literal(k)
+            if not (isinstance(i, N.Phi) and i.block is header and bound is not None):
+                continue
+            incoming = dict(i.incoming)
+            starts = {_int_literal(v) for p, v in i.incoming if p not in back}
+            if len(starts) != 1 or None in starts or not 0 <= bound - min(starts) <= SHORT_COUNT:
+                continue
+            if all(isinstance(v := incoming.get(p), N.Prim) and v.op == "add" and v.args[0] is i
+                   and _int_literal(v.args[1]) == 1 for p in back):
+                return not _reaches_avoiding(t.then, set(back), header)
+        return False
 
     def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
         """Where a branch to ``target`` goes: the target itself, or for a
@@ -1642,6 +1680,34 @@ class FunctionCodegen:
 
     def emit_Unreachable(self, i):
         self.b.unreachable()
+
+
+def _int_literal(v: N.Value) -> Optional[int]:
+    """The integer of a fixnum literal, seen through phis that merge one value."""
+    seen = set()
+    while isinstance(v, N.Phi) and id(v) not in seen:
+        seen.add(id(v))
+        others = {id(w): w for _, w in v.incoming if w is not v}
+        if len(others) != 1:
+            return None
+        v = next(iter(others.values()))
+    if isinstance(v, N.Const) and v.rep is Rep.VALUE and type(v.value) is int:
+        return v.value
+    return None
+
+
+def _reaches_avoiding(start: N.Block, targets: set, avoid: N.Block) -> bool:
+    """Can ``start`` reach a block of ``targets`` without passing ``avoid``?"""
+    seen, stack = {start}, [start]
+    while stack:
+        b = stack.pop()
+        if b in targets:
+            return True
+        for s in b.successors():
+            if s is not avoid and s not in seen:
+                seen.add(s)
+                stack.append(s)
+    return False
 
 
 def _power_of_two_mask(i: N.Prim) -> Optional[int]:

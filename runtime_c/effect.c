@@ -93,6 +93,7 @@ int64_t fl_effect_op(const char *qualified_name)
     ops[op_count].group = group;
     ops[op_count].fallback = NULL;
     fl_effect_handler_counts[op_count] = groups[group].handler_count;
+    fl_state_sites_invalidate();
     return op_count++;
 }
 
@@ -124,6 +125,7 @@ void fl_effect_set_default(const char *qualified_name, fl_code fn)
 void fl_effect_count_op(int64_t op, int32_t delta)
 {
     fl_effect_handler_counts[op] += delta;
+    fl_state_sites_invalidate();
 }
 
 void fl_effect_count_group(int64_t group, int32_t delta)
@@ -132,6 +134,7 @@ void fl_effect_count_group(int64_t group, int32_t delta)
     for (int64_t i = 0; i < op_count; i++)
         if (ops[i].group == group)
             fl_effect_handler_counts[i] += delta;
+    fl_state_sites_invalidate();
 }
 
 void fl_effect_counts_clear(void)
@@ -140,6 +143,7 @@ void fl_effect_counts_clear(void)
         groups[i].handler_count = 0;
     if (op_count)
         memset(fl_effect_handler_counts, 0, (size_t)op_count * sizeof *fl_effect_handler_counts);
+    fl_state_sites_invalidate();
 }
 
 static fl_value unhandled(int64_t op, int64_t argc)

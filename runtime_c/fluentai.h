@@ -288,6 +288,15 @@ fl_value fl_state_update_direct(int64_t op, int64_t argc, fl_value key, fl_value
 /* The key's cell (its value is the word at offset 8, 1 while the key is unset) when a
  * state:update at a generated fast path may write it directly; 0: perform it instead. */
 int64_t fl_state_update_cell(int64_t op, fl_value key);
+/* The same through a site's cache {generation, key, cell}: generated code takes the
+ * cell from the site while site[0] == fl_state_generation and site[1] is the key;
+ * otherwise it calls this, which fills the site whenever it returns a cell.
+ * fl_state_generation moves whenever a filled site could have gone wrong: a cell
+ * left the table (the runtime's cache was cleared), a transaction began or ended,
+ * a handler was installed or removed, an error:catch handler armed the resume points. */
+int64_t fl_state_update_cell_site(int64_t op, fl_value key, int64_t *site);
+extern uint64_t fl_state_generation;
+void fl_state_sites_invalidate(void);
 /* (handler ((name fn) ...) body...): `clauses` is a list alternating name
  * strings and functions ["io:print" f "io" g "error" h] (a name with `:` is
  * one operation, without it a whole effect; "error" and "error:raise" catch

@@ -422,6 +422,7 @@ void fl_error_catch_reset(void)
     catch_table = fl_map_empty();
     catch_running = FL_EMPTY;
     fl_resume_armed = 0;
+    fl_state_sites_invalidate();
 }
 
 /* The type as given: a string as is, a keyword by its name, anything else displayed. */
@@ -503,6 +504,7 @@ static fl_value error_catch(fl_value self, int64_t argc, fl_value a0, fl_value a
         catch_table = fl_map_empty();
     catch_table = fl_map_set(catch_table, error_type_text(a0), a1);
     fl_resume_armed = 1;   /* from now on every guarded runtime entry point is a resume point */
+    fl_state_sites_invalidate();
     return FL_NIL;
 }
 

@@ -80,10 +80,19 @@ static inline size_t cache_index(fl_value key)
  * or the table is replaced, only where the cache is cleared). */
 static uint64_t cells_epoch;
 
+/* Starts at 1: a site that was never filled holds 0. */
+uint64_t fl_state_generation = 1;
+
+void fl_state_sites_invalidate(void)
+{
+    fl_state_generation++;
+}
+
 static void cache_clear(void)
 {
     memset(cache, 0, sizeof cache);
     cells_epoch++;
+    fl_state_sites_invalidate();
 }
 
 static void *gc_alloc_or_die(size_t n)
@@ -313,6 +322,22 @@ int64_t fl_state_update_cell(int64_t op, fl_value key)
     return (int64_t)(uintptr_t)lookup(key, 0);
 }
 
+/* A site is filled only with the cell's own key (c->key, the object the cell was
+ * made for, which the cell keeps alive while it is in the table): an equal key
+ * object that dies could leave its address to some other key. The site may lie in
+ * memory Boehm does not scan (the JIT's data); it is read only while the
+ * generation is the one it was filled at, so while the cell is still the key's. */
+int64_t fl_state_update_cell_site(int64_t op, fl_value key, int64_t *site)
+{
+    int64_t found = fl_state_update_cell(op, key);
+    if (found && ((cell *)(uintptr_t)found)->key == key) {
+        site[0] = (int64_t)fl_state_generation;
+        site[1] = (int64_t)key;
+        site[2] = found;
+    }
+    return found;
+}
+
 DEFAULT(state_get)
 {
     fl_arity_check("state:get", argc, 1, 1);
@@ -369,6 +394,7 @@ DEFAULT(state_begin)
     }
     serials[depth] = ++last_serial;
     marks[depth++] = undo_len;
+    fl_state_sites_invalidate();
     return FL_NIL;
 }
 
@@ -377,6 +403,7 @@ static int64_t pop_mark(const char *op, int64_t argc)
     fl_arity_check(op, argc, 0, 0);
     if (depth == 0)
         fl_raise("value-error", FL_LOCOF(argc), "`%s` without a matching `state:begin-transaction`", op);
+    fl_state_sites_invalidate();
     return marks[--depth];
 }
 

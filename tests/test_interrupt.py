@@ -133,6 +133,11 @@ LOOPS = {
                      "(await (spawn spin))\n", "(loop (+ i 1))", None),
     "loop_in_function": ("(define (count-up)\n  (let loop ((i 0))\n    (when (= i 1000) (ready))\n"
                          "    (loop (+ i 1))))\n(count-up)\n", "    (loop (+ i 1))", "`count-up`"),
+    # A short counted loop has no poll of its own (codegen _counts_to_a_literal): the endless
+    # loop around it polls on its back edge.
+    "short_count_inside": ("(let outer ((n 0))\n  (when (= n 3000) (ready))\n"
+                           "  (outer (let inner ((i 0) (a n)) (if (= i 1000) a (inner (+ i 1) (+ a 1))))))\n",
+                           "  (outer (let inner", None),
 }
 
 
@@ -465,3 +470,27 @@ def test_a_loop_down_a_list_does_not_poll():
     assert polls(walk) == 0
     assert polls(again) >= 1
     assert polls(catch) == 1
+
+
+def test_a_short_counted_loop_does_not_poll():
+    """A loop counted up by 1 from a literal until it equals a literal at most
+    SHORT_COUNT above (codegen _counts_to_a_literal) goes round a bounded number of times:
+    no poll of its own. A longer count, a step of 2, an end that does not leave the loop
+    and a start that is not a literal keep the poll; an endless loop around a short one
+    polls on its own back edge (LOOPS["short_count_inside"] is interrupted there)."""
+    from fluentai import driver
+    short = "(let loop ((i 0) (a 0)) (if (= i 1000) a (loop (+ i 1) (+ a i))))\n"
+    long = "(let loop ((i 0) (a 0)) (if (= i 100000) a (loop (+ i 1) (+ a i))))\n"
+    step = "(let loop ((i 0) (a 0)) (if (= i 1000) a (loop (+ i 2) (+ a i))))\n"
+    start = ("(define (f s) (let loop ((i s) (a 0)) (if (= i 1000) a (loop (+ i 1) (+ a i)))))\n"
+             "(f 0)\n")
+
+    def polls(source: str, name: str = "fl_program_entry") -> int:
+        llvm_ir = driver.compile_source(source, "p.fl").llvm_ir
+        body = llvm_ir[llvm_ir.index(f'@"{name}"('):]
+        return body[:body.index("\n}\n")].count("call void @\"fl_interrupt_poll_slow\"")
+
+    assert polls(short) == 0
+    assert polls(long) == 1
+    assert polls(step) == 1
+    assert polls(start, "fl_fn2_f") >= 1

@@ -112,7 +112,7 @@ RUNTIME_HELPERS: dict[str, ir.FunctionType] = {
     "fl_state_get_direct": ir.FunctionType(I64, [I64, I64, I64]),
     "fl_state_set_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
     "fl_state_update_direct": ir.FunctionType(I64, [I64, I64, I64, I64]),
-    "fl_state_update_cell": ir.FunctionType(I64, [I64, I64]),
+    "fl_state_update_cell_site": ir.FunctionType(I64, [I64, I64, PTR]),
     "fl_builtin_value": ir.FunctionType(I64, [PTR]),
     "fl_map_empty": ir.FunctionType(I64, []),
     "fl_map_set": ir.FunctionType(I64, [I64, I64, I64]),
@@ -138,6 +138,9 @@ NORETURN: set[str] = set()
 # Size limits that keep code generation linear and fast on huge functions (see
 # prim_cons, uniform_operands and _build_datum).
 INLINE_CONS_BUDGET = 256
+# Iterations of a loop counted up by 1 from a literal to a literal that needs no
+# Ctrl-C poll of its own (FunctionCodegen._counts_to_a_literal).
+SHORT_COUNT = 1 << 16
 CONSTANT_TABLE_MIN = 16
 QUOTED_CONS_MAX = 16       # longer quoted lists are built from tables by one runtime call
 # The element kinds of fl_list_from_table (runtime_c/fluentai.h).
@@ -284,6 +287,8 @@ class ProgramModule(ir.Module):
 # interrupt flag (every safepoint poll) and the small-object free lists (every
 # inline allocation).
 HOT_RUNTIME_DATA = ("fl_small_free", "fl_interrupt_pending")
+# Declared only by modules that use them: the state cells' generation (a site cache's test).
+HOT_RUNTIME_DATA_IF_USED = ("fl_state_generation",)
 
 
 def for_executable(llvm_ir: str) -> str:
@@ -293,9 +298,9 @@ def for_executable(llvm_ir: str) -> str:
     address computation plus a load (the GOT access, even once the linker
     relaxes it). A shared object or the JIT must not assume that: the data
     lives in another image there, so the generic IR keeps plain declarations."""
-    for name in HOT_RUNTIME_DATA:
+    for name in HOT_RUNTIME_DATA + HOT_RUNTIME_DATA_IF_USED:
         decl = f'@"{name}" = external global'
-        assert decl in llvm_ir, name
+        assert decl in llvm_ir or name in HOT_RUNTIME_DATA_IF_USED, name
         llvm_ir = llvm_ir.replace(decl, f'@"{name}" = external dso_local global', 1)
     return llvm_ir
 
@@ -416,6 +421,8 @@ class ModuleCodegen:
         self.g_small_free = ir.GlobalVariable(self.llmod, ir.ArrayType(PTR, abi.SMALL_GRANULES + 1),
                                               "fl_small_free")
         self.g_interrupt = ir.GlobalVariable(self.llmod, I32, "fl_interrupt_pending")
+        self._state_generation: Optional[ir.GlobalVariable] = None
+        self.state_sites = 0
         self.debug: Optional[DebugInfo] = DebugInfo(self.llmod, module.filename) if debug else None
         self.sites = CallSites()
         self.stackmap = ir.Function(self.llmod, STACKMAP, "llvm.experimental.stackmap")
@@ -424,6 +431,19 @@ class ModuleCodegen:
         self.chunks = 0             # functions of the top level's stretches (_emit_chunk)
 
     # ---- module-level helpers ----
+
+    def state_site(self) -> ir.GlobalVariable:
+        """A new site cache of a state cell lookup (FunctionCodegen._state_cell_of_site)."""
+        g = ir.GlobalVariable(self.llmod, ir.ArrayType(I64, 3), f"fl_state_site.{self.state_sites}")
+        g.linkage = "internal"
+        g.initializer = ir.Constant(ir.ArrayType(I64, 3), None)
+        self.state_sites += 1
+        return g
+
+    def g_state_generation(self) -> ir.GlobalVariable:
+        if self._state_generation is None:
+            self._state_generation = ir.GlobalVariable(self.llmod, I64, "fl_state_generation")
+        return self._state_generation
 
     def _global_ptr(self, name: str) -> ir.GlobalVariable:
         g = ir.GlobalVariable(self.llmod, PTR, name)
@@ -752,6 +772,7 @@ class FunctionCodegen:
         self.phis: list[tuple[N.Phi, ir.Instruction]] = []
         self.order: dict[N.Block, int] = {}        # reverse postorder position
         self.list_walks: dict[N.Block, bool] = {}  # loop headers: see _walks_a_list
+        self.short_counts: dict[N.Block, bool] = {}  # loop headers: see _counts_to_a_literal
         self.block: Optional[N.Block] = None       # the IR block being emitted
         # (pred, target) -> the LLVM block that ends a polled edge of a branch
         self.edge_ends: dict[tuple[N.Block, N.Block], ir.Block] = {}
@@ -763,6 +784,7 @@ class FunctionCodegen:
         # Blocks that poll before their first instruction (specialised clones)
         self.poll_blocks: set[N.Block] = set()
         self.phi_inputs: set[int] = set()         # id of every IR value a phi takes
+        self.site_found: dict[int, ir.Value] = {}  # a state cell from a site -> its I1 "found"
 
     # ---- driver ----
 
@@ -871,10 +893,10 @@ class FunctionCodegen:
     def emit_StateCell(self, i: N.StateCell):
         b = self.b
         if i.op == "find":
-            op = self.load_constant_slot(self.mc.effect_slot("state:update"))
-            return b.call(self.mc.runtime("fl_state_update_cell"), [op, self.get(i.args[0])])
+            return self._state_cell_of_site(self.get(i.args[0]))
         if i.op == "found":
-            return b.icmp_unsigned("!=", self.get(i.args[0]), _c(0))
+            flag = self.site_found.get(id(self.get(i.args[0])))
+            return flag if flag is not None else b.icmp_unsigned("!=", self.get(i.args[0]), _c(0))
         # runtime_c/state.c `cell`: the value is its second word, 1 while the key is unset.
         addr = b.inttoptr(b.add(self.get(i.args[0]), _c(8)), PTR)
         if i.op == "get":
@@ -882,6 +904,32 @@ class FunctionCodegen:
             return b.select(b.icmp_unsigned("==", v, _c(1)), _c(abi.NIL), v)
         b.store(self.get(i.args[1]), addr)
         return None
+
+    def _state_cell_of_site(self, key: ir.Value) -> ir.Value:
+        """The key's cell from this site's cache {generation, key, cell} while the
+        runtime's generation has not moved since the site was filled, else from
+        ``fl_state_update_cell_site``, which fills it (runtime_c/state.c): three
+        loads and two compares in place of a call of ``fl_state_update_cell``."""
+        b, mc = self.b, self.mc
+        site = mc.state_site()
+        words = [b.gep(site, [_c(0), _c(k)], source_etype=site.value_type) for k in range(3)]
+        current = b.icmp_unsigned("==", b.load(words[0], typ=I64), b.load(mc.g_state_generation(), typ=I64))
+        same_key = b.icmp_unsigned("==", b.load(words[1], typ=I64), key)
+        hit, miss, done = self.split("site_hit"), self.split("site_miss"), self.split("site_done")
+        b.cbranch(b.and_(current, same_key), hit, miss).set_weights([1000, 1])
+        b.position_at_end(hit)
+        cached = b.load(words[2], typ=I64)
+        b.branch(done)
+        b.position_at_end(miss)
+        op = self.load_constant_slot(mc.effect_slot("state:update"))
+        found = b.call(mc.runtime("fl_state_update_cell_site"), [op, key, site])
+        missed = b.icmp_unsigned("!=", found, _c(0))
+        b.branch(done)
+        cell = self.phi_at(done, I64, [(cached, hit), (found, miss)])
+        # A site holds only cells: `state.found` of this value is true on a hit,
+        # which LLVM threads when the branch tests this flag (not cell != 0).
+        self.site_found[id(cell)] = self.phi_at(done, I1, [(ir.Constant(I1, 1), hit), (missed, miss)])
+        return cell
 
     def emit_Trmc(self, i: N.Trmc):
         b = self.b
@@ -993,7 +1041,7 @@ class FunctionCodegen:
         path that may miss the poll blocks?"""
         if self.order[target] > self.order[self.block]:
             return False
-        if self._walks_a_list(target):
+        if self._walks_a_list(target) or self._counts_to_a_literal(target):
             return False
         return not self.poll_blocks or _path_avoiding(target, self.block, self.poll_blocks)
 
@@ -1016,6 +1064,40 @@ class FunctionCodegen:
                         for phi in header.phis if phi.rep is Rep.VALUE)
             self.list_walks[header] = known
         return known
+
+    def _counts_to_a_literal(self, header: N.Block) -> bool:
+        """Does ``header`` end in a branch on ``(= i K)`` that leaves the loop
+        when true, with ``i`` a phi of it entered as a literal ``i0`` and passed
+        ``i + 1`` by every retreating edge, and ``K`` a literal at most
+        ``SHORT_COUNT`` above ``i0``? Then the loop goes round at most that many
+        times from each entry, and (as for a list walk) the cycles around it
+        meet a poll elsewhere: the 1000-element loops of bench/closures_escape
+        need none of their own."""
+        known = self.short_counts.get(header)
+        if known is None:
+            known = self._short_count(header)
+            self.short_counts[header] = known
+        return known
+
+    def _short_count(self, header: N.Block) -> bool:
+        t = header.terminator
+        test = t.cond if isinstance(t, N.Branch) else None
+        if not (isinstance(test, N.Prim) and test.op in ("equal", "numeq") and test.block is header):
+            return False
+        back = [p for p in self.order if self.order[p] >= self.order[header]
+                and header in p.successors()]
+        for i, k in (test.args, reversed(test.args)):
+            bound = _int_literal(k)
+            if not (isinstance(i, N.Phi) and i.block is header and bound is not None):
+                continue
+            incoming = dict(i.incoming)
+            starts = {_int_literal(v) for p, v in i.incoming if p not in back}
+            if len(starts) != 1 or None in starts or not 0 <= bound - min(starts) <= SHORT_COUNT:
+                continue
+            if all(isinstance(v := incoming.get(p), N.Prim) and v.op == "add" and v.args[0] is i
+                   and _int_literal(v.args[1]) == 1 for p in back):
+                return not _reaches_avoiding(t.then, set(back), header)
+        return False
 
     def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
         """Where a branch to ``target`` goes: the target itself, or for a
@@ -1324,23 +1406,33 @@ class FunctionCodegen:
 
     def _int_division(self, i, a, c):
         """Fixnum fast path of mod / quotient / remainder; zero divisors, -1
-        (quotient overflow) and non-fixnums go to the builtin."""
+        (quotient overflow) and non-fixnums go to the builtin. A ``mod`` by a
+        literal power of two tests only the dividend's tag."""
         b = self.b
         fast, slow, done = self.split("div_fix"), self.split("div_slow"), self.split("div_done")
-        divisor_ok = b.icmp_unsigned(">", b.add(c, _c(2)), _c(2))   # c not in {-2, 0}: -1, 0 tagged
-        ok = b.and_(self.both_fixnums(a, c), divisor_ok)
+        mask = _power_of_two_mask(i)
+        if mask is not None:
+            ok = b.icmp_unsigned("==", b.and_(a, _c(1)), _c(0))
+        else:
+            divisor_ok = b.icmp_unsigned(">", b.add(c, _c(2)), _c(2))   # c not in {-2, 0}: -1, 0 tagged
+            ok = b.and_(self.both_fixnums(a, c), divisor_ok)
         b.cbranch(ok, fast, slow).set_weights([1000, 1])
         b.position_at_end(fast)
-        x, y = b.ashr(a, _c(1)), b.ashr(c, _c(1))
-        if i.op == "quotient":
-            r = b.sdiv(x, y)
+        if mask is not None:
+            # (mod x 2^k) of a fixnum is its low k bits (floored, so also for
+            # x < 0), and the tag bit of x is 0: one `and` of the tagged word.
+            r1 = b.and_(a, _c(mask))
         else:
-            r = b.srem(x, y)
-            if i.op == "mod":         # floored: the sign of the divisor
-                adjust = b.and_(b.icmp_signed("!=", r, _c(0)),
-                                b.icmp_signed("<", b.xor(r, y), _c(0)))
-                r = b.select(adjust, b.add(r, y), r)
-        r1 = b.shl(r, _c(1))
+            x, y = b.ashr(a, _c(1)), b.ashr(c, _c(1))
+            if i.op == "quotient":
+                r = b.sdiv(x, y)
+            else:
+                r = b.srem(x, y)
+                if i.op == "mod":         # floored: the sign of the divisor
+                    adjust = b.and_(b.icmp_signed("!=", r, _c(0)),
+                                    b.icmp_signed("<", b.xor(r, y), _c(0)))
+                    r = b.select(adjust, b.add(r, y), r)
+            r1 = b.shl(r, _c(1))
         b.branch(done)
         b.position_at_end(slow)
         name = {"mod": "fl_bi_mod", "quotient": "fl_bi_quotient", "remainder": "fl_bi_remainder"}[i.op]
@@ -1535,6 +1627,9 @@ class FunctionCodegen:
     def emit_LoadFree(self, i: N.LoadFree):
         return self.untag(self.self_arg, abi.CLOSURE_FREE + 8 * i.index)
 
+    def emit_ClosureSlot(self, i: N.ClosureSlot):
+        return self.untag(self.get(i.closure), abi.CLOSURE_FREE + 8 * i.index)
+
     def emit_MakeClosure(self, i: N.MakeClosure):
         fn = i.function
         name = self.mc.closure_name(self.b, fn)
@@ -1706,6 +1801,44 @@ class FunctionCodegen:
 
     def emit_Unreachable(self, i):
         self.b.unreachable()
+
+
+def _int_literal(v: N.Value) -> Optional[int]:
+    """The integer of a fixnum literal, seen through phis that merge one value."""
+    seen = set()
+    while isinstance(v, N.Phi) and id(v) not in seen:
+        seen.add(id(v))
+        others = {id(w): w for _, w in v.incoming if w is not v}
+        if len(others) != 1:
+            return None
+        v = next(iter(others.values()))
+    if isinstance(v, N.Const) and v.rep is Rep.VALUE and type(v.value) is int:
+        return v.value
+    return None
+
+
+def _reaches_avoiding(start: N.Block, targets: set, avoid: N.Block) -> bool:
+    """Can ``start`` reach a block of ``targets`` without passing ``avoid``?"""
+    seen, stack = {start}, [start]
+    while stack:
+        b = stack.pop()
+        if b in targets:
+            return True
+        for s in b.successors():
+            if s is not avoid and s not in seen:
+                seen.add(s)
+                stack.append(s)
+    return False
+
+
+def _power_of_two_mask(i: N.Prim) -> Optional[int]:
+    """For ``(mod x d)`` with d a literal power of two (1, 2, 4, ...): the mask
+    that keeps the tagged bits of ``x mod d``, 2d - 2; else None."""
+    d = i.args[1]
+    if (i.op != "mod" or not isinstance(d, N.Const) or d.rep is not Rep.VALUE
+            or type(d.value) is not int or d.value <= 0 or d.value & (d.value - 1)):
+        return None
+    return 2 * d.value - 2
 
 
 def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list,

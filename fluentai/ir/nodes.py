@@ -258,6 +258,20 @@ class LoadFree(Instr):
         return []
 
 
+class ClosureSlot(Instr):
+    """Captured value number ``index`` of ``closure``, a closure of the function
+    whose free variable ``label`` that is (passes/inline.py, where a known call
+    goes through a closure not built in view: passes/list_closure_calls.py)."""
+
+    def __init__(self, closure: Value, index: int, label: str):
+        self.closure = closure
+        self.index = index
+        self.label = label
+
+    def operands(self):
+        return [self.closure]
+
+
 class SelfClosure(Instr):
     """The closure object the current function was called through."""
 
@@ -358,6 +372,9 @@ class CallKnown(Instr):
     # The call of a raw-ints clone from its own guarded entry: the two frames
     # are one frame of the program's function, so call chains skip this call.
     hidden = False
+    # ``closure`` is one of ``function``'s closures though not one built in view
+    # (passes/list_closure_calls.py): inlining reads its captures from it.
+    closure_known = False
 
     def __init__(self, function: "Function", closure: Value, args: list[Value],
                  span: Optional[Span], tail: bool = False):

@@ -27,6 +27,7 @@ from .passes.inline import inline_small_functions
 from .passes.known_calls import make_known_calls
 from .passes.known_lists import known_lists
 from .passes.leaf_exits import inline_leaf_exits
+from .passes.list_closure_calls import make_list_closure_calls
 from .passes.list_loops import make_list_loops
 from .passes.owned_maps import own_map_updates
 from .passes.self_inline import inline_self_calls
@@ -55,6 +56,7 @@ PASSES: list[tuple[str, Callable[[N.Module], None]]] = [
     ("leaf-exits", inline_leaf_exits),
     ("accumulate", make_accumulator_loops),
     ("known-lists", known_lists),
+    ("list-closure-calls", make_list_closure_calls),
     ("fixnum-loops", fixnum_loops),
     ("owned-maps", own_map_updates),
 ]

@@ -59,6 +59,8 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"data.field {ops}[{i.index}]"
     elif isinstance(i, N.LoadFree):
         body = f"loadfree {i.index} ; {i.label}"
+    elif isinstance(i, N.ClosureSlot):
+        body = f"closure.slot {ops}[{i.index}] ; {i.label}"
     elif isinstance(i, N.SelfClosure):
         body = "self"
     elif isinstance(i, N.MakeClosure):
@@ -79,7 +81,8 @@ def format_instr(i: N.Instr, name) -> str:
         body = f"{'tail ' if i.tail else ''}call {name(i.fn)}({', '.join(name(a) for a in i.args)})"
     elif isinstance(i, N.CallKnown):
         body = (f"{'tail ' if i.tail else ''}call.known @{i.function.name} self={name(i.closure)}"
-                f"({', '.join(name(a) for a in i.args)}){' hidden' if i.hidden else ''}")
+                f"({', '.join(name(a) for a in i.args)}){' hidden' if i.hidden else ''}"
+                f"{' closure-known' if i.closure_known else ''}")
     elif isinstance(i, N.CallBuiltin):
         owned = " [owned]" if i.symbol == "fl_bi_set_owned" else ""
         body = f"{'tail ' if i.tail else ''}call.builtin {i.name}{owned}({ops})"

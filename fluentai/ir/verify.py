@@ -156,7 +156,8 @@ def _check_reps(fn, b, i) -> None:
             _fail(fn, b, "tail call of a raw_ints function")
         for o in i.args:
             need(o, Rep.I64, "argument")
-    elif isinstance(i, (N.Prim, N.Call, N.CallKnown, N.CallBuiltin, N.Perform, N.MakeClosure)):
+    elif isinstance(i, (N.Prim, N.Call, N.CallKnown, N.CallBuiltin, N.Perform, N.MakeClosure,
+                        N.ClosureSlot)):
         if isinstance(i, N.MakeClosure) and i.function.raw_ints:
             _fail(fn, b, "closure of a raw_ints function")
         for o in i.operands():

@@ -12,7 +12,7 @@ from .. import nodes as N
 
 PURE_PRIMS = {"truthy", "is_null", "is_empty", "is_pair", "is_data", "unsafe_head", "unsafe_tail",
               "is_fixnum"}
-PURE = (N.Const, N.LoadConst, N.Box, N.Not, N.FloatOp, N.LoadFree,
+PURE = (N.Const, N.LoadConst, N.Box, N.Not, N.FloatOp, N.LoadFree, N.ClosureSlot,
         N.SelfClosure, N.Phi, N.MakeClosure, N.MakeCell, N.DataField)
 
 

@@ -16,7 +16,9 @@ Not inlined: a call with the wrong number of arguments (it must raise the
 arity error), a callee with a rest parameter or that reads its caller's
 location (``RuntimeCall.loc_from_caller``), a callee that captures variables
 when the call does not go through a closure built in this function (or one
-patched by ``SetFree``, a letrec knot), and a callee already on the path of
+patched by ``SetFree``, a letrec knot) unless the call is ``closure_known``
+(passes/list_closure_calls.py: the callee's ``LoadFree`` become ``ClosureSlot``
+reads of the call's closure), and a callee already on the path of
 functions the code was inlined from (``Instr.inline_path``), or the function itself: recursion is not
 unrolled at all here (fib and tak grew and got slower in callgrind when it was, in their generic,
 tagged form); passes/self_inline.py unrolls one level of their raw-ints clones.
@@ -108,7 +110,7 @@ def _can_inline(fn: N.Function, call: N.CallKnown, patched: set[int],
         return False
     if any(isinstance(i, N.RuntimeCall) and i.loc_from_caller for i in g.instructions()):
         return False
-    if g.nfree:
+    if g.nfree and not call.closure_known:
         closure = root(call.closure)
         if not (isinstance(closure, N.MakeClosure) and closure.function is g
                 and len(closure.captures) == g.nfree):
@@ -159,20 +161,24 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
     last = block.instrs[-1]
     tail = (call.tail and fn.kind == "closure" and len(block.instrs) >= 2
             and block.instrs[-2] is call and isinstance(last, N.Return) and last.value is call)
-    captures = root(call.closure).captures if g.nfree else []
+    # A closure not built in view (``closure_known``) keeps its captures: the
+    # copies of the callee's LoadFree read them from it (ClosureSlot).
+    captures = root(call.closure).captures if g.nfree and not call.closure_known else None
     rebase = _rebaser(_frame(fn, call))
 
     values: dict[int, N.Value] = {id(p): a for p, a in zip(g.params, call.args)}
     blocks = {gb: fn.new_block("inl") for gb in g.blocks}
 
     def substitute(i: N.Instr) -> Optional[N.Value]:
-        if isinstance(i, N.LoadFree):
+        if isinstance(i, N.LoadFree) and captures is not None:
             return captures[i.index]
         if isinstance(i, N.SelfClosure):
             return call.closure
         return None
 
     clones = copy_blocks(g.blocks, blocks, values, substitute)
+    if captures is None:
+        _read_captures_from(call.closure, clones)
     for c in clones:
         c.inline_path = call.inline_path + (g,) + c.inline_path
         c.inlined = rebase(c.inlined)
@@ -202,6 +208,24 @@ def _inline(fn: N.Function, call: N.CallKnown, uses: Uses) -> tuple[N.Value, lis
     block.instrs.append(_jump(entry, block, call.inlined))
     uses.replace(call, result)
     return result, clones
+
+
+def _read_captures_from(closure: N.Value, clones: list[N.Instr]) -> None:
+    """Replace the copied ``LoadFree``s in ``clones`` by ``ClosureSlot``s of
+    ``closure``, in place (in the callee's entry block: the call dominates it)."""
+    slots: dict[int, N.ClosureSlot] = {}
+    for k, c in enumerate(clones):
+        if isinstance(c, N.LoadFree):
+            s = N.ClosureSlot(closure, c.index, c.label)
+            s.block, s.span, s.inlined = c.block, c.span, c.inlined
+            c.block.instrs[c.block.instrs.index(c)] = s
+            clones[k] = s
+            slots[id(c)] = s
+    if slots:
+        for c in clones:
+            for o in c.operands():
+                if id(o) in slots:
+                    c.replace_operand(o, slots[id(o)])
 
 
 def join_returns(cont: N.Block, returns: list[tuple[N.Block, N.Value]], rep, hint: str) -> N.Value:

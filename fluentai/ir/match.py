@@ -241,11 +241,13 @@ class MatchCompiler:
         if len(literals) < RESULT_TABLE_MIN:
             return None
         results = []
+        clauses = self.match.clauses
         for _, specialised in literals:
             r = specialised[0][0]
-            body = self.match.clauses[r.clause].body
-            if not (isinstance(body, A.Const)
-                    and all(isinstance(p, Wild) for k, p in enumerate(r.pats) if k != col)):
+            body = clauses[r.clause].body
+            if type(body) is not A.Const:
+                return None
+            if len(r.pats) > 1 and not all(type(p) is Wild for p in r.pats[:col] + r.pats[col + 1:]):
                 return None
             results.append((r.clause, body.value))
         return results

@@ -33,7 +33,7 @@ LITERAL_RUN_MIN = 16
 # A column with this many distinct literal heads or more is one multi-way branch (``_switch``).
 SWITCH_MIN = 8
 # ... and with this many, when each gives a constant, the constants are in its table.
-RESULT_TABLE_MIN = 64
+RESULT_TABLE_MIN = 256
 
 
 # ---- normalised patterns ----------------------------------------------------

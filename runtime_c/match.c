@@ -21,6 +21,8 @@
  * all: fl_equal never makes two values of different kinds equal, except numbers
  * (a fixnum, a boxed int and a float), which count as one kind here.
  */
+#include <string.h>
+
 #include "fluentai.h"
 
 typedef struct {
@@ -32,6 +34,10 @@ typedef struct {
     uint64_t mask;          /* slot count - 1 (a power of two) */
     uint64_t kinds;         /* bit k: a key has kind class k (kind_class) */
     fl_value *results;      /* the constant result of each arm, or NULL */
+    /* The fixnum keys, when they are dense (a range at most twice their number):
+     * dense[n - low] is the position of the key n + 1, or 0. */
+    int64_t low, span;
+    int64_t *dense;
     match_slot slots[];
 } match_table;
 
@@ -45,6 +51,33 @@ static int kind_class(fl_value v)
         return 1;
     int k = FL_KIND(v);
     return k == FL_K_INT || k == FL_K_FLOAT ? 0 : 2 + (k & 31);
+}
+
+/* The dense array of the fixnum keys, if there are 16 or more and they are dense. */
+static void index_fixnums(match_table *t, fl_value keys)
+{
+    int64_t count = 0, low = INT64_MAX, high = INT64_MIN;
+    for (fl_value l = keys; l != FL_EMPTY; l = FL_PAIR(l)->tail) {
+        fl_value key = FL_PAIR(l)->head;
+        if (FL_IS_FIXNUM(key)) {
+            int64_t n = FL_FIXNUM_VAL(key);
+            count++;
+            low = n < low ? n : low;
+            high = n > high ? n : high;
+        }
+    }
+    if (count < 16 || (uint64_t)(high - low) >= 2 * (uint64_t)count)
+        return;
+    t->low = low;
+    t->span = high - low + 1;
+    t->dense = fl_alloc_atomic(t->span * (int64_t)sizeof(int64_t));
+    memset(t->dense, 0, (size_t)t->span * sizeof(int64_t));
+    int64_t index = 0;
+    for (fl_value l = keys; l != FL_EMPTY; l = FL_PAIR(l)->tail, index++) {
+        fl_value key = FL_PAIR(l)->head;
+        if (FL_IS_FIXNUM(key) && t->dense[FL_FIXNUM_VAL(key) - low] == 0)
+            t->dense[FL_FIXNUM_VAL(key) - low] = index + 1;
+    }
 }
 
 fl_value fl_match_table(fl_value keys, fl_value results)
@@ -67,6 +100,7 @@ fl_value fl_match_table(fl_value keys, fl_value results)
             t->slots[h].index = index + 1;
         }
     }
+    index_fixnums(t, keys);
     if (results != FL_EMPTY) {
         t->results = fl_alloc(n * (int64_t)sizeof(fl_value));
         for (int64_t i = 0; i < n; i++, results = FL_PAIR(results)->tail)
@@ -79,6 +113,13 @@ fl_value fl_match_table(fl_value keys, fl_value results)
 int64_t fl_match_index(fl_value v, fl_value table)
 {
     const match_table *t = (const match_table *)(uintptr_t)table;
+    if (t->dense != NULL && FL_IS_FIXNUM(v)) {
+        /* A fixnum is == only to the fixnum key of its value or to a float key
+         * equal to it, which the hash table below finds. */
+        uint64_t offset = (uint64_t)(FL_FIXNUM_VAL(v) - t->low);
+        if (offset < (uint64_t)t->span && t->dense[offset] != 0)
+            return t->dense[offset] - 1;
+    }
     if (!(t->kinds & (UINT64_C(1) << kind_class(v))))
         return -1;
     uint64_t h = fl_hash(v) & t->mask;

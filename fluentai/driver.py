@@ -50,10 +50,10 @@ class CompiledProgram:
 
 @contextlib.contextmanager
 def _few_collections():
-    """Python's cyclic GC with a 100x larger young generation and the objects alive before
-    compilation frozen out of it, as mypy does: a 1 MiB source makes millions of
-    long-lived AST and IR objects, and the default thresholds spent a third of compiling
-    it scanning them again and again (docs/bench.md). Restored afterwards, so that an
+    """Python's cyclic GC with a 100x larger young generation, a 10x larger middle one and
+    the objects alive before compilation frozen out of it, as mypy does: a 1 MiB source
+    makes millions of long-lived AST and IR objects, and the default thresholds spent a
+    third of compiling it scanning them again and again (docs/bench.md). Restored afterwards, so that an
     embedding program keeps its own settings. The gc module can only unfreeze all at
     once, so where the embedder has frozen objects of its own we do not freeze (and so
     never unfreeze theirs): only the thresholds change then."""
@@ -61,7 +61,7 @@ def _few_collections():
     freeze = gc.get_freeze_count() == 0
     if freeze:
         gc.freeze()
-    gc.set_threshold(100_000, thresholds[1], thresholds[2])
+    gc.set_threshold(100_000, 100, thresholds[2])
     try:
         yield
     finally:

@@ -369,6 +369,13 @@ fl_value fl_builtin_value(const char *name);   /* the first-class closure for a 
 fl_value fl_make_constructor(fl_value tag, int64_t nfields);   /* the closure of a data constructor */
 int32_t  fl_data_is(fl_value v, fl_value tag, int64_t nfields); /* a data value of that tag and arity? */
 fl_value fl_match_fail(fl_value v, int64_t loc);                /* match-error; does not return */
+/* A match column of many literals (match.c): its table, built once from the list of
+ * literals in the order of their arms and the list of their arms' constant results (or
+ * the empty list; the table is a raw address, not a value); the position of the first
+ * literal `==` to v, or -1; the result of the arm at a position. */
+fl_value fl_match_table(fl_value keys, fl_value results);
+int64_t  fl_match_index(fl_value v, fl_value table);
+fl_value fl_match_result(fl_value table, int64_t index);
 /* ---- tasks, promises and channels (sched.c, promise.c, chan.c, timer.c) ----
  * LANGUAGE.md section 8. Every call here must run inside fl_run. */
 /* A new task runs thunk() (a closure of no arguments); its promise is

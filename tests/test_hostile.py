@@ -458,6 +458,19 @@ def test_a_value_live_across_a_long_top_level_keeps_it_in_one_function(jit):
     assert_prints(jit(constant), "4\n" * 2_000)
 
 
+def test_a_match_of_20000_keyword_and_string_arms(jit):
+    """One multi-way branch on a table lookup (ir/match.py `_switch`, runtime_c/match.c;
+    a block per arm, since not every arm is a constant): every arm is reachable, a float
+    and a miss go where `==` sends them."""
+    arms = " ".join(f"(:k{i} {i}) (\"s{i}\" (- 0 {i}))" for i in range(10_000))
+    source = (f"(define (f x) (match x {arms} (1.0 \"one\") (_ \"none\")))\n"
+              "(io:print (f :k0) (f :k9999) (f \"s1\") (f \"s9999\") (f :k10000) (f \"k1\") "
+              "(f 1) (f 1.0) (f 'k1))\n"
+              "(io:print (apply + (map (lambda (i) (f (string-append \"s\" (to-string i)))) "
+              "(range 0 10000))))\n")
+    assert_prints(jit(source), "0 9999 -1 -9999 none none one one none\n-49995000\n")
+
+
 # ---- depth ----
 
 def test_a_list_literal_nested_to_the_limit_compiles(jit):

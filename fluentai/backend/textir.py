@@ -334,6 +334,10 @@ class TextBuilder:
         index = self._emit(f"br {operand(cond)}, label {then.ref}, label {orelse.ref}")
         return _Branch(self, self._block, index)
 
+    def switch(self, value, default: Block, cases: str) -> None:
+        """``cases``: the finished ``i64 K, label %B`` pairs, separated by spaces."""
+        self._emit(f"switch {operand(value)}, label {default.ref} [{cases}]")
+
     def ret(self, value) -> None:
         self._emit(f"ret {operand(value)}")
 

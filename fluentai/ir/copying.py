@@ -62,5 +62,7 @@ def _remap(c: N.Instr, values: dict[int, N.Value], bmap: dict[N.Block, N.Block])
             setattr(c, attr, bmap[val])
         elif isinstance(val, N.Value):
             setattr(c, attr, values.get(id(val), val))
+        elif isinstance(c, N.Switch) and attr == "cases":
+            c.cases = [(k, bmap[b]) for k, b in val]
         elif isinstance(val, list):
             setattr(c, attr, [values.get(id(x), x) if isinstance(x, N.Value) else x for x in val])

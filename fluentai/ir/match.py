@@ -9,7 +9,10 @@ pattern matching to good decision trees"): list patterns are first rewritten to
 cons/empty shapes, then the first column where the first row is not a wildcard
 is switched on; each head constructor gets a specialised matrix and the rows
 with a wildcard there form the default. A value is therefore tested at most
-once per path. Clauses that no leaf reaches are reported as unreachable;
+once per path. A column of ``SWITCH_MIN`` or more literal heads is one
+multi-way branch (``N.Switch``) instead of a chain of ``==`` tests: on the
+untagged subject when it is a fixnum, else on the answer of one table lookup
+(``_switch``). Clauses that no leaf reaches are reported as unreachable;
 a switch over the constructors of a known ``data`` type with no default
 reports the constructors left uncovered.
 """
@@ -21,11 +24,16 @@ from typing import Optional
 from ..diagnostics import Diagnostic
 from ..frontend import ast as A
 from . import nodes as N
+from ..backend.abi import FIXNUM_MAX, FIXNUM_MIN
 from .nodes import Rep
 
 
 # A list pattern with this many literal elements in a row or more tests them in one call.
 LITERAL_RUN_MIN = 16
+# A column with this many distinct literal heads or more is one multi-way branch (``_switch``).
+SWITCH_MIN = 8
+# ... and with this many, when each gives a constant, the constants are in its table.
+RESULT_TABLE_MIN = 256
 
 
 # ---- normalised patterns ----------------------------------------------------
@@ -155,16 +163,27 @@ class MatchCompiler:
             self._compile_literal_run(rows, col, occs, *run)
             return
         heads, groups = self._specialise(rows, col, occ)
-        for h, specialised in zip(heads, groups.values()):
+        chained = list(zip(heads, groups.values()))
+        literals = [(h, s) for h, s in chained if isinstance(h, Lit)]
+        if len(literals) >= SWITCH_MIN:
+            # A literal is never == to a list or a data value: the other heads are
+            # tested after the switch misses, in their order.
+            miss = lw.new_block("m_miss")
+            results = self._constant_results(literals, col)
+            if results is not None:
+                self._lookup_result(occ, [h for h, _ in literals], results, miss)
+            else:
+                targets = self._switch(occ, [h for h, _ in literals], miss)
+                for (h, specialised), target in zip(literals, targets):
+                    lw.set_block(target)
+                    self._compile_head(h, specialised, col, occs)
+            lw.set_block(miss)
+            chained = [(h, s) for h, s in chained if not isinstance(h, Lit)]
+        for h, specialised in chained:
             yes, no = lw.new_block("m_yes"), lw.new_block("m_no")
             lw.emit(N.Branch(self._test(occ, h), yes, no))
             lw.set_block(yes)
-            subs = self._extract(occ, h)
-            # Rows with a wildcard here were recorded before their sub-occurrences existed.
-            rows_for_h = [Row(r.pats[:col] + ([Wild()] * len(subs) if kind is None else kind)
-                              + r.pats[col + 1:], r.clause, list(binds))
-                          for r, kind, binds in specialised]
-            self._compile(rows_for_h, occs[:col] + subs + occs[col + 1:])
+            self._compile_head(h, specialised, col, occs)
             lw.set_block(no)
         default = []
         for r in rows:
@@ -175,6 +194,77 @@ class MatchCompiler:
         if not default:
             self._check_coverage(heads)
         self._compile(default, occs[:col] + occs[col + 1:])
+
+    def _compile_head(self, h, specialised: list, col: int, occs: list[N.Value]) -> None:
+        """The specialised matrix of head ``h``, where the value at ``occs[col]`` has it."""
+        subs = self._extract(occs[col], h)
+        # Rows with a wildcard here were recorded before their sub-occurrences existed.
+        rows_for_h = [Row(r.pats[:col] + ([Wild()] * len(subs) if kind is None else kind)
+                          + r.pats[col + 1:], r.clause, list(binds))
+                      for r, kind, binds in specialised]
+        self._compile(rows_for_h, occs[:col] + subs + occs[col + 1:])
+
+    def _switch(self, occ: N.Value, literals: list, miss: N.Block) -> list[N.Block]:
+        """End the current block in a multi-way branch on which of ``literals``
+        (distinct ``_lit_key``s) ``occ`` is ``==`` to; returns the block of each
+        literal, and ``miss`` is where a value equal to none goes.
+
+        A fixnum is == only to the literals keyed by its own integer (``1`` and
+        ``1.0``), so a fixnum subject is untagged and switched on directly. Any
+        other value (a float, a string, a keyword...) is looked up in a table of
+        all the literals built when the module starts (``fl_match_index``,
+        runtime_c/match.c: fl_hash and fl_equal, so exactly the answers of the
+        `==` tests of a chain, NaN and -0.0 included), and the switch is on the
+        position it returns (-1: none)."""
+        lw = self.lw
+        targets = [lw.new_block("m_lit") for _ in literals]
+        fixnum_cases = []
+        for h, target in zip(literals, targets):
+            kind, key = _lit_key(h.value)
+            if kind == "num" and type(key) is int and FIXNUM_MIN <= key <= FIXNUM_MAX:
+                fixnum_cases.append((key, target))
+        if fixnum_cases:
+            fixnum, generic = lw.new_block("m_fixnum"), lw.new_block("m_lookup")
+            lw.emit(N.Branch(lw.emit(N.Prim("is_fixnum", [occ], None)), fixnum, generic))
+            lw.set_block(fixnum)
+            lw.emit(N.Switch(lw.emit(N.Untag(occ)), fixnum_cases, miss))
+            lw.set_block(generic)
+        table = lw.load_const(N.MatchTable(tuple(h.value for h in literals)))
+        index = lw.emit(N.RuntimeCall("fl_match_index", [occ, table], None, rep=Rep.I64))
+        lw.emit(N.Switch(index, list(enumerate(targets)), miss))
+        return targets
+
+    def _constant_results(self, literals: list, col: int) -> Optional[list]:
+        """When there are ``RESULT_TABLE_MIN`` literals or more and each one's matrix
+        starts with a row that matches anything left and whose body is a constant: the
+        clause and the constant of each; else None."""
+        if len(literals) < RESULT_TABLE_MIN:
+            return None
+        results = []
+        clauses = self.match.clauses
+        for _, specialised in literals:
+            r = specialised[0][0]
+            body = clauses[r.clause].body
+            if type(body) is not A.Const:
+                return None
+            if len(r.pats) > 1 and not all(type(p) is Wild for p in r.pats[:col] + r.pats[col + 1:]):
+                return None
+            results.append((r.clause, body.value))
+        return results
+
+    def _lookup_result(self, occ: N.Value, literals: list, results: list, miss: N.Block) -> None:
+        """The match's value is the constant of the arm of the literal ``occ`` is ==
+        to: one lookup (``fl_match_index``) and one load from the table
+        (``fl_match_result``), instead of a block per arm; -1 goes to ``miss``."""
+        lw = self.lw
+        table = lw.load_const(N.MatchTable(tuple(h.value for h in literals),
+                                           tuple(value for _, value in results)))
+        index = lw.emit(N.RuntimeCall("fl_match_index", [occ, table], None, rep=Rep.I64))
+        hit = lw.new_block("m_hit")
+        lw.emit(N.Switch(index, [(-1, miss)], hit))
+        lw.set_block(hit)
+        self.reached.update(clause for clause, _ in results)
+        lw.deliver(self.ctx, lw.emit(N.RuntimeCall("fl_match_result", [table, index], None)))
 
     def _literal_run(self, rows: list[Row], col: int) -> Optional[tuple[list, object]]:
         """The literals and the rest of a list pattern in the first row's column ``col``

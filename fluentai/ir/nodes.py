@@ -3,7 +3,7 @@
 Every instruction that produces a value is itself the SSA value and carries a
 representation (``Rep``): a tagged ``VALUE`` word, a raw ``I64``, an unboxed
 ``F64`` or an ``BOOL`` (i1). Blocks start with ``Phi`` nodes and end with exactly
-one terminator (``Jump``, ``Branch``, ``Return``, ``Unreachable``). A call with
+one terminator (``Jump``, ``Branch``, ``Switch``, ``Return``, ``Unreachable``). A call with
 ``tail=True`` must be immediately followed by a ``Return`` of its own value; the
 backend emits it with ``musttail``.
 
@@ -527,6 +527,33 @@ class Branch(Instr):
         return [self.then, self.orelse]
 
 
+class Switch(Instr):
+    """A multi-way branch on an I64 ``value``: to the block of the case equal to
+    it, else to ``default`` (an LLVM ``switch``). Case values are distinct and so
+    are the case blocks, none of them ``default`` (so a phi of a target has one
+    incoming per predecessor block). Made by ir/match.py for a column of many
+    literals."""
+    is_terminator = True
+    rep = None
+
+    def __init__(self, value: Value, cases: list[tuple[int, "Block"]], default: "Block"):
+        self.value = value
+        self.cases = cases
+        self.default = default
+
+    def operands(self):
+        return [self.value]
+
+    def successors(self):
+        return [b for _, b in self.cases] + [self.default]
+
+    def retarget(self, old: "Block", new: "Block") -> None:
+        """Every edge to ``old`` goes to ``new`` instead."""
+        self.cases = [(k, new if b is old else b) for k, b in self.cases]
+        if self.default is old:
+            self.default = new
+
+
 class Return(Instr):
     is_terminator = True
     rep = None
@@ -674,6 +701,18 @@ class Special:
     text: str
 
 
+@dataclass(frozen=True)
+class MatchTable:
+    """A constant-table payload: the lookup table of a ``match`` column of many
+    literals (ir/match.py), built when the module starts by ``fl_match_table``
+    from ``keys``, the literal constants in the order of their arms, and
+    ``results``: empty, or the constant value of each arm (``fl_match_result``).
+    ``fl_match_index`` looks a value up in it. The slot holds the table's raw
+    address, which only the ``fl_match_*`` functions read (runtime_c/match.c)."""
+    keys: tuple
+    results: tuple = ()
+
+
 def _const_key(value):
     # 1 and 1.0 and True must stay different constants, and so must 0.0 and -0.0 (equal
     # floats): a float is keyed by its text. Other atoms key themselves (no repr: a 1 MiB
@@ -681,6 +720,8 @@ def _const_key(value):
     t = type(value)
     if t is tuple:
         return (tuple, tuple(map(_const_key, value)))
+    if t is MatchTable:
+        return (t, _const_key(value.keys), _const_key(value.results))
     if t is float or t is dict:
         return (t, repr(value))
     return (t, value)

@@ -5,6 +5,7 @@ order of appearance, so unrelated changes elsewhere do not churn a dump.
 """
 from __future__ import annotations
 
+from ..frontend.ast import Keyword, Symbol
 from . import nodes as N
 
 
@@ -22,6 +23,9 @@ class _Namer:
 
 
 def _fmt_const(value) -> str:
+    if isinstance(value, N.MatchTable):
+        results = f" -> [{', '.join(map(_fmt_literal, value.results))}]" if value.results else ""
+        return f"match-table [{', '.join(map(_fmt_literal, value.keys))}]{results}"
     if value is None:
         return "nil"
     if value is True:
@@ -29,6 +33,14 @@ def _fmt_const(value) -> str:
     if value is False:
         return "false"
     return repr(value)
+
+
+def _fmt_literal(value) -> str:
+    if isinstance(value, Keyword):
+        return f":{value.name}"
+    if isinstance(value, Symbol):
+        return f"'{value.name}"
+    return _fmt_const(value)
 
 
 def _span(instr: N.Instr) -> str:
@@ -101,6 +113,9 @@ def format_instr(i: N.Instr, name) -> str:
         return f"jump {i.target.label}"
     elif isinstance(i, N.Branch):
         return f"branch {name(i.cond)}, {i.then.label}, {i.orelse.label}"
+    elif isinstance(i, N.Switch):
+        cases = ", ".join(f"{k}: {t.label}" for k, t in i.cases)
+        return f"switch {ops} [{cases}], default {i.default.label}"
     elif isinstance(i, N.Return):
         return f"return {ops}"
     elif isinstance(i, N.Unreachable):

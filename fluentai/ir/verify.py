@@ -8,7 +8,8 @@ Invariants:
   * phis come first in their block and have one incoming value per predecessor;
   * every operand is defined in the same function and dominates its use (a phi
     operand must dominate the end of its incoming block);
-  * representations agree: branch conditions are BOOL, box/unbox take the reps
+  * a ``Switch`` has distinct case values and distinct targets, none its default;
+  * representations agree: branch conditions are BOOL, switch values I64, box/unbox take the reps
     they convert, calls and returns carry VALUEs except in and out of a
     ``raw_ints`` function (I64 arguments, results and returns), which only
     known calls reach and which makes no tail call;
@@ -132,6 +133,13 @@ def _check_reps(fn, b, i) -> None:
 
     if isinstance(i, N.Branch):
         need(i.cond, Rep.BOOL, "condition")
+    elif isinstance(i, N.Switch):
+        need(i.value, Rep.I64, "value")
+        targets = [t for _, t in i.cases]
+        if len({k for k, _ in i.cases}) != len(i.cases):
+            _fail(fn, b, "Switch: two cases of one value")
+        if len(set(targets)) != len(targets) or i.default in targets:
+            _fail(fn, b, "Switch: two edges to one block")
     elif isinstance(i, N.Not):
         need(i.a, Rep.BOOL, "operand")
     elif isinstance(i, (N.Unbox, N.Untag)):

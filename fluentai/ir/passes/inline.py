@@ -276,6 +276,8 @@ def split_block(fn: N.Function, block: N.Block, instr: N.Instr,
         elif isinstance(t, N.Branch):
             t.then = head if t.then is block else t.then
             t.orelse = head if t.orelse is block else t.orelse
+        elif isinstance(t, N.Switch):
+            t.retarget(block, head)
     if fn.blocks[0] is block:
         fn.blocks.insert(0, head)
     else:

@@ -385,7 +385,9 @@ def _make_raw(generic: N.Function, fn: N.Function, known: set[int]) -> None:
         return got
 
     def raw_or_boxed(v: N.Value) -> N.Value:
-        return box(v) if v.rep is Rep.I64 else v
+        # Only what became raw here: other I64s (a Switch's value, a runtime call's
+        # count) were raw before and stay so.
+        return box(v) if v.rep is Rep.I64 and id(v) in known else v
 
     for i in list(fn.instructions()):
         if i.rep is Rep.I64 and isinstance(i, (N.Phi, N.CallKnown, N.IntOp)):

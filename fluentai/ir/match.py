@@ -83,13 +83,31 @@ def normalise(p: A.Pattern):
 
 
 def _lit_key(v):
-    """Literals equal under == share a key (0 and 0.0); other kinds never mix."""
+    """Literals equal under == share a key (0 and 0.0); other kinds never mix.
+
+    Rows whose literals share a key are tested once, against the first of them, so
+    two literals that == keeps apart must never share one. Quoted lists get a key
+    that tells every element's kind apart (Python's ``(True,) == (1,)``, while
+    ``'(true)`` is not ``'(1)``), and each quoted map one of its own (a dict is not
+    hashable); literals that == does equate but whose keys differ are only tested
+    twice, the first row still winning."""
     if isinstance(v, bool) or v is None:
         return ("atom", repr(v))
     if isinstance(v, (int, float)):
         if isinstance(v, float) and v.is_integer():
             return ("num", int(v))
         return ("num", v)
+    if isinstance(v, (tuple, dict)):
+        return ("quoted", _exact_key(v))
+    return (type(v).__name__, v)
+
+
+def _exact_key(v):
+    """A hashable key of a quoted datum, equal only for data of the same kinds and values."""
+    if isinstance(v, tuple):
+        return ("list",) + tuple(_exact_key(x) for x in v)
+    if isinstance(v, dict):
+        return ("map", id(v))
     return (type(v).__name__, v)
 
 

@@ -1102,7 +1102,7 @@ class FunctionCodegen:
                 continue
             if all(isinstance(v := incoming.get(p), N.Prim) and v.op == "add" and v.args[0] is i
                    and _int_literal(v.args[1]) == 1 for p in back):
-                return not _reaches_avoiding(t.then, set(back), header)
+                return not _reaches_avoiding(t.then, set(back), {header})
         return False
 
     def _edge_to(self, target: N.Block, span: Optional[Span]) -> ir.Block:
@@ -1829,15 +1829,16 @@ def _int_literal(v: N.Value) -> Optional[int]:
     return None
 
 
-def _reaches_avoiding(start: N.Block, targets: set, avoid: N.Block) -> bool:
-    """Can ``start`` reach a block of ``targets`` without passing ``avoid``?"""
+def _reaches_avoiding(start: N.Block, targets: set, avoid: set) -> bool:
+    """Can ``start`` reach a block of ``targets`` through no block of ``avoid``
+    (``start`` itself is not looked up in ``avoid``)?"""
     seen, stack = {start}, [start]
     while stack:
         b = stack.pop()
         if b in targets:
             return True
         for s in b.successors():
-            if s is not avoid and s not in seen:
+            if s not in seen and s not in avoid:
                 seen.add(s)
                 stack.append(s)
     return False
@@ -1885,18 +1886,7 @@ def uniform_operands(b: TextBuilder, mc: ModuleCodegen, args: list,
 def _path_avoiding(start: N.Block, end: N.Block, avoid: set) -> bool:
     """Is there a path from ``start`` to ``end`` through no block of ``avoid``
     (``start`` and ``end`` included)?"""
-    if start in avoid or end in avoid:
-        return False
-    seen, stack = {start}, [start]
-    while stack:
-        b = stack.pop()
-        if b is end:
-            return True
-        for s in b.successors():
-            if s not in seen and s not in avoid:
-                seen.add(s)
-                stack.append(s)
-    return False
+    return start not in avoid and end not in avoid and _reaches_avoiding(start, {end}, avoid)
 
 
 def generate_module(module: N.Module, print_value: bool = False, session: bool = False,

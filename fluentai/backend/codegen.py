@@ -43,6 +43,7 @@ from ..frontend.ast import Keyword, Span, Symbol
 from ..ir import nodes as N
 from ..ir.dominators import Dominators, reverse_postorder
 from ..ir.nodes import Rep
+from ..ir.passes.known_calls import root
 from . import abi
 from .debuginfo import DebugInfo, function_name
 from .textir import RawConstant, TextBuilder, TextFunction, Value, type_text
@@ -1817,13 +1818,7 @@ class FunctionCodegen:
 
 def _int_literal(v: N.Value) -> Optional[int]:
     """The integer of a fixnum literal, seen through phis that merge one value."""
-    seen = set()
-    while isinstance(v, N.Phi) and id(v) not in seen:
-        seen.add(id(v))
-        others = {id(w): w for _, w in v.incoming if w is not v}
-        if len(others) != 1:
-            return None
-        v = next(iter(others.values()))
+    v = root(v)
     if isinstance(v, N.Const) and v.rep is Rep.VALUE and type(v.value) is int:
         return v.value
     return None

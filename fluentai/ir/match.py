@@ -71,7 +71,7 @@ def normalise(p: A.Pattern):
     if isinstance(p, A.PVar):
         return Wild(p.binding)
     if isinstance(p, A.PLit):
-        return Lit(p.value)
+        return _literal(p.value)
     if isinstance(p, A.PCtor):
         return Ctor(p.name, [normalise(x) for x in p.args])
     if isinstance(p, A.PList):
@@ -82,30 +82,30 @@ def normalise(p: A.Pattern):
     raise AssertionError(p)
 
 
+def _literal(v):
+    """A literal pattern; a quoted list is the list pattern of its elements (``'(1 2)``
+    is ``[1 2]``: == on lists is == of the elements), so that every head of a column
+    is a literal atom, a list shape or a constructor, and no two kinds of head match
+    one value."""
+    if isinstance(v, tuple):
+        acc = Empty()
+        for x in reversed(v):
+            acc = Cons(_literal(x), acc)
+        return acc
+    return Lit(v)
+
+
 def _lit_key(v):
     """Literals equal under == share a key (0 and 0.0); other kinds never mix.
-
     Rows whose literals share a key are tested once, against the first of them, so
-    two literals that == keeps apart must never share one. Quoted lists get a key
-    that tells every element's kind apart (Python's ``(True,) == (1,)``, while
-    ``'(true)`` is not ``'(1)``), and each quoted map one of its own (a dict is not
-    hashable); literals that == does equate but whose keys differ are only tested
-    twice, the first row still winning."""
+    two literals that == keeps apart must never share one: each quoted map is a
+    literal of its own (a dict is not hashable, and Python's ``{1: 2} == {True: 2}``)."""
     if isinstance(v, bool) or v is None:
         return ("atom", repr(v))
     if isinstance(v, (int, float)):
         if isinstance(v, float) and v.is_integer():
             return ("num", int(v))
         return ("num", v)
-    if isinstance(v, (tuple, dict)):
-        return ("quoted", _exact_key(v))
-    return (type(v).__name__, v)
-
-
-def _exact_key(v):
-    """A hashable key of a quoted datum, equal only for data of the same kinds and values."""
-    if isinstance(v, tuple):
-        return ("list",) + tuple(_exact_key(x) for x in v)
     if isinstance(v, dict):
         return ("map", id(v))
     return (type(v).__name__, v)
@@ -184,8 +184,9 @@ class MatchCompiler:
         chained = list(zip(heads, groups.values()))
         literals = [(h, s) for h, s in chained if isinstance(h, Lit)]
         if len(literals) >= SWITCH_MIN:
-            # A literal is never == to a list or a data value: the other heads are
-            # tested after the switch misses, in their order.
+            # A literal (an atom or a map: quoted lists are list patterns) is never ==
+            # to a list or a data value: the other heads are tested after the switch
+            # misses, in their order.
             miss = lw.new_block("m_miss")
             results = self._constant_results(literals, col)
             if results is not None:
